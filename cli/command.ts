@@ -1,0 +1,27 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './errors.js';
+
+/** One `mnxc` sub-command. `run` returns the process exit code. */
+export interface Command {
+  name: string;
+  /** One line for `mnxc --help`. */
+  summary: string;
+  /** Full help text printed by `mnxc NAME --help`. */
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** node:util parseArgs with usage errors instead of exceptions, and `--help` handled by the caller. */
+export function parseCommandArgs<O extends Options>(argv: string[], options: O, allowPositionals = true) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export function wantsHelp(argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}

@@ -1,0 +1,108 @@
+/**
+ * The IR: what the compiler hands to every back end (runtime, summary, code generator, UpKern).
+ *
+ * A flat, topologically ordered list of primitive operations over named tensors. Every
+ * parameter tensor is named with its official PyTorch `state_dict` key and stored in PyTorch's
+ * layout (`Conv3d` `[out, in/groups, *k]`, `ConvTranspose3d` `[in, out/groups, *k]`); the runtime
+ * converts layouts at its boundary. Activations are described layout-free: `channels` plus the
+ * spatial extent (D, H, W for 3-D; H, W for 2-D). Nothing here refers to the CST or AST.
+ */
+
+export const IR_VERSION = 1;
+
+/** Where something came from in a `.mnx` file (1-based line and column). */
+export interface SourceSpan {
+  file: string;
+  line: number;
+  col: number;
+  /** Length of the underlined text on that line. */
+  length: number;
+}
+
+/** One step of the chain from an expanded node back to the line the user wrote. */
+export interface OriginStep {
+  /** e.g. "block 'mednext_block' used", "repeat 2 of 3", "scaling rule width.small" */
+  what: string;
+  span: SourceSpan;
+}
+
+export interface ActShape {
+  channels: number;
+  /** Spatial extent; null where no input size was given (checks that need sizes are skipped). */
+  spatial: number[] | null;
+}
+
+export type IROp =
+  | 'input'
+  | 'conv' // dense or grouped convolution; attrs: kernel, stride, padding, groups, bias
+  | 'conv_transpose' // transposed convolution; attrs: kernel, stride, padding, groups, bias
+  | 'pad' // constant zero padding; attrs: before, after (per spatial axis)
+  | 'group_norm' // attrs: groups, eps, affine (groups == channels: one group per channel, = InstanceNorm)
+  | 'layer_norm' // normalise over channels at each voxel (MedNeXt's channels_first LayerNorm); attrs: eps
+  | 'gelu' // exact erf GELU
+  | 'leaky_relu' // attrs: slope
+  | 'relu'
+  | 'grn' // global response normalisation (ConvNeXt-V2), MedNeXt form; attrs: eps; params gamma, beta [1, C, 1, 1(, 1)]
+  | 'add' // element-wise sum of all inputs
+  | 'concat' // channel concatenation, inputs in order
+  | 'output'; // marks a network output; attrs: index (0 = full resolution)
+
+export interface IRParam {
+  /** Official state_dict key, e.g. `enc_block_0.1.conv1.weight`. */
+  name: string;
+  shape: number[];
+  /** How the tensor is laid out and what it is, so weight import/export and UpKern need no guessing. */
+  role:
+    | 'conv_weight' // [out, in/groups, *k]
+    | 'conv_transpose_weight' // [in, out/groups, *k]
+    | 'bias'
+    | 'norm_weight'
+    | 'norm_bias'
+    | 'grn_gamma'
+    | 'grn_beta'
+    | 'dummy'; // MedNeXt's unused `dummy_tensor` ([1], value 1): written for PyTorch's strict loading, not counted
+  /** Initialisation a new model uses (PyTorch's defaults for the module that owns it). */
+  init: 'kaiming_uniform' | 'fan_in_uniform' | 'zeros' | 'ones';
+  /** fan_in for the PyTorch default init (`1/sqrt(fan_in)` bounds). */
+  fanIn?: number;
+  trainable: boolean;
+}
+
+export interface IRNode {
+  /** Unique tensor name produced by this node (e.g. `enc_block_0.1.conv1`, `dec_3.add`). */
+  id: string;
+  op: IROp;
+  inputs: string[];
+  attrs: Record<string, number | number[] | boolean | string>;
+  /** Role → parameter name, e.g. { weight: 'stem.weight', bias: 'stem.bias' }. */
+  params: Record<string, string>;
+  out: ActShape;
+  /**
+   * The module path of the block this op belongs to (e.g. `enc_block_0.1`): the unit of
+   * gradient checkpointing, and the row a summary groups by.
+   */
+  block: string;
+  /** The stage (e.g. `enc_block_0`, `down_0`, `bottleneck`, `out_0`) the op is reported under. */
+  stage: string;
+  span: SourceSpan;
+  origin: OriginStep[];
+}
+
+export interface IRModel {
+  irVersion: typeof IR_VERSION;
+  /** Model name as written in the spec (e.g. `MedNeXt`). */
+  name: string;
+  /** Variant applied, if any. */
+  variant: string | null;
+  spatialDims: 2 | 3;
+  /** Every model parameter after defaults, variant and overrides (JSON values). */
+  arguments: Record<string, unknown>;
+  input: ActShape;
+  nodes: IRNode[];
+  /** Node ids of the outputs, index 0 (full resolution) first. */
+  outputs: string[];
+  /** Parameter tensors in PyTorch `state_dict` order. */
+  parameters: IRParam[];
+  /** Training hints that do not change the function computed. */
+  hints: { checkpointStyle: 'none' | 'outside_block' };
+}

@@ -1,0 +1,63 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Backend selection. `auto` prefers the TensorFlow C library (tfjs-node-gpu, then tfjs-node)
+ * when it loads, then `wasm`, then the pure-JS `cpu` backend.
+ */
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendChoice = BackendName | 'auto';
+
+export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+export interface BackendProbe {
+  name: BackendName;
+  available: boolean;
+  detail: string;
+}
+
+/** Loads the module that registers a backend; returns why not when it cannot. */
+async function register(name: BackendName): Promise<string | null> {
+  try {
+    if (name === 'cpu') {
+      await import('@tensorflow/tfjs-backend-cpu');
+    } else if (name === 'wasm') {
+      await import('@tensorflow/tfjs-backend-wasm');
+    } else {
+      const { loadTensorflowBinding } = await import('./backends/tensorflow.js');
+      const why = await loadTensorflowBinding();
+      if (why) return why;
+    }
+    return tf.findBackendFactory(name) ? null : `no ${name} backend registered`;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0] ?? String(e);
+  }
+}
+
+/**
+ * Makes `choice` the active TF.js backend and returns the name actually in use.
+ * Throws with the reason when an explicitly requested backend cannot load.
+ */
+export async function useBackend(choice: BackendChoice = 'auto'): Promise<BackendName> {
+  const order: BackendName[] = choice === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [choice];
+  const reasons: string[] = [];
+  for (const name of order) {
+    if (tf.getBackend() === name) return name;
+    const why = await register(name);
+    if (why === null && (await tf.setBackend(name))) {
+      await tf.ready();
+      return name;
+    }
+    reasons.push(`${name}: ${why ?? 'failed to initialise'}`);
+  }
+  throw new Error(`backend ${choice} is not available (${reasons.join('; ')})`);
+}
+
+/** Which backends load here and why the others do not (for `mnxc doctor`). */
+export async function probeBackends(): Promise<BackendProbe[]> {
+  const out: BackendProbe[] = [];
+  for (const name of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
+    const why = await register(name);
+    out.push({ name, available: why === null, detail: why ?? 'loads' });
+  }
+  return out;
+}
