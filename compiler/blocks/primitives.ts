@@ -1,0 +1,187 @@
+import type { GraphBuilder, ParamSpec, TensorRef } from '../graph.js';
+import { convOut, convTransposeOut, formatShape } from '../shapes.js';
+import { T, type Value } from '../types.js';
+import { registerBlock } from './registry.js';
+
+/** Helpers every block module uses to emit primitive nodes with PyTorch parameter layouts. */
+
+export function nd(g: GraphBuilder, v: number): number[] {
+  return new Array<number>(g.spatialDims).fill(v);
+}
+
+function kernelVolume(g: GraphBuilder, k: number): number {
+  return k ** g.spatialDims;
+}
+
+export interface ConvOptions {
+  out: number;
+  k: number;
+  stride?: number;
+  padding?: number;
+  groups?: number;
+  bias?: boolean;
+}
+
+/** A convolution (`Conv3d`/`Conv2d`): weight `[out, in/groups, *k]`, PyTorch padding. */
+export function emitConv(g: GraphBuilder, scope: string, name: string, x: TensorRef, o: ConvOptions): TensorRef {
+  const stride = o.stride ?? 1;
+  const pad = o.padding ?? Math.floor(o.k / 2);
+  const groups = o.groups ?? 1;
+  const cin = x.shape.channels;
+  if (o.out < 1 || cin % groups !== 0 || o.out % groups !== 0) {
+    g.error('BadChannels', [`convolution ${scope ? scope + '.' : ''}${name}: ${cin} → ${o.out} channels cannot be split into ${groups} groups`]);
+  }
+  const spatial = x.shape.spatial?.map((n) => convOut(n, o.k, stride, pad)) ?? null;
+  checkSpatial(g, spatial, `${scope}.${name}`);
+  const fanIn = (cin / groups) * kernelVolume(g, o.k);
+  const params: ParamSpec[] = [
+    { key: 'weight', suffix: name ? `${name}.weight` : 'weight', shape: [o.out, cin / groups, ...nd(g, o.k)], role: 'conv_weight', init: 'fan_in_uniform', fanIn },
+  ];
+  if (o.bias !== false) params.push({ key: 'bias', suffix: name ? `${name}.bias` : 'bias', shape: [o.out], role: 'bias', init: 'fan_in_uniform', fanIn });
+  return g.node('conv', scope, name || 'conv', [x], { kernel: nd(g, o.k), stride: nd(g, stride), padding: nd(g, pad), groups, bias: o.bias !== false }, { channels: o.out, spatial }, params);
+}
+
+/** A transposed convolution (`ConvTranspose3d`): weight `[in, out/groups, *k]`. */
+export function emitConvTranspose(g: GraphBuilder, scope: string, name: string, x: TensorRef, o: ConvOptions): TensorRef {
+  const stride = o.stride ?? 1;
+  const pad = o.padding ?? 0;
+  const groups = o.groups ?? 1;
+  const cin = x.shape.channels;
+  if (o.out < 1 || cin % groups !== 0 || o.out % groups !== 0) {
+    g.error('BadChannels', [`transposed convolution ${scope}.${name}: ${cin} → ${o.out} channels cannot be split into ${groups} groups`]);
+  }
+  const spatial = x.shape.spatial?.map((n) => convTransposeOut(n, o.k, stride, pad)) ?? null;
+  checkSpatial(g, spatial, `${scope}.${name}`);
+  // PyTorch computes fan_in of a transposed conv weight from its dim 1 (out/groups).
+  const fanIn = (o.out / groups) * kernelVolume(g, o.k);
+  const params: ParamSpec[] = [
+    { key: 'weight', suffix: name ? `${name}.weight` : 'weight', shape: [cin, o.out / groups, ...nd(g, o.k)], role: 'conv_transpose_weight', init: 'fan_in_uniform', fanIn },
+  ];
+  if (o.bias !== false) params.push({ key: 'bias', suffix: name ? `${name}.bias` : 'bias', shape: [o.out], role: 'bias', init: 'fan_in_uniform', fanIn });
+  return g.node('conv_transpose', scope, name || 'conv_transpose', [x], { kernel: nd(g, o.k), stride: nd(g, stride), padding: nd(g, pad), groups, bias: o.bias !== false }, { channels: o.out, spatial }, params);
+}
+
+export function emitNorm(g: GraphBuilder, scope: string, name: string, x: TensorRef, type: string, eps: number): TensorRef {
+  const c = x.shape.channels;
+  const params: ParamSpec[] = [
+    { key: 'weight', suffix: `${name}.weight`, shape: [c], role: 'norm_weight', init: 'ones' },
+    { key: 'bias', suffix: `${name}.bias`, shape: [c], role: 'norm_bias', init: 'zeros' },
+  ];
+  if (type === 'layer') return g.node('layer_norm', scope, name, [x], { eps }, x.shape, params);
+  // 'group' with one group per channel and 'instance' are the same computation.
+  return g.node('group_norm', scope, name, [x], { groups: c, eps }, x.shape, params);
+}
+
+export function emitAdd(g: GraphBuilder, scope: string, name: string, a: TensorRef, b: TensorRef): TensorRef {
+  checkSameShape(g, a, b);
+  return g.node('add', scope, name, [a, b], {}, a.shape);
+}
+
+export function checkSameShape(g: GraphBuilder, a: TensorRef, b: TensorRef): boolean {
+  const sa = a.shape;
+  const sb = b.shape;
+  let why = '';
+  if (sa.channels !== sb.channels) why = `channels differ (${sa.channels} vs ${sb.channels})`;
+  else if (sa.spatial && sb.spatial && sa.spatial.join() !== sb.spatial.join()) why = `spatial sizes differ (${sa.spatial.join('×')} vs ${sb.spatial.join('×')})`;
+  if (why) g.error('SkipShapeMismatch', [formatShape(sa.channels, sa.spatial), formatShape(sb.channels, sb.spatial), why]);
+  return !why;
+}
+
+export function checkSpatial(g: GraphBuilder, spatial: number[] | null, where: string): void {
+  if (spatial && spatial.some((n) => n < 1)) g.error('SpatialTooSmall', [spatial.join('×'), where]);
+}
+
+export function checkKernel(g: GraphBuilder, k: number): boolean {
+  if (!Number.isInteger(k) || k < 1 || k % 2 === 0) {
+    g.error('BadKernelSize', [String(k)]);
+    return false;
+  }
+  return true;
+}
+
+const num = (v: Value) => v as number;
+
+registerBlock({
+  name: 'conv',
+  doc: 'Convolution (Conv3d / Conv2d) with PyTorch padding; parameters `<name>.weight` `[out, in/groups, *k]` and `<name>.bias`.',
+  inputs: 1,
+  args: [
+    { name: 'out', type: T.posint, doc: 'output channels' },
+    { name: 'k', type: T.kernel, default: 1, doc: 'kernel size (odd)' },
+    { name: 'stride', type: T.posint, default: 1, doc: 'stride' },
+    { name: 'padding', type: T.union(T.int, T.none), default: null, doc: 'zero padding per side (default k // 2)' },
+    { name: 'groups', type: T.posint, default: 1, doc: 'channel groups' },
+    { name: 'bias', type: T.bool, default: true, doc: 'learn a bias' },
+  ],
+  expand: (g, scope, [x], a) =>
+    emitConv(g, scope, '', x!, { out: num(a.out), k: num(a.k), stride: num(a.stride), padding: a.padding === null ? undefined : num(a.padding), groups: num(a.groups), bias: a.bias as boolean }),
+});
+
+registerBlock({
+  name: 'conv_transpose',
+  doc: 'Transposed convolution (ConvTranspose3d / 2d); weight `[in, out/groups, *k]`.',
+  inputs: 1,
+  args: [
+    { name: 'out', type: T.posint, doc: 'output channels' },
+    { name: 'k', type: T.posint, default: 2, doc: 'kernel size' },
+    { name: 'stride', type: T.posint, default: 2, doc: 'stride' },
+    { name: 'padding', type: T.int, default: 0, doc: 'padding' },
+    { name: 'groups', type: T.posint, default: 1, doc: 'channel groups' },
+    { name: 'bias', type: T.bool, default: true, doc: 'learn a bias' },
+  ],
+  expand: (g, scope, [x], a) => emitConvTranspose(g, scope, '', x!, { out: num(a.out), k: num(a.k), stride: num(a.stride), padding: num(a.padding), groups: num(a.groups), bias: a.bias as boolean }),
+});
+
+registerBlock({
+  name: 'gelu',
+  doc: 'Exact (erf) GELU.',
+  inputs: 1,
+  args: [],
+  expand: (g, scope, [x]) => g.node('gelu', scope, 'gelu', [x!], {}, x!.shape),
+});
+
+registerBlock({
+  name: 'relu',
+  doc: 'ReLU.',
+  inputs: 1,
+  args: [],
+  expand: (g, scope, [x]) => g.node('relu', scope, 'relu', [x!], {}, x!.shape),
+});
+
+registerBlock({
+  name: 'leaky_relu',
+  doc: 'Leaky ReLU (PyTorch default slope 0.01).',
+  inputs: 1,
+  args: [{ name: 'slope', type: T.float, default: 0.01, doc: 'negative slope' }],
+  expand: (g, scope, [x], a) => g.node('leaky_relu', scope, 'leaky_relu', [x!], { slope: num(a.slope) }, x!.shape),
+});
+
+registerBlock({
+  name: 'norm',
+  doc: "Normalisation with affine parameters `<name>.weight`, `<name>.bias`: 'group' (one group per channel), 'instance' (the same computation), or 'layer' (over channels at each voxel).",
+  inputs: 1,
+  args: [
+    { name: 'type', type: T.oneOf('group', 'instance', 'layer'), default: 'group', doc: 'normalisation' },
+    { name: 'eps', type: T.float, default: 1e-5, doc: 'epsilon' },
+  ],
+  expand: (g, scope, [x], a) => {
+    const y = emitNorm(g, scope, 'norm', x!, a.type as string, num(a.eps));
+    return y;
+  },
+});
+
+registerBlock({
+  name: 'concat',
+  doc: 'Channel concatenation, inputs in order (nnU-Net skips: `concat(up, skip)`).',
+  inputs: 'many',
+  args: [],
+  expand: (g, scope, xs) => {
+    const spatial = xs[0]!.shape.spatial;
+    for (const x of xs.slice(1)) {
+      if (spatial && x.shape.spatial && x.shape.spatial.join() !== spatial.join()) {
+        g.error('SkipShapeMismatch', [formatShape(xs[0]!.shape.channels, spatial), formatShape(x.shape.channels, x.shape.spatial), 'spatial sizes differ']);
+      }
+    }
+    return g.node('concat', scope, 'concat', xs, {}, { channels: xs.reduce((a, x) => a + x.shape.channels, 0), spatial });
+  },
+});

@@ -1,0 +1,34 @@
+import type { SourceMap } from '../source.js';
+import { formatSpan } from '../source.js';
+import type { Diagnostic } from './diagnostic.js';
+
+/**
+ * Renders a diagnostic as text:
+ *   file:line:col: error MNX2001: unknown name 'n_chanels'. Did you mean 'n_channels'?
+ *      12 |   x = conv(x, out: n_chanels)
+ *         |                    ~~~~~~~~~
+ *     in iteration i = 2 of the loop at file:10:3
+ */
+export function renderDiagnostic(d: Diagnostic, sources: SourceMap): string {
+  const out = [`${formatSpan(d.span)}: ${d.severity} ${d.code}: ${d.message}`];
+  const text = sources.line(d.span.file, d.span.line);
+  if (text !== null) {
+    const gutter = String(d.span.line).padStart(5);
+    const clean = text.replace(/\t/g, ' ');
+    const start = Math.max(0, d.span.col - 1);
+    const len = Math.max(1, Math.min(d.span.length, clean.length - start || 1));
+    out.push(`${gutter} | ${clean}`);
+    out.push(`${' '.repeat(gutter.length)} | ${' '.repeat(start)}${'~'.repeat(len)}`);
+  }
+  for (const step of [...d.origin].reverse()) out.push(`  ${step.what} at ${formatSpan(step.span)}`);
+  for (const note of d.notes) out.push(`  note: ${note}`);
+  return out.join('\n');
+}
+
+export function renderDiagnostics(ds: Diagnostic[], sources: SourceMap): string {
+  const errors = ds.filter((d) => d.severity === 'error').length;
+  const warnings = ds.length - errors;
+  const body = ds.map((d) => renderDiagnostic(d, sources)).join('\n\n');
+  const tail = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
+  return ds.length ? `${body}\n\n${tail}\n` : '';
+}

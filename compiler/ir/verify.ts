@@ -1,0 +1,31 @@
+import AjvModule from 'ajv';
+import { irSchema } from './schema.js';
+import type { IRModel } from './types.js';
+
+// ajv is CommonJS; under NodeNext its default export arrives as `.default`.
+const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule;
+const validate = new Ajv({ allErrors: true, strict: false }).compile(irSchema);
+
+/**
+ * The IR verifier: the JSON Schema plus the structural rules a schema cannot say (inputs
+ * defined before use, parameters referenced exist, outputs exist). Returns problems, empty when valid.
+ */
+export function verifyIR(ir: unknown): string[] {
+  const problems: string[] = [];
+  if (!validate(ir)) {
+    for (const e of validate.errors ?? []) problems.push(`${e.instancePath || '/'}: ${e.message}`);
+    return problems;
+  }
+  const m = ir as IRModel;
+  const defined = new Set<string>();
+  const params = new Set(m.parameters.map((p) => p.name));
+  if (params.size !== m.parameters.length) problems.push('parameter names are not unique');
+  for (const n of m.nodes) {
+    for (const i of n.inputs) if (!defined.has(i)) problems.push(`node ${n.id}: input ${i} is not defined before it`);
+    for (const p of Object.values(n.params)) if (!params.has(p)) problems.push(`node ${n.id}: parameter ${p} is not declared`);
+    if (defined.has(n.id)) problems.push(`node id ${n.id} is used twice`);
+    defined.add(n.id);
+  }
+  for (const o of m.outputs) if (!defined.has(o)) problems.push(`output ${o} is not a node`);
+  return problems;
+}
