@@ -1,0 +1,97 @@
+import type { Command } from '../command.js';
+import { parseCommandArgs } from '../command.js';
+import { UsageError, UserError } from '../errors.js';
+import { readNifti, orientationCode, intensityStats, type NiftiImage } from '../../runtime/data/nifti/index.js';
+
+const XFORM_NAMES: Record<number, string> = { 0: 'unknown', 1: 'scanner', 2: 'aligned', 3: 'talairach', 4: 'mni', 5: 'template' };
+const SPACE_UNITS: Record<number, string> = { 0: 'unknown', 1: 'm', 2: 'mm', 3: 'um' };
+const TIME_UNITS: Record<number, string> = { 0: 'unknown', 8: 's', 16: 'ms', 24: 'us', 32: 'Hz', 40: 'ppm', 48: 'rad/s' };
+
+/** Everything `mnxc info` reports about one image; also its `--json` form. */
+export function describeImage(file: string, img: NiftiImage) {
+  const h = img.header;
+  const stats = intensityStats(img.data);
+  return {
+    file,
+    niftiVersion: h.version,
+    byteOrder: h.littleEndian ? 'little' : 'big',
+    shape: img.shape,
+    dtype: img.dtype,
+    scaling: h.scaling ? { slope: h.sclSlope, intercept: h.sclInter } : null,
+    spacing: img.spacing,
+    units: { space: SPACE_UNITS[h.xyztUnits & 0x07] ?? 'unknown', time: TIME_UNITS[h.xyztUnits & 0x38] ?? 'unknown' },
+    affine: img.affine,
+    orientation: orientationCode(img.affine),
+    qformCode: h.qformCode,
+    sformCode: h.sformCode,
+    intent: { code: h.intentCode, name: h.intentName },
+    description: h.descrip,
+    // null rather than NaN when every voxel is non-finite: JSON has no NaN.
+    intensity: {
+      min: Number.isNaN(stats.min) ? null : stats.min,
+      max: Number.isNaN(stats.max) ? null : stats.max,
+      mean: Number.isNaN(stats.mean) ? null : stats.mean,
+      nonFinite: stats.nonFinite,
+    },
+  };
+}
+
+function fmt(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toPrecision(6).replace(/\.?0+$/, '');
+}
+
+function formatText(d: ReturnType<typeof describeImage>): string {
+  const lines = [
+    `${d.file}`,
+    `  format       NIfTI-${d.niftiVersion}, ${d.byteOrder}-endian`,
+    `  shape        ${d.shape.join(' × ')}`,
+    `  dtype        ${d.dtype}${d.scaling ? ` (scaled: slope ${fmt(d.scaling.slope)}, intercept ${fmt(d.scaling.intercept)})` : ''}`,
+    `  spacing      ${d.spacing.map(fmt).join(' × ')}${d.units.space === 'unknown' ? ' (units not set)' : ` ${d.units.space}`}`,
+    `  orientation  ${d.orientation}`,
+    `  qform_code   ${d.qformCode} (${XFORM_NAMES[d.qformCode] ?? '?'})`,
+    `  sform_code   ${d.sformCode} (${XFORM_NAMES[d.sformCode] ?? '?'})`,
+    `  affine       ${d.affine.map((r) => r.map((v) => fmt(v).padStart(11)).join(' ')).join('\n               ')}`,
+    `  intensity    min ${d.intensity.min === null ? '-' : fmt(d.intensity.min)}  max ${d.intensity.max === null ? '-' : fmt(d.intensity.max)}  mean ${d.intensity.mean === null ? '-' : fmt(d.intensity.mean)}${d.intensity.nonFinite ? `  (${d.intensity.nonFinite} NaN/Inf voxels)` : ''}`,
+  ];
+  if (d.intent.code || d.intent.name) lines.push(`  intent       ${d.intent.code}${d.intent.name ? ` (${d.intent.name})` : ''}`);
+  if (d.description) lines.push(`  description  ${d.description}`);
+  return lines.join('\n');
+}
+
+export const command: Command = {
+  name: 'info',
+  summary: 'show a NIfTI image: shape, type, voxel size, affine, orientation, intensities',
+  help: `Usage: mnxc info FILE... [--json]
+
+Reads NIfTI-1/NIfTI-2 images (.nii or .nii.gz) and prints, per file: shape, stored datatype and
+scaling, voxel size, qform/sform codes, the voxel-to-world affine (RAS+ mm, as nibabel's
+img.affine), the orientation code (nibabel's aff2axcodes, e.g. LPS) and intensity min/max/mean.
+
+Options:
+  --json   print JSON: one object (or an array for several files) with keys shape, dtype,
+           spacing, affine, orientation, scaling, qformCode, sformCode, units, intensity, ...
+
+Exit status: 0 when every file was read, 1 when any file is missing or malformed.`,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(argv, { json: { type: 'boolean' } });
+    if (positionals.length === 0) throw new UsageError('expected at least one FILE');
+    const described: ReturnType<typeof describeImage>[] = [];
+    const failures: string[] = [];
+    for (const file of positionals) {
+      try {
+        described.push(describeImage(file, readNifti(file)));
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        failures.push(e.message);
+      }
+    }
+    if (failures.length === 1 && positionals.length === 1) throw new UserError(failures[0]!);
+    if (values.json) {
+      process.stdout.write(JSON.stringify(positionals.length === 1 ? described[0] : described, null, 2) + '\n');
+    } else if (described.length > 0) {
+      process.stdout.write(described.map(formatText).join('\n\n') + '\n');
+    }
+    for (const f of failures) process.stderr.write(`mnxc info: error: ${f}\n`);
+    return failures.length ? 1 : 0;
+  },
+};

@@ -1,0 +1,20 @@
+/**
+ * NIfTI-1/2 input and output. Public API:
+ *
+ *   readNifti(path): NiftiImage            whole image, scaled values, x-fastest order
+ *   readNiftiHeader(path): ParsedHeader    header only, same checks
+ *   writeNifti(path, image, {like?, dtype?, gzip?})   NIfTI-1, .nii.gz by name, atomic
+ *   createImage({shape, data, affine?, dtype?}, like?): NiftiImage
+ *   orientationCode(affine): string        nibabel aff2axcodes, e.g. "LPS"
+ *   channelOf / channelCount / sameGeometry / affineDistance / intensityStats
+ *
+ * Errors are NiftiError (a UserError): the message names the file and the problem.
+ */
+export type { NiftiDType, NiftiHeader, NiftiImage, VoxelArray, WriteNiftiOptions, ImageSpec } from './types.js';
+export { readNifti, readNiftiHeader } from './read.js';
+export { writeNifti, createImage, defaultHeader } from './write.js';
+export { orientationCode, affineFromHeader, affineZooms } from './affine.js';
+export { channelOf, channelCount, sameGeometry, affineDistance, intensityStats, type IntensityStats } from './image.js';
+export { NiftiError } from './errors.js';
+export { DATATYPES, isIntegerDType } from './datatypes.js';
+export type { ParsedHeader } from './header.js';
