@@ -205,9 +205,9 @@ class AstBuilder {
   chain(n: CstNode, map: (op: IToken | undefined, n: CstNode) => BinaryOp): Expr {
     const operands = nodes(n, 'operands');
     const ops = ((n.children as Children).op as IToken[] | undefined) ?? opTokens(n);
-    let left = this.expr(operands[0]!);
+    let left = this.expr(operands[0]);
     for (let i = 1; i < operands.length; i++) {
-      const right = this.expr(operands[i]!);
+      const right = this.expr(operands[i]);
       const opTok = ops[i - 1];
       left = {
         kind: 'binary',
@@ -221,7 +221,9 @@ class AstBuilder {
     return left;
   }
 
-  expr(n: CstNode): Expr {
+  expr(n: CstNode | undefined): Expr {
+    // Error recovery can leave a rule without its children: such a hole becomes an error node.
+    if (!n) return { kind: 'error', span: spanAt(this.file, 1 + this.lineBase, 1) };
     const span = this.nodeSpan(n);
     const c = n.children as Children;
     switch (n.name) {
@@ -234,7 +236,7 @@ class AstBuilder {
       case 'notExpr': {
         const inner = nodes(n, 'notExpr')[0];
         if (inner) return { kind: 'unary', op: 'not', operand: this.expr(inner), span };
-        return this.expr(nodes(n, 'comparison')[0]!);
+        return this.expr(nodes(n, 'comparison')[0]);
       }
       case 'comparison':
         return this.chain(n, (op) => (op?.image ?? '==') as BinaryOp);
@@ -246,10 +248,10 @@ class AstBuilder {
       case 'unary': {
         const inner = nodes(n, 'unary')[0];
         if (inner) return { kind: 'unary', op: '-', operand: this.expr(inner), span };
-        return this.expr(nodes(n, 'power')[0]!);
+        return this.expr(nodes(n, 'power')[0]);
       }
       case 'power': {
-        const base = this.expr(nodes(n, 'postfix')[0]!);
+        const base = this.expr(nodes(n, 'postfix')[0]);
         const exp = nodes(n, 'unary')[0];
         const opTok = tok(n, 'StarStar');
         if (!exp) return base;
@@ -267,7 +269,9 @@ class AstBuilder {
 
   postfix(n: CstNode): Expr {
     const c = n.children as Children;
-    let e = this.primary(nodes(n, 'primary')[0]!);
+    const prim = nodes(n, 'primary')[0];
+    if (!prim) return { kind: 'error', span: this.nodeSpan(n) };
+    let e = this.primary(prim);
     // Suffixes in source order.
     const suffixes = [...nodes(n, 'indexSuffix'), ...nodes(n, 'callSuffix')].sort((a, b) => (a.location?.startOffset ?? 0) - (b.location?.startOffset ?? 0));
     for (const s of suffixes) {

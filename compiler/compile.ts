@@ -135,7 +135,8 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
       }
       const v = constant(defaultEval, a.value, diags);
       if (!isPoison(v) && !matches(t, v)) {
-        diags.add('ParamTypeMismatch', a.value.span, [a.name, describeType(t), describeValue(v)], layer.chain);
+        if (acceptsKernel(t) && typeof v === 'number') diags.add('BadKernelSize', a.value.span, [describeValue(v)], layer.chain, [`'${a.name}' was ${layer.what(a)}`]);
+        else diags.add('ParamTypeMismatch', a.value.span, [a.name, describeType(t), describeValue(v)], layer.chain);
         values.set(a.name, POISON);
         continue;
       }
@@ -147,9 +148,16 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
     if (!p.default && !origins.has(p.name)) diags.add('MissingArgument', p.span, [p.name, model.name, `no default; give it with --set ${p.name}=...`]);
   }
 
+  const errorsBefore = diags.errorCount;
   const evaluator = new Evaluator(model, values, origins, diags, options.inputSize ?? null);
   const r = evaluator.run();
   const g = r.graph;
+  if (r.input && checkDivisibility(g.nodes, r.inputSpan!, options.inputSize ?? null, diags)) {
+    // Mismatched skips further down are consequences of the input size: report the cause only.
+    for (let i = diags.items.length - 1; i >= 0; i--) if (diags.items[i]!.code === 'MNX4002') diags.items.splice(i, 1);
+  }
+  // Missing inputs or outputs after other errors are their consequences: report the causes only.
+  if (diags.errorCount > errorsBefore || diags.hasErrors) return null;
   if (!r.input) {
     diags.add('WrongInputRank', model.span, [`model ${model.name} never calls input(channels: …)`]);
     return null;
@@ -160,7 +168,6 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
   indices.forEach((i, k) => {
     if (i !== k) diags.add('BadOutputs', r.outputs.get(i)!.span, [`outputs must be numbered 0, 1, 2, … without gaps; output ${k} is missing`]);
   });
-  checkDivisibility(g.nodes, r.inputSpan!, options.inputSize ?? null, diags);
   if (diags.hasErrors) return null;
 
   const args: Record<string, unknown> = {};
@@ -185,6 +192,10 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
   const problems = verifyIR(ir);
   if (problems.length) throw new Error(`internal error: the compiler produced invalid IR:\n${problems.join('\n')}`);
   return ir;
+}
+
+function acceptsKernel(t: MnxType): boolean {
+  return t.kind === 'kernel' || (t.kind === 'union' && t.options.some(acceptsKernel));
 }
 
 function constant(ev: Evaluator, e: Expr, diags: DiagnosticBag): Value {
@@ -253,23 +264,24 @@ function parseOverrides(sets: string[], diags: DiagnosticBag, cliLine: string[])
 }
 
 /** MNX4001: every axis of the input must be divisible by the largest down-sampling factor. */
-function checkDivisibility(nodes: IRModel['nodes'], inputSpan: SourceSpan, inputSize: number[] | null, diags: DiagnosticBag): void {
-  const factor = new Map<string, number>();
-  let max = 1;
+function checkDivisibility(nodes: IRModel['nodes'], inputSpan: SourceSpan, inputSize: number[] | null, diags: DiagnosticBag): boolean {
+  if (!inputSize) return false;
+  // Per axis: the largest product of strides on any path from the input (anisotropic strides too).
+  const factor = new Map<string, number[]>();
+  const max = inputSize.map(() => 1);
   for (const n of nodes) {
-    const f = Math.max(1, ...n.inputs.map((i) => factor.get(i) ?? 1));
-    const s = n.op === 'conv' ? (n.attrs.stride as number[])[0]! : 1;
-    const v = n.op === 'conv_transpose' ? f / ((n.attrs.stride as number[])[0] ?? 1) : f * s;
+    const f = inputSize.map((_, a) => Math.max(1, ...n.inputs.map((i) => factor.get(i)?.[a] ?? 1)));
+    const stride = (n.attrs.stride as number[] | undefined) ?? [];
+    const v = f.map((x, a) => (n.op === 'conv' ? x * (stride[a] ?? 1) : n.op === 'conv_transpose' ? x / (stride[a] ?? 1) : x));
     factor.set(n.id, v);
-    max = Math.max(max, v);
+    v.forEach((x, a) => (max[a] = Math.max(max[a]!, x)));
   }
-  if (!inputSize || max <= 1) return;
-  const bad = inputSize.filter((n) => n % max !== 0);
-  if (bad.length) {
-    const downs = Math.round(Math.log2(max));
-    const near = [...new Set(bad.flatMap((n) => [Math.max(max, Math.floor(n / max) * max), Math.ceil(n / max) * max]))].join(', ');
-    diags.add('InputNotDivisible', inputSpan, [inputSize.join('×'), max, downs, near]);
-  }
+  const bad = inputSize.map((n, a) => (n % max[a]! !== 0 ? a : -1)).filter((a) => a >= 0);
+  if (!bad.length) return false;
+  const m = Math.max(...bad.map((a) => max[a]!));
+  const near = [...new Set(bad.flatMap((a) => [Math.max(max[a]!, Math.floor(inputSize[a]! / max[a]!) * max[a]!), Math.ceil(inputSize[a]! / max[a]!) * max[a]!]))].join(', ');
+  diags.add('InputNotDivisible', inputSpan, [inputSize.join('×'), max.join('×'), Math.round(Math.log2(m)), near]);
+  return true;
 }
 
 export { describeValue };

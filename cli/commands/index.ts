@@ -10,6 +10,20 @@ export interface CommandEntry {
 /** Every sub-command, in the order `mnxc --help` lists them; one line per command. */
 export const commandEntries: CommandEntry[] = [
   // compiler
+  { name: 'check', summary: 'check a spec and print its diagnostics', load: () => import('./check.js') },
+  { name: 'compile', summary: 'compile a spec to IR, generated TypeScript and a summary', load: () => import('./compile.js') },
+  { name: 'summary', summary: 'parameters, FLOPs and activation memory per stage', load: () => import('./summary.js') },
+  { name: 'graph', summary: 'draw the network (dot, svg or html)', load: () => import('./graph.js') },
+  { name: 'forward', summary: 'run the network on an input tensor', load: () => import('./forward.js') },
   // data
+  { name: 'info', summary: 'show a NIfTI image: shape, type, voxel size, affine, orientation', load: () => import('./info.js') },
+  { name: 'dataset', summary: 'check an nnU-Net dataset folder, or convert an MSD dataset to the v2 layout', load: () => import('./dataset.js') },
+  { name: 'plan', summary: 'fingerprint a dataset and write its plans (YAML)', load: () => import('./plan.js') },
+  { name: 'preprocess', summary: 'crop, resample and normalise a dataset for training (worker threads)', load: () => import('./preprocess.js') },
+  { name: 'evaluate', summary: 'Dice, surface Dice, HD95 and ASD of predicted label maps against references', load: () => import('./evaluate.js') },
   // runtime
+  { name: 'upkern', summary: 'Initialise a larger-kernel network from trained smaller-kernel weights (UpKern)', load: () => import('./upkern.js') },
+  { name: 'import-torch', summary: 'Convert a PyTorch checkpoint (.pth, .model) to safetensors without executing it', load: () => import('./import-torch.js') },
+  { name: 'setup', summary: 'Build the tensorflow backend from a TensorFlow pip package', load: () => import('./setup.js') },
+  { name: 'doctor', summary: 'Show which backends work here and why the others do not', load: () => import('./doctor.js') },
 ];

@@ -42,7 +42,7 @@ export const Messages = {
   ConditionNotBool: { code: 'MNX3010', severity: 'error', text: 'a condition must be true or false, got {0}' },
   BadValue: { code: 'MNX3011', severity: 'error', text: '{0}' },
 
-  InputNotDivisible: { code: 'MNX4001', severity: 'error', text: 'input size {0} is not divisible by {1}: the network down-samples {2} times by 2 along each axis (nearest valid sizes: {3})' },
+  InputNotDivisible: { code: 'MNX4001', severity: 'error', text: 'input size {0} is not divisible by {1}, the down-sampling factor per axis (up to {2} halvings): nearest valid sizes {3}' },
   SkipShapeMismatch: { code: 'MNX4002', severity: 'error', text: 'cannot add tensors of shapes {0} and {1}: {2}' },
   BadChannels: { code: 'MNX4003', severity: 'error', text: '{0}' },
   WrongInputRank: { code: 'MNX4004', severity: 'error', text: '{0}' },
@@ -54,7 +54,6 @@ export const Messages = {
   LimitExceeded: { code: 'MNX5002', severity: 'error', text: '{0}' },
 
   UserWarning: { code: 'MNX6001', severity: 'warning', text: '{0}' },
-  UnusedOverride: { code: 'MNX6002', severity: 'warning', text: "'{0}' is overridden by {1}" },
 } as const;
 
 export type MessageKey = keyof typeof Messages;

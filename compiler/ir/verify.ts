@@ -1,9 +1,7 @@
-import AjvModule from 'ajv';
+import { Ajv } from 'ajv';
 import { irSchema } from './schema.js';
 import type { IRModel } from './types.js';
 
-// ajv is CommonJS; under NodeNext its default export arrives as `.default`.
-const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule;
 const validate = new Ajv({ allErrors: true, strict: false }).compile(irSchema);
 
 /**

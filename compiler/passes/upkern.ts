@@ -58,7 +58,7 @@ function locator(src: ParamSource): (name: string) => string {
       const s = node.span;
       let text = `${s.file}:${s.line}:${s.col}`;
       if (node.origin.length > 0) {
-        text += ' via ' + node.origin.map((o) => `${o.what} at ${o.span.file}:${o.span.line}`).join(', ');
+        text += node.origin.map((o) => `, ${o.what} at ${o.span.file}:${o.span.line}`).join('');
       }
       where.set(p, text);
     }

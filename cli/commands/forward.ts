@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../../runtime/backend.js';
+import { buildModel } from '../../runtime/model/model.js';
+import { readSafetensors, writeSafetensors, SafetensorsError, type TensorMap } from '../../runtime/io/safetensors.js';
+import { loadWeights, WeightsError } from '../../runtime/weights/state-dict.js';
+import { channelsFirstToLast, channelsLastToFirst } from '../../runtime/weights/layout.js';
+import { parseCommandArgs, type Command } from '../command.js';
+import { UsageError, UserError } from '../errors.js';
+import { SPEC_HELP, compileFromArgs, specOptions } from '../spec-args.js';
+
+export const command: Command = {
+  name: 'forward',
+  summary: 'run the network on an input tensor',
+  help: `Usage: mnxc forward SPEC [--set NAME=VALUE]... [--variant V] --weights W.safetensors
+                    --input I.safetensors --output O.safetensors [--backend auto|tensorflow|wasm|cpu]
+
+Runs the raw network (no pre- or post-processing). I holds a float32 tensor 'input' in NCDHW
+(NCHW for 2-D); O receives out_0 … out_N (one per head, full resolution first) in NCDHW.
+W is a safetensors file in PyTorch naming and layout (the official state_dict keys).
+
+${SPEC_HELP}
+  --weights FILE       weights (safetensors, PyTorch state_dict names and layouts)
+  --input FILE         input tensor 'input', float32, NCDHW
+  --output FILE        where to write out_0 …
+  --backend B          auto (default: tensorflow, then wasm, then cpu), tensorflow, wasm or cpu`,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(argv, {
+      ...specOptions,
+      weights: { type: 'string' },
+      input: { type: 'string' },
+      output: { type: 'string' },
+      backend: { type: 'string', default: 'auto' },
+    });
+    for (const k of ['weights', 'input', 'output'] as const) if (!values[k]) throw new UsageError(`missing --${k} FILE`);
+    if (!BACKEND_CHOICES.includes(values.backend as BackendChoice)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}`);
+    let inputs: TensorMap;
+    let weights: TensorMap;
+    try {
+      inputs = readSafetensors(values.input!);
+      weights = readSafetensors(values.weights!);
+    } catch (e) {
+      if (e instanceof SafetensorsError) throw new UserError(e.message);
+      throw e;
+    }
+    const x = inputs.get('input');
+    if (!x) throw new UserError(`${values.input}: no tensor named 'input' (found: ${[...inputs.keys()].join(', ') || 'none'})`);
+    if (x.dtype !== 'F32') throw new UserError(`${values.input}: tensor 'input' is ${x.dtype}, expected F32`);
+    const spatial = x.shape.slice(2);
+    const r = compileFromArgs(positionals[0], { ...values, 'input-size': values['input-size'] ?? spatial.join(',') });
+    if (!r.ir) return 1;
+    const ir = r.ir;
+    if (x.shape.length !== ir.spatialDims + 2 || x.shape[1] !== ir.input.channels) {
+      throw new UserError(`${values.input}: 'input' has shape [${x.shape}] but the network takes [N, ${ir.input.channels}, ${ir.spatialDims === 3 ? 'D, H, W' : 'H, W'}]`);
+    }
+    let backend: string;
+    try {
+      backend = await useBackend(values.backend as BackendChoice);
+    } catch (e) {
+      throw new UserError((e as Error).message);
+    }
+    process.stderr.write(`backend: ${backend}\n`);
+    const model = buildModel(ir);
+    try {
+      loadWeights(model, weights, values.weights!);
+    } catch (e) {
+      if (e instanceof WeightsError) throw new UserError(e.message);
+      throw e;
+    }
+    const t0 = performance.now();
+    const last = channelsFirstToLast({ shape: x.shape, data: x.data as Float32Array });
+    const input = tf.tensor(last.data, last.shape, 'float32');
+    const outs = model.forward(input);
+    const result: TensorMap = new Map();
+    for (let i = 0; i < outs.length; i++) {
+      const o = outs[i]!;
+      const host = channelsLastToFirst({ shape: o.shape, data: (await o.data()) as Float32Array });
+      result.set(`out_${i}`, { dtype: 'F32', shape: host.shape, data: host.data });
+    }
+    const ms = performance.now() - t0;
+    tf.dispose([input, ...outs]);
+    model.dispose();
+    writeSafetensors(values.output!, result);
+    process.stderr.write(`forward: ${outs.length} output${outs.length === 1 ? '' : 's'} in ${(ms / 1000).toFixed(3)} s → ${values.output}\n`);
+    return 0;
+  },
+};

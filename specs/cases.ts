@@ -1,0 +1,24 @@
+/**
+ * Golden cases: every example and variant is compiled and its IR, summary and generated
+ * TypeScript compared with the baselines in specs/baselines/. `npm run accept` (MNXC_ACCEPT=1)
+ * rewrites baselines on purpose; CI never does.
+ */
+export interface GoldenCase {
+  name: string;
+  spec: string;
+  variant?: string;
+  set?: string[];
+  inputSize: number[];
+}
+
+const paper = ['S', 'B', 'M', 'L'].flatMap((v) => [3, 5].map((k) => ({ name: `mednext_${v}_k${k}`, spec: `examples/paper/mednext_${v}_k${k}.mnx`, inputSize: [128, 128, 128] })));
+
+export const goldenCases: GoldenCase[] = [
+  { name: 'mednext_default', spec: 'examples/mednext.mnx', inputSize: [128, 128, 128] },
+  ...['S', 'B', 'M', 'L'].map((v) => ({ name: `mednext_variant_${v}_ds`, spec: 'examples/mednext.mnx', variant: v, set: ['deep_supervision=true', 'n_classes=3'], inputSize: [128, 128, 128] })),
+  ...paper,
+  { name: 'ablation_standard_resampling', spec: 'examples/ablations/standard_resampling.mnx', inputSize: [128, 128, 128] },
+  { name: 'ablation_no_block_residual', spec: 'examples/ablations/no_block_residual.mnx', inputSize: [128, 128, 128] },
+  { name: 'tiny', spec: 'examples/tiny.mnx', inputSize: [32, 32, 32] },
+  { name: 'tiny_layer_norm_grn_2d', spec: 'examples/tiny.mnx', set: ['norm_type="layer"', 'grn=true', 'dim="2d"'], inputSize: [32, 32] },
+];
