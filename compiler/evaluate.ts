@@ -514,7 +514,7 @@ export class Evaluator {
         return kind.expand(this.g, scope, inputs, args) ?? POISON;
       }
       let x: TensorRef | null = inputs[0] ?? null;
-      for (let j = 0; j < repeat && x; j++) {
+      for (let j = 0; j < repeat && x && !this.g.aborted; j++) {
         this.g.span = call.span;
         this.g.origin.push({ what: `in repetition ${j + 1} of ${repeat} of '${kind.name}'`, span: call.span });
         // Defaults that depend on the input (e.g. `out`) follow the chained tensor.

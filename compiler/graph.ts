@@ -22,7 +22,7 @@ export interface ParamSpec {
 
 /** Largest tensor (elements) the compiler accepts: protects against absurd specs. */
 const MAX_ELEMENTS = 2 ** 34;
-const MAX_NODES = 200_000;
+const MAX_NODES = 50_000;
 
 /**
  * Collects IR nodes and parameters while the evaluator expands a model. Blocks emit primitive

@@ -1,0 +1,90 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, ROOT, haveFixtures } from '../tests/fixtures.js';
+import { parseSafetensors } from '../runtime/io/safetensors.js';
+import { readFileSync } from 'node:fs';
+import { fixtureOverrides } from '../compiler/compile.test.js';
+
+function mnxc(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('mnxc command line', () => {
+  it('exit 0 and a summary line for a valid spec', () => {
+    const r = mnxc('check', 'examples/mednext.mnx', '--variant', 'B');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/ok \(MedNeXt variant B/);
+  });
+
+  it('exit 1 with file:line:col diagnostics and no stack trace for a broken spec', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mnxc-'));
+    const f = join(dir, 'bad.mnx');
+    writeFileSync(f, '\u0000\u00ff garbage {{{ model');
+    const r = mnxc('check', f);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad\.mnx:1:\d+: error MNX1001/);
+    expect(r.stderr).not.toMatch(/\n\s+at .*\(.*:\d+:\d+\)/);
+  });
+
+  it('exit 2 for usage errors, with help available on every command', () => {
+    expect(mnxc('check').code).toBe(2);
+    expect(mnxc('nonsense').code).toBe(2);
+    expect(mnxc('summary', 'examples/mednext.mnx', '--input-size', 'abc').code).toBe(2);
+    const help = mnxc('--help');
+    expect(help.code).toBe(0);
+    for (const name of help.stdout.matchAll(/^ {2}(\S+)/gm)) {
+      expect(mnxc(name[1]!, '--help').code, `${name[1]} --help`).toBe(0);
+    }
+  });
+
+  it('summary --json reports the official parameter count of MedNeXt-S k3', () => {
+    const r = mnxc('summary', 'examples/paper/mednext_S_k3.mnx', '--set', 'n_classes=3', '--json');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.params).toBe(5550947);
+    expect(s.flops).toBeGreaterThan(s.macs);
+  });
+});
+
+describe.skipIf(!haveFixtures)('mnxc forward matches the official PyTorch outputs', () => {
+  const ref = join(FIXTURES, 'mednext-reference');
+  for (const c of ['tiny_k3_ds', 'tiny_k5_nods']) {
+    for (const backend of ['cpu', 'wasm']) {
+      it(`${c} on ${backend}`, () => {
+        const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
+        const set = fixtureOverrides(c).flatMap((s) => ['--set', s]);
+        const r = mnxc('forward', 'examples/mednext.mnx', ...set, '--weights', join(ref, `${c}.weights.safetensors`), '--input', join(ref, `${c}.io.safetensors`), '--output', out, '--backend', backend);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toContain(`backend: ${backend}`);
+        const expected = parseSafetensors(readFileSync(join(ref, `${c}.io.safetensors`))).tensors;
+        const got = parseSafetensors(readFileSync(out)).tensors;
+        const heads = [...expected.keys()].filter((k) => k.startsWith('out_'));
+        expect([...got.keys()].sort()).toEqual(heads.sort());
+        for (const k of heads) {
+          const e = expected.get(k)!.data as Float32Array;
+          const g = got.get(k)!.data as Float32Array;
+          let maxRef = 0;
+          let maxErr = 0;
+          for (let i = 0; i < e.length; i++) {
+            maxRef = Math.max(maxRef, Math.abs(e[i]!));
+            maxErr = Math.max(maxErr, Math.abs(e[i]! - g[i]!));
+          }
+          expect(maxErr, `${c} ${k} on ${backend}`).toBeLessThanOrEqual(2e-5 + 2e-5 * maxRef);
+        }
+      });
+    }
+  }
+
+  it('reports mis-shaped and missing weights by name with both shapes', () => {
+    const set = fixtureOverrides('tiny_k3_ds').flatMap((s) => ['--set', s]);
+    const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
+    const r = mnxc('forward', 'examples/mednext.mnx', ...set, '--set', 'kernel_size=5', '--weights', join(ref, 'tiny_k3_ds.weights.safetensors'), '--input', join(ref, 'tiny_k3_ds.io.safetensors'), '--output', out, '--backend', 'cpu');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/enc_block_0\.0\.conv1\.weight/);
+    expect(r.stderr).toMatch(/\[4, 1, 3, 3, 3\]|4,1,3,3,3/);
+  });
+});
