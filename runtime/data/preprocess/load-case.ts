@@ -1,0 +1,96 @@
+/**
+ * Reads one raw case (every channel and the label) into array-order volumes.
+ *
+ * NIfTI voxels are stored x fastest, so the same flat array read C-order has shape [Z, Y, X]: the
+ * array order nnU-Net works in (SimpleITK's z, y, x). Spacing is reversed to match: [sz, sy, sx].
+ * Nothing is copied or reoriented; the affine says where the voxels are.
+ */
+import { channelCount, channelOf, readNifti, type NiftiImage } from '../nifti/index.js';
+import { UserError } from '../../../cli/errors.js';
+import type { Triple } from './store.js';
+
+export interface CaseSource {
+  id: string;
+  /** One file per channel, or a single 4-D file holding every channel (`channelsInOneFile`). */
+  images: string[];
+  label: string | null;
+}
+
+export interface LoadedCase {
+  id: string;
+  /** Float32 per channel, NaN replaced by 0 (nnU-Net does the same before cropping). */
+  channels: Float32Array[];
+  /** Label values (int16), or null. */
+  label: Int16Array | null;
+  shape: Triple;
+  spacing: Triple;
+  affine: number[][];
+  /** The first channel's image without its voxels, to write outputs on the same grid. */
+  reference: NiftiImage;
+}
+
+function asFloat32(image: NiftiImage): Float32Array {
+  const out = new Float32Array(image.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const v = image.data[i]!;
+    out[i] = Number.isNaN(v) ? 0 : v;
+  }
+  return out;
+}
+
+function arrayShape(image: NiftiImage, file: string): Triple {
+  const [x = 1, y = 1, z = 1] = image.shape;
+  if (image.shape.length > 3 && image.shape.slice(3).some((n) => n !== 1) && image.shape.length !== 4)
+    throw new UserError(`${file}: expected a 3-D image, found shape ${image.shape.join('×')}`);
+  return [z, y, x];
+}
+
+function arraySpacing(image: NiftiImage): Triple {
+  const [sx = 1, sy = 1, sz = 1] = image.spacing.map((s) => Math.abs(s));
+  return [sz, sy, sx];
+}
+
+/** Reads a case; every channel and the label must share the first channel's grid. */
+export function loadCase(source: CaseSource, channelsInOneFile = false, expectedChannels?: number): LoadedCase {
+  const first = readNifti(source.images[0]!);
+  const images: { image: NiftiImage; file: string }[] = [];
+  if (channelsInOneFile) {
+    const n = channelCount(first);
+    for (let c = 0; c < n; c++) images.push({ image: channelOf(first, c), file: source.images[0]! });
+  } else {
+    if (first.shape.length > 3 && channelCount(first) > 1)
+      throw new UserError(`${source.images[0]}: has ${channelCount(first)} channels on its 4th axis; expected one channel per file`);
+    images.push({ image: first, file: source.images[0]! });
+    for (const file of source.images.slice(1)) images.push({ image: readNifti(file), file });
+  }
+  if (expectedChannels !== undefined && images.length !== expectedChannels)
+    throw new UserError(`case ${source.id}: has ${images.length} channel(s), the dataset declares ${expectedChannels}`);
+  const shape = arrayShape(images[0]!.image, images[0]!.file);
+  for (const { image, file } of images.slice(1)) {
+    const s = arrayShape(image, file);
+    if (s.some((n, a) => n !== shape[a])) throw new UserError(`${file}: shape ${[...s].reverse().join('×')} differs from channel 0's ${[...shape].reverse().join('×')}`);
+  }
+  let label: Int16Array | null = null;
+  if (source.label) {
+    const l = readNifti(source.label);
+    const s = arrayShape(l, source.label);
+    if (s.some((n, a) => n !== shape[a])) throw new UserError(`${source.label}: shape ${[...s].reverse().join('×')} differs from the image's ${[...shape].reverse().join('×')}`);
+    label = new Int16Array(l.data.length);
+    for (let i = 0; i < label.length; i++) {
+      const v = l.data[i]!;
+      if (!Number.isInteger(v) || v < 0 || v > 127) throw new UserError(`${source.label}: voxel ${i} has label ${v}; labels must be integers 0..127`);
+      label[i] = v;
+    }
+  }
+  const ref = images[0]!.image;
+  const reference: NiftiImage = { ...ref, shape: ref.shape.slice(0, 3), data: new Float32Array(0) };
+  return {
+    id: source.id,
+    channels: images.map(({ image }) => asFloat32(image)),
+    label,
+    shape,
+    spacing: arraySpacing(ref),
+    affine: ref.affine,
+    reference,
+  };
+}
