@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT, haveFixtures } from '../tests/fixtures.js';
 import { parseSafetensors } from '../runtime/io/safetensors.js';
 import { readFileSync } from 'node:fs';
-import { fixtureOverrides } from '../compiler/compile.test.js';
+import { fixtureOverrides, nnunetOverrides } from '../tests/overrides.js';
 
 function mnxc(...args: string[]) {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
@@ -30,14 +30,24 @@ describe('mnxc command line', () => {
     expect(r.stderr).not.toMatch(/\n\s+at .*\(.*:\d+:\d+\)/);
   });
 
-  it('exit 2 for usage errors, with help available on every command', () => {
+  it('exit 2 for usage errors, with help available on every command', async () => {
     expect(mnxc('check').code).toBe(2);
     expect(mnxc('nonsense').code).toBe(2);
     expect(mnxc('summary', 'examples/mednext.mnx', '--input-size', 'abc').code).toBe(2);
     const help = mnxc('--help');
     expect(help.code).toBe(0);
+    // Every listed command answers --help (in-process: a process per command is slow).
+    const { main } = await import('./main.js');
+    const write = process.stdout.write.bind(process.stdout);
     for (const name of help.stdout.matchAll(/^ {2}(\S+)/gm)) {
-      expect(mnxc(name[1]!, '--help').code, `${name[1]} --help`).toBe(0);
+      let text = '';
+      process.stdout.write = ((chunk: string) => ((text += chunk), true)) as typeof process.stdout.write;
+      try {
+        expect(await main([name[1]!, '--help']), `${name[1]} --help`).toBe(0);
+      } finally {
+        process.stdout.write = write;
+      }
+      expect(text, `${name[1]} --help`).toContain(`mnxc ${name[1]}`);
     }
   });
 
@@ -87,4 +97,32 @@ describe.skipIf(!haveFixtures)('mnxc forward matches the official PyTorch output
     expect(r.stderr).toMatch(/enc_block_0\.0\.conv1\.weight/);
     expect(r.stderr).toMatch(/\[4, 1, 3, 3, 3\]|4,1,3,3,3/);
   });
+});
+
+describe.skipIf(!haveFixtures)("mnxc forward matches nnU-Net's official PlainConvUNet", () => {
+  const ref = join(FIXTURES, 'nnunet-reference');
+  for (const c of ['plain_unet_iso', 'plain_unet_aniso']) {
+    for (const backend of ['cpu', 'wasm']) {
+      it(`${c} on ${backend}`, () => {
+        const meta = JSON.parse(readFileSync(join(ref, `${c}.json`), 'utf8'));
+        const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
+        const set = nnunetOverrides(meta.constructor_args).flatMap((s: string) => ['--set', s]);
+        const r = mnxc('forward', 'examples/nnunet.mnx', ...set, '--weights', join(ref, `${c}.weights.safetensors`), '--input', join(ref, `${c}.io.safetensors`), '--output', out, '--backend', backend);
+        expect(r.code, r.stderr).toBe(0);
+        const expected = parseSafetensors(readFileSync(join(ref, `${c}.io.safetensors`))).tensors;
+        const got = parseSafetensors(readFileSync(out)).tensors;
+        for (const k of [...expected.keys()].filter((k) => k.startsWith('out_'))) {
+          const e = expected.get(k)!.data as Float32Array;
+          const g = got.get(k)!.data as Float32Array;
+          let maxRef = 0;
+          let maxErr = 0;
+          for (let i = 0; i < e.length; i++) {
+            maxRef = Math.max(maxRef, Math.abs(e[i]!));
+            maxErr = Math.max(maxErr, Math.abs(e[i]! - g[i]!));
+          }
+          expect(maxErr, `${c} ${k} on ${backend}`).toBeLessThanOrEqual(2e-5 + 2e-5 * maxRef);
+        }
+      });
+    }
+  }
 });

@@ -6,14 +6,9 @@ import { compileFile } from './compile.js';
 import { renderDiagnostics } from './diagnostics/render.js';
 import { summarize } from './emit/summary.js';
 import { verifyIR } from './ir/verify.js';
+import { fixtureOverrides } from '../tests/overrides.js';
 
 const MEDNEXT = join(ROOT, 'examples', 'mednext.mnx');
-
-/** `--set` arguments reproducing a fixture's official constructor call. */
-export function fixtureOverrides(caseName: string): string[] {
-  const meta = JSON.parse(readFileSync(join(FIXTURES, 'mednext-reference', `${caseName}.json`), 'utf8'));
-  return Object.entries(meta.constructor_args as Record<string, unknown>).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-}
 
 describe.skipIf(!haveFixtures)('MedNeXt family against the official code', () => {
   const counts = haveFixtures ? JSON.parse(readFileSync(join(FIXTURES, 'mednext-reference', 'param_counts.json'), 'utf8')) : { rows: [] };

@@ -3,6 +3,7 @@ import { parseCommandArgs } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { CheckpointError } from '../../runtime/torch/errors.js';
 import { readTorchWeights } from '../../runtime/torch/state-dict.js';
+import { foldNnunetAliases } from '../../runtime/torch/aliases.js';
 import { writeSafetensors } from '../../runtime/io/safetensors.js';
 
 const help = `mnxc import-torch FILE --out W.safetensors [--key NAME]
@@ -37,8 +38,10 @@ export const command: Command = {
     if (!values.out) throw new UsageError('--out is required');
     const file = positionals[0]!;
     let imported;
+    let folded = 0;
     try {
       imported = readTorchWeights(file, values.key);
+      ({ tensors: imported.tensors, folded } = foldNnunetAliases(imported.tensors, file));
     } catch (e) {
       if (e instanceof CheckpointError) throw new UserError(e.message);
       throw e;
@@ -50,6 +53,7 @@ export const command: Command = {
     }
     const from = imported.key === null ? 'the top-level state_dict' : `'${imported.key}'`;
     const lines = [`read ${imported.tensors.size} tensors from ${from} (${imported.format} format) → ${values.out}`];
+    if (folded > 0) lines.push(`folded ${folded} nnU-Net alias names (.all_modules.N, decoder.encoder.) onto their canonical names, after checking they agree`);
     if (imported.stripped > 0) lines.push(`stripped a module./_orig_mod. prefix from ${imported.stripped} names`);
     for (const [dtype, n] of Object.entries(imported.converted)) {
       const to = /^(float|bfloat)/.test(dtype) ? 'float32' : 'its own type';

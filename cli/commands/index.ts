@@ -14,6 +14,7 @@ export const commandEntries: CommandEntry[] = [
   { name: 'compile', summary: 'compile a spec to IR, generated TypeScript and a summary', load: () => import('./compile.js') },
   { name: 'summary', summary: 'parameters, FLOPs and activation memory per stage', load: () => import('./summary.js') },
   { name: 'graph', summary: 'draw the network (dot, svg or html)', load: () => import('./graph.js') },
+  { name: 'import-plans', summary: 'turn an nnU-Net v2 plans file into an .mnx spec', load: () => import('./import-plans.js') },
   { name: 'forward', summary: 'run the network on an input tensor', load: () => import('./forward.js') },
   // data
   { name: 'info', summary: 'show a NIfTI image: shape, type, voxel size, affine, orientation', load: () => import('./info.js') },

@@ -9,56 +9,67 @@ export function nd(g: GraphBuilder, v: number): number[] {
   return new Array<number>(g.spatialDims).fill(v);
 }
 
-function kernelVolume(g: GraphBuilder, k: number): number {
-  return k ** g.spatialDims;
+/** A per-axis value: an int applies to every spatial axis; a list gives one per axis. */
+export type PerAxis = number | number[];
+
+export function axes(g: GraphBuilder, v: PerAxis, what: string): number[] {
+  if (typeof v === 'number') return nd(g, v);
+  if (v.length !== g.spatialDims) {
+    g.error('WrongInputRank', [`${what} [${v.join(', ')}] has ${v.length} entries but the network is ${g.spatialDims}-D`]);
+    return nd(g, v[0] ?? 1);
+  }
+  return v;
 }
 
 export interface ConvOptions {
   out: number;
-  k: number;
-  stride?: number;
-  padding?: number;
+  k: PerAxis;
+  stride?: PerAxis;
+  padding?: PerAxis;
   groups?: number;
   bias?: boolean;
 }
 
 /** A convolution (`Conv3d`/`Conv2d`): weight `[out, in/groups, *k]`, PyTorch padding. */
 export function emitConv(g: GraphBuilder, scope: string, name: string, x: TensorRef, o: ConvOptions): TensorRef {
-  const stride = o.stride ?? 1;
-  const pad = o.padding ?? Math.floor(o.k / 2);
+  const k = axes(g, o.k, 'kernel size');
+  const stride = axes(g, o.stride ?? 1, 'stride');
+  // PyTorch-style symmetric padding; (k - 1) // 2 equals k // 2 for the odd kernels allowed here.
+  const pad = o.padding === undefined ? k.map((kk) => Math.floor(kk / 2)) : axes(g, o.padding, 'padding');
   const groups = o.groups ?? 1;
   const cin = x.shape.channels;
   if (o.out < 1 || cin % groups !== 0 || o.out % groups !== 0) {
     g.error('BadChannels', [`convolution ${scope ? scope + '.' : ''}${name}: ${cin} → ${o.out} channels cannot be split into ${groups} groups`]);
   }
-  const spatial = x.shape.spatial?.map((n) => convOut(n, o.k, stride, pad)) ?? null;
+  const spatial = x.shape.spatial?.map((n, a) => convOut(n, k[a]!, stride[a]!, pad[a]!)) ?? null;
   checkSpatial(g, spatial, `${scope}.${name}`);
-  const fanIn = (cin / groups) * kernelVolume(g, o.k);
+  const fanIn = (cin / groups) * k.reduce((a, b) => a * b, 1);
   const params: ParamSpec[] = [
-    { key: 'weight', suffix: name ? `${name}.weight` : 'weight', shape: [o.out, cin / groups, ...nd(g, o.k)], role: 'conv_weight', init: 'fan_in_uniform', fanIn },
+    { key: 'weight', suffix: name ? `${name}.weight` : 'weight', shape: [o.out, cin / groups, ...k], role: 'conv_weight', init: 'fan_in_uniform', fanIn },
   ];
   if (o.bias !== false) params.push({ key: 'bias', suffix: name ? `${name}.bias` : 'bias', shape: [o.out], role: 'bias', init: 'fan_in_uniform', fanIn });
-  return g.node('conv', scope, name || 'conv', [x], { kernel: nd(g, o.k), stride: nd(g, stride), padding: nd(g, pad), groups, bias: o.bias !== false }, { channels: o.out, spatial }, params);
+  return g.node('conv', scope, name || 'conv', [x], { kernel: k, stride, padding: pad, groups, bias: o.bias !== false }, { channels: o.out, spatial }, params);
 }
 
 /** A transposed convolution (`ConvTranspose3d`): weight `[in, out/groups, *k]`. */
 export function emitConvTranspose(g: GraphBuilder, scope: string, name: string, x: TensorRef, o: ConvOptions): TensorRef {
-  const stride = o.stride ?? 1;
-  const pad = o.padding ?? 0;
+  const k = axes(g, o.k, 'kernel size');
+  const stride = axes(g, o.stride ?? 1, 'stride');
+  const pad = axes(g, o.padding ?? 0, 'padding');
   const groups = o.groups ?? 1;
   const cin = x.shape.channels;
   if (o.out < 1 || cin % groups !== 0 || o.out % groups !== 0) {
     g.error('BadChannels', [`transposed convolution ${scope}.${name}: ${cin} → ${o.out} channels cannot be split into ${groups} groups`]);
   }
-  const spatial = x.shape.spatial?.map((n) => convTransposeOut(n, o.k, stride, pad)) ?? null;
+  const spatial = x.shape.spatial?.map((n, a) => convTransposeOut(n, k[a]!, stride[a]!, pad[a]!)) ?? null;
   checkSpatial(g, spatial, `${scope}.${name}`);
   // PyTorch computes fan_in of a transposed conv weight from its dim 1 (out/groups).
-  const fanIn = (o.out / groups) * kernelVolume(g, o.k);
+  const fanIn = (o.out / groups) * k.reduce((a, b) => a * b, 1);
   const params: ParamSpec[] = [
-    { key: 'weight', suffix: name ? `${name}.weight` : 'weight', shape: [cin, o.out / groups, ...nd(g, o.k)], role: 'conv_transpose_weight', init: 'fan_in_uniform', fanIn },
+    { key: 'weight', suffix: name ? `${name}.weight` : 'weight', shape: [cin, o.out / groups, ...k], role: 'conv_transpose_weight', init: 'fan_in_uniform', fanIn },
   ];
   if (o.bias !== false) params.push({ key: 'bias', suffix: name ? `${name}.bias` : 'bias', shape: [o.out], role: 'bias', init: 'fan_in_uniform', fanIn });
-  return g.node('conv_transpose', scope, name || 'conv_transpose', [x], { kernel: nd(g, o.k), stride: nd(g, stride), padding: nd(g, pad), groups, bias: o.bias !== false }, { channels: o.out, spatial }, params);
+  return g.node('conv_transpose', scope, name || 'conv_transpose', [x], { kernel: k, stride, padding: pad, groups, bias: o.bias !== false }, { channels: o.out, spatial }, params);
 }
 
 export function emitNorm(g: GraphBuilder, scope: string, name: string, x: TensorRef, type: string, eps: number): TensorRef {
@@ -107,14 +118,14 @@ registerBlock({
   inputs: 1,
   args: [
     { name: 'out', type: T.posint, doc: 'output channels' },
-    { name: 'k', type: T.kernel, default: 1, doc: 'kernel size (odd)' },
-    { name: 'stride', type: T.posint, default: 1, doc: 'stride' },
-    { name: 'padding', type: T.union(T.int, T.none), default: null, doc: 'zero padding per side (default k // 2)' },
+    { name: 'k', type: T.union(T.kernel, T.list(T.kernel)), default: 1, doc: 'kernel size (odd), or one per axis' },
+    { name: 'stride', type: T.union(T.posint, T.list(T.posint)), default: 1, doc: 'stride, or one per axis' },
+    { name: 'padding', type: T.union(T.int, T.list(T.int), T.none), default: null, doc: 'zero padding per side (default k // 2)' },
     { name: 'groups', type: T.posint, default: 1, doc: 'channel groups' },
     { name: 'bias', type: T.bool, default: true, doc: 'learn a bias' },
   ],
   expand: (g, scope, [x], a) =>
-    emitConv(g, scope, '', x!, { out: num(a.out), k: num(a.k), stride: num(a.stride), padding: a.padding === null ? undefined : num(a.padding), groups: num(a.groups), bias: a.bias as boolean }),
+    emitConv(g, scope, '', x!, { out: num(a.out), k: a.k as PerAxis, stride: a.stride as PerAxis, padding: a.padding === null ? undefined : (a.padding as PerAxis), groups: num(a.groups), bias: a.bias as boolean }),
 });
 
 registerBlock({
@@ -123,13 +134,13 @@ registerBlock({
   inputs: 1,
   args: [
     { name: 'out', type: T.posint, doc: 'output channels' },
-    { name: 'k', type: T.posint, default: 2, doc: 'kernel size' },
-    { name: 'stride', type: T.posint, default: 2, doc: 'stride' },
-    { name: 'padding', type: T.int, default: 0, doc: 'padding' },
+    { name: 'k', type: T.union(T.posint, T.list(T.posint)), default: 2, doc: 'kernel size, or one per axis' },
+    { name: 'stride', type: T.union(T.posint, T.list(T.posint)), default: 2, doc: 'stride, or one per axis' },
+    { name: 'padding', type: T.union(T.int, T.list(T.int)), default: 0, doc: 'padding' },
     { name: 'groups', type: T.posint, default: 1, doc: 'channel groups' },
     { name: 'bias', type: T.bool, default: true, doc: 'learn a bias' },
   ],
-  expand: (g, scope, [x], a) => emitConvTranspose(g, scope, '', x!, { out: num(a.out), k: num(a.k), stride: num(a.stride), padding: num(a.padding), groups: num(a.groups), bias: a.bias as boolean }),
+  expand: (g, scope, [x], a) => emitConvTranspose(g, scope, '', x!, { out: num(a.out), k: a.k as PerAxis, stride: a.stride as PerAxis, padding: a.padding as PerAxis, groups: num(a.groups), bias: a.bias as boolean }),
 });
 
 registerBlock({

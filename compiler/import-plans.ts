@@ -1,0 +1,108 @@
+import { dirname, relative, resolve } from 'node:path';
+
+/**
+ * nnU-Net v2 plans → .mnx: turns `configurations.<cfg>.architecture` of an nnU-Net plans file
+ * into a spec deriving from examples/nnunet.mnx's PlainConvUNet. Only what that network can
+ * express is accepted; unknown network classes, operators or arguments are reported, never
+ * guessed. `input_channels` and `num_classes` come from dataset.json (as nnU-Net's
+ * get_network_from_plans does) or the caller.
+ */
+export class PlansImportError extends Error {}
+
+interface Architecture {
+  network_class_name?: unknown;
+  arch_kwargs?: Record<string, unknown>;
+  _kw_requires_import?: unknown;
+}
+
+const SUPPORTED_CLASS = /(^|\.)PlainConvUNet$/;
+const KNOWN_KWARGS = new Set([
+  'n_stages', 'features_per_stage', 'conv_op', 'kernel_sizes', 'strides', 'n_conv_per_stage', 'n_conv_per_stage_decoder',
+  'conv_bias', 'norm_op', 'norm_op_kwargs', 'dropout_op', 'dropout_op_kwargs', 'nonlin', 'nonlin_kwargs', 'deep_supervision', 'nonlin_first',
+]);
+
+function configuration(plans: Record<string, unknown>, name: string, file: string, seen: string[] = []): Record<string, unknown> {
+  const configs = plans.configurations as Record<string, Record<string, unknown>> | undefined;
+  if (!configs || typeof configs !== 'object') throw new PlansImportError(`${file}: no 'configurations' object (is this an nnU-Net v2 plans file?)`);
+  const c = configs[name];
+  if (!c) throw new PlansImportError(`${file}: no configuration '${name}' (configurations: ${Object.keys(configs).join(', ')})`);
+  const parent = c.inherits_from;
+  if (typeof parent === 'string') {
+    if (seen.includes(parent)) throw new PlansImportError(`${file}: configurations inherit in a cycle: ${[...seen, name, parent].join(' → ')}`);
+    const base = configuration(plans, parent, file, [...seen, name]);
+    return { ...base, ...c, architecture: { ...(base.architecture as object), ...(c.architecture as object) } };
+  }
+  return c;
+}
+
+export interface ImportPlansOptions {
+  configuration?: string;
+  inputChannels: number;
+  numClasses: number;
+  /** Where the generated spec will be written (for the relative import path). */
+  outputPath: string;
+  /** Path of examples/nnunet.mnx. */
+  familyPath: string;
+  source: string;
+}
+
+export function importPlans(plans: Record<string, unknown>, o: ImportPlansOptions): string {
+  const cfgName = o.configuration ?? '3d_fullres';
+  const cfg = configuration(plans, cfgName, o.source);
+  const arch = cfg.architecture as Architecture | undefined;
+  const where = `${o.source}: configurations.${cfgName}.architecture`;
+  if (!arch || typeof arch !== 'object') throw new PlansImportError(`${where} is missing (plans written by nnU-Net before v2.4 describe the network differently; re-plan with a current nnU-Net)`);
+  const cls = String(arch.network_class_name ?? '');
+  if (!SUPPORTED_CLASS.test(cls)) throw new PlansImportError(`${where}.network_class_name: '${cls}' is not supported (mnxc expresses PlainConvUNet; ResidualEncoderUNet and others are not in examples/nnunet.mnx yet)`);
+  const kw = arch.arch_kwargs ?? {};
+  const problems: string[] = [];
+  for (const k of Object.keys(kw)) if (!KNOWN_KWARGS.has(k)) problems.push(`arch_kwargs.${k}: unknown argument`);
+  const conv = String(kw.conv_op ?? '');
+  const dims = /Conv3d$/.test(conv) ? 3 : /Conv2d$/.test(conv) ? 2 : 0;
+  if (!dims) problems.push(`arch_kwargs.conv_op: '${conv}' is not torch.nn Conv2d or Conv3d`);
+  const norm = String(kw.norm_op ?? '');
+  if (!/InstanceNorm[23]d$/.test(norm)) problems.push(`arch_kwargs.norm_op: '${norm}' is not supported (InstanceNorm2d/3d only)`);
+  const normKw = (kw.norm_op_kwargs ?? {}) as Record<string, unknown>;
+  if (normKw.affine === false) problems.push('arch_kwargs.norm_op_kwargs.affine: false is not supported (affine norms only)');
+  const eps = normKw.eps ?? 1e-5;
+  if (typeof eps !== 'number' || eps !== 1e-5) problems.push(`arch_kwargs.norm_op_kwargs.eps: ${JSON.stringify(eps)} is not supported (1e-5 only)`);
+  if (kw.dropout_op !== null && kw.dropout_op !== undefined) problems.push(`arch_kwargs.dropout_op: '${String(kw.dropout_op)}' is not supported (no dropout)`);
+  const nonlin = String(kw.nonlin ?? '');
+  if (!/LeakyReLU$/.test(nonlin)) problems.push(`arch_kwargs.nonlin: '${nonlin}' is not supported (LeakyReLU only)`);
+  if (kw.nonlin_first === true) problems.push('arch_kwargs.nonlin_first: true is not supported');
+  const slope = ((kw.nonlin_kwargs ?? {}) as Record<string, unknown>).negative_slope ?? 0.01;
+  const ints = (k: string) => {
+    const v = kw[k];
+    if (!Array.isArray(v)) problems.push(`arch_kwargs.${k}: missing or not a list`);
+    return v;
+  };
+  const fields: [string, unknown][] = [
+    ['input_channels', o.inputChannels],
+    ['n_stages', kw.n_stages],
+    ['features_per_stage', ints('features_per_stage')],
+    ['kernel_sizes', ints('kernel_sizes')],
+    ['strides', ints('strides')],
+    ['n_conv_per_stage', ints('n_conv_per_stage')],
+    ['num_classes', o.numClasses],
+    ['n_conv_per_stage_decoder', ints('n_conv_per_stage_decoder')],
+    ['conv_bias', kw.conv_bias ?? false],
+    ['negative_slope', slope],
+  ];
+  if (typeof kw.n_stages !== 'number') problems.push('arch_kwargs.n_stages: missing or not a number');
+  if (problems.length) throw new PlansImportError(`${where}:\n  ${problems.join('\n  ')}`);
+  let family = relative(dirname(resolve(o.outputPath)), resolve(o.familyPath)).split('\\').join('/');
+  if (!family.startsWith('.')) family = `./${family}`;
+  const name = `${String(plans.dataset_name ?? 'nnUNet').replace(/[^A-Za-z0-9_]/g, '_')}_${cfgName.replace(/[^A-Za-z0-9_]/g, '_')}`;
+  const lit = (v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? String(v) : JSON.stringify(v)).replace(/,/g, ', ');
+  const patch = Array.isArray(cfg.patch_size) ? ` (patch ${(cfg.patch_size as number[]).join('×')})` : '';
+  return [
+    `# Generated by mnxc import-plans from ${o.source}, configuration ${cfgName}${patch}.`,
+    `# ${cls} with nnU-Net's arguments; input_channels and num_classes from the dataset.`,
+    `import "${family}"`,
+    '',
+    `model ${/^[A-Za-z_]/.test(name) ? name : 'm_' + name} = PlainConvUNet {`,
+    ...fields.map(([k, v]) => `  ${k} = ${lit(v)}`),
+    '}',
+    '',
+  ].join('\n');
+}
