@@ -1,0 +1,32 @@
+import type { IRParam } from '../../compiler/ir/types.js';
+
+/**
+ * Seeded initial values for a new model, in PyTorch layout, following PyTorch's defaults for
+ * the module that owns each parameter: conv weights `kaiming_uniform_(a=√5)` and conv biases
+ * both reduce to U(−1/√fan_in, 1/√fan_in); norm weights 1, biases 0; GRN gamma/beta 0;
+ * `dummy_tensor` 1. The random stream is mulberry32 (deterministic, not Math.random), drawn
+ * in `parameters` order, so one seed always gives the same weights.
+ */
+export function createRng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function initialValues(p: IRParam, rng: () => number): Float32Array {
+  const n = p.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  if (p.role === 'dummy' || p.init === 'ones') {
+    out.fill(1);
+  } else if (p.init === 'kaiming_uniform' || p.init === 'fan_in_uniform') {
+    if (!p.fanIn || p.fanIn <= 0) throw new Error(`parameter ${p.name}: init ${p.init} needs a positive fanIn`);
+    const bound = 1 / Math.sqrt(p.fanIn);
+    for (let i = 0; i < n; i++) out[i] = (2 * rng() - 1) * bound;
+  }
+  return out;
+}

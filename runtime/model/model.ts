@@ -1,0 +1,203 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { IRModel, IRNode, IRParam } from '../../compiler/ir/types.js';
+import { ops } from '../ops/index.js';
+import { paramLayouts, runtimeShape, toRuntime, type ParamLayout } from '../weights/layout.js';
+import { checkpointSegments, runCheckpointed } from './checkpoint.js';
+import { createRng, initialValues } from './init.js';
+
+export interface BuildOptions {
+  /** Seed of the initial weights (default 0). */
+  seed?: number;
+}
+
+export interface ForwardOptions {
+  /** Training forward pass (only changes how gradients are obtained, never the values). */
+  training?: boolean;
+  /**
+   * Recompute each block's forward pass during backprop instead of keeping its intermediates
+   * (the paper's `outside_block` checkpointing). Used only when `training` is set and the IR's
+   * `hints.checkpointStyle` is `outside_block`.
+   */
+  checkpoint?: boolean;
+}
+
+/**
+ * A network built from the IR. Parameters are `tf.Variable`s keyed by their state_dict names
+ * and held in the runtime layout (runtime/weights/layout.ts); activations are channels-last.
+ */
+export class MnxModel {
+  readonly variables = new Map<string, tf.Variable>();
+  readonly layouts: Map<string, ParamLayout>;
+  private readonly paramsByName: Map<string, IRParam>;
+
+  constructor(readonly ir: IRModel, options: BuildOptions = {}) {
+    this.paramsByName = new Map(ir.parameters.map((p) => [p.name, p]));
+    checkNodes(ir, this.paramsByName);
+    this.layouts = paramLayouts(ir);
+    const rng = createRng(options.seed ?? 0);
+    for (const p of ir.parameters) {
+      const layout = this.layouts.get(p.name)!;
+      const host = toRuntime(layout, { shape: p.shape, data: initialValues(p, rng) });
+      const value = tf.tensor(host.data, runtimeShape(layout, p.shape), 'float32');
+      this.variables.set(p.name, tf.variable(value, p.trainable && p.role !== 'dummy', safeVariableName(p.name)));
+      value.dispose();
+    }
+  }
+
+  /** Variables an optimiser updates. */
+  trainableVariables(): tf.Variable[] {
+    return this.ir.parameters.filter((p) => p.trainable && p.role !== 'dummy').map((p) => this.variables.get(p.name)!);
+  }
+
+  /**
+   * Runs the network on `input` ([N, D, H, W, C] for 3-D, [N, H, W, C] for 2-D) and returns
+   * the outputs in IR output order (index 0, full resolution, first), channels-last.
+   */
+  forward(input: tf.Tensor, options: ForwardOptions = {}): tf.Tensor[] {
+    const ir = this.ir;
+    const rank = ir.spatialDims + 2;
+    if (input.rank !== rank || input.shape[rank - 1] !== ir.input.channels) {
+      throw new Error(`model ${ir.name}: input shape [${input.shape.join(', ')}] is not [N, ${ir.spatialDims === 3 ? 'D, H, W' : 'H, W'}, ${ir.input.channels}]`);
+    }
+    const checkpoint = !!(options.training && options.checkpoint && ir.hints.checkpointStyle === 'outside_block');
+    return tf.tidy(() => {
+      const x5 = ir.spatialDims === 2 ? tf.expandDims(input, 1) : input;
+      const values = new Map<string, tf.Tensor>();
+      const run = (node: IRNode, inputs: tf.Tensor[]) => {
+        const y = this.runNode(node, inputs, x5);
+        // Every node owns its result (an op may hand back its input unchanged, e.g. a zero pad).
+        return inputs.includes(y) ? tf.clone(y) : y;
+      };
+      if (checkpoint) {
+        for (const seg of checkpointSegments(ir)) runCheckpointed(seg, values, (names) => names.map((n) => this.variables.get(n)!), run);
+      } else {
+        const lastUse = lastUses(ir);
+        ir.nodes.forEach((node, i) => {
+          values.set(node.id, run(node, node.inputs.map((id) => values.get(id)!)));
+          // Free activations as soon as nothing later reads them (saved copies for backprop survive).
+          for (const id of node.inputs) {
+            if (lastUse.get(id) === i && !ir.outputs.includes(id)) {
+              values.get(id)!.dispose();
+              values.delete(id);
+            }
+          }
+        });
+      }
+      return ir.outputs.map((id) => {
+        const y = values.get(id)!;
+        return ir.spatialDims === 2 ? tf.squeeze(y, [1]) : y;
+      });
+    });
+  }
+
+  /** The name of a node's parameter with one of the given roles, if it has one. */
+  paramName(node: IRNode, ...roles: IRParam['role'][]): string | undefined {
+    return Object.values(node.params).find((name) => roles.includes(this.paramsByName.get(name)!.role));
+  }
+
+  /** The runtime-layout tensor of a node's parameter with one of the given roles, if it has one. */
+  param(node: IRNode, ...roles: IRParam['role'][]): tf.Tensor | undefined {
+    const name = this.paramName(node, ...roles);
+    return name === undefined ? undefined : this.variables.get(name);
+  }
+
+  /** Executes one IR node on 5-D channels-last tensors. */
+  runNode(node: IRNode, inputs: tf.Tensor[], modelInput: tf.Tensor): tf.Tensor {
+    const a = node.attrs;
+    const dims = this.ir.spatialDims;
+    const x = inputs[0]!;
+    switch (node.op) {
+      case 'input':
+        return tf.clone(modelInput);
+      case 'conv':
+      case 'conv_transpose': {
+        const wName = this.paramName(node, 'conv_weight', 'conv_transpose_weight');
+        if (wName === undefined) throw new Error(`${node.id}: ${node.op} has no weight parameter`);
+        const w = this.variables.get(wName)!;
+        const layout = this.layouts.get(wName)!;
+        const depthwise = layout.kind !== 'plain' && layout.kind !== 'grn' && layout.depthwise;
+        const b = this.param(node, 'bias');
+        const stride = perAxis(a.stride, 1, dims, 1, `${node.id} stride`);
+        const padding = perAxis(a.padding, 0, dims, 0, `${node.id} padding`);
+        if (node.op === 'conv') return depthwise ? ops.depthwiseConv3d(x, w, stride, padding, b) : ops.conv3d(x, w, stride, padding, b);
+        return depthwise ? ops.depthwiseConvTranspose3d(x, w, stride, padding, b) : ops.convTranspose3d(x, w, stride, padding, b);
+      }
+      case 'pad':
+        return ops.pad(x, perAxis(a.before, 0, dims, 0, `${node.id} before`), perAxis(a.after, 0, dims, 0, `${node.id} after`));
+      case 'group_norm':
+        return ops.groupNorm(x, num(a.groups, x.shape[4]!), num(a.eps, 1e-5), this.param(node, 'norm_weight'), this.param(node, 'norm_bias'));
+      case 'layer_norm':
+        return ops.layerNorm(x, num(a.eps, 1e-5), this.param(node, 'norm_weight'), this.param(node, 'norm_bias'));
+      case 'gelu':
+        return ops.gelu(x);
+      case 'leaky_relu':
+        if (typeof a.slope !== 'number') throw new Error(`${node.id}: leaky_relu needs a numeric 'slope' attribute`);
+        return ops.leakyRelu(x, a.slope);
+      case 'relu':
+        return ops.relu(x);
+      case 'grn': {
+        const gamma = this.param(node, 'grn_gamma');
+        const beta = this.param(node, 'grn_beta');
+        if (!gamma || !beta) throw new Error(`${node.id}: grn needs grn_gamma and grn_beta parameters`);
+        return ops.grn(x, gamma, beta, num(a.eps, 1e-6));
+      }
+      case 'add':
+        return ops.add(inputs);
+      case 'concat':
+        return ops.concat(inputs);
+      case 'output':
+        return tf.clone(x);
+    }
+  }
+
+  dispose(): void {
+    for (const v of this.variables.values()) v.dispose();
+    this.variables.clear();
+  }
+}
+
+/** Builds a model with freshly initialised (seeded) parameters. */
+export function buildModel(ir: IRModel, options: BuildOptions = {}): MnxModel {
+  return new MnxModel(ir, options);
+}
+
+/** Index of the last node that reads each tensor. */
+function lastUses(ir: IRModel): Map<string, number> {
+  const last = new Map<string, number>();
+  ir.nodes.forEach((n, i) => n.inputs.forEach((id) => last.set(id, i)));
+  return last;
+}
+
+function num(v: unknown, fallback: number): number {
+  return typeof v === 'number' ? v : fallback;
+}
+
+/** An attribute as three per-axis values; 2-D values get the lifted depth axis (`lifted`). */
+function perAxis(v: unknown, fallback: number, dims: 2 | 3, lifted: number, what: string): number[] {
+  const arr = v === undefined ? new Array<number>(dims).fill(fallback) : typeof v === 'number' ? new Array<number>(dims).fill(v) : v;
+  if (!Array.isArray(arr) || arr.length !== dims || !arr.every((e) => typeof e === 'number')) {
+    throw new Error(`${what}: expected a number or ${dims} numbers, got ${JSON.stringify(v)}`);
+  }
+  return dims === 2 ? [lifted, ...(arr as number[])] : (arr as number[]);
+}
+
+/** TF.js variable names must be unique per engine; prefix a counter so two models can coexist. */
+let modelCounter = 0;
+function safeVariableName(name: string): string {
+  return `mnx${modelCounter++}/${name}`;
+}
+
+/** Refuses IR this runtime cannot execute, naming the node. */
+function checkNodes(ir: IRModel, params: Map<string, IRParam>): void {
+  const known = new Set<string>();
+  for (const node of ir.nodes) {
+    for (const id of node.inputs) {
+      if (!known.has(id)) throw new Error(`IR node ${node.id} reads ${id}, which no earlier node produces`);
+    }
+    for (const name of Object.values(node.params)) {
+      if (!params.has(name)) throw new Error(`IR node ${node.id} uses parameter ${name}, which is not in the parameter list`);
+    }
+    known.add(node.id);
+  }
+  for (const id of ir.outputs) if (!known.has(id)) throw new Error(`IR output ${id} is not produced by any node`);
+}

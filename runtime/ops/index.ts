@@ -1,0 +1,68 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { convTranspose3d } from './conv-transpose3d.js';
+import { conv3d } from './conv3d.js';
+import { depthwiseConvTranspose3d } from './depthwise-conv-transpose3d.js';
+import { depthwiseConv3d } from './depthwise-conv3d.js';
+import { gelu } from './gelu.js';
+import { grn } from './grn.js';
+import { groupNorm } from './group-norm.js';
+import { layerNorm } from './layer-norm.js';
+import { leakyRelu } from './leaky-relu.js';
+import { padSpatial } from './pad.js';
+
+/**
+ * The operations the model builder uses, behind one interface so a faster kernel (fused,
+ * native, WASM) can replace one entry without touching the builder: `setOp('gelu', fast)`.
+ * Activations are channels-last (NDHWC); filters are in the runtime layouts documented in
+ * each op's file (runtime/weights converts from PyTorch's).
+ */
+export interface Ops {
+  conv3d: typeof conv3d;
+  depthwiseConv3d: typeof depthwiseConv3d;
+  convTranspose3d: typeof convTranspose3d;
+  depthwiseConvTranspose3d: typeof depthwiseConvTranspose3d;
+  pad: typeof padSpatial;
+  groupNorm: typeof groupNorm;
+  layerNorm: typeof layerNorm;
+  gelu: typeof gelu;
+  grn: typeof grn;
+  leakyRelu: typeof leakyRelu;
+  relu: (x: tf.Tensor) => tf.Tensor;
+  /** Element-wise sum of all inputs. */
+  add: (xs: tf.Tensor[]) => tf.Tensor;
+  /** Channel concatenation, inputs in order. */
+  concat: (xs: tf.Tensor[]) => tf.Tensor;
+}
+
+const defaults: Ops = {
+  conv3d,
+  depthwiseConv3d,
+  convTranspose3d,
+  depthwiseConvTranspose3d,
+  pad: padSpatial,
+  groupNorm,
+  layerNorm,
+  gelu,
+  grn,
+  leakyRelu,
+  relu: (x) => tf.relu(x),
+  add: (xs) => (xs.length === 1 ? tf.clone(xs[0]!) : xs.length === 2 ? tf.add(xs[0]!, xs[1]!) : tf.addN(xs)),
+  concat: (xs) => tf.concat(xs, -1),
+};
+
+/** The current implementations (a live object: the builder looks ops up at call time). */
+export const ops: Ops = { ...defaults };
+
+/** Replaces one op's implementation (e.g. with a faster kernel); returns the previous one. */
+export function setOp<K extends keyof Ops>(name: K, impl: Ops[K]): Ops[K] {
+  const prev = ops[name];
+  ops[name] = impl;
+  return prev;
+}
+
+/** Restores the built-in implementation of every op. */
+export function resetOps(): void {
+  Object.assign(ops, defaults);
+}
+
+export { conv3d, convTranspose3d, depthwiseConv3d, depthwiseConvTranspose3d, gelu, grn, groupNorm, layerNorm, leakyRelu, padSpatial };
