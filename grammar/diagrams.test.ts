@@ -15,3 +15,11 @@ describe('docs/grammar/*.svg', () => {
     expect(diagrams.map((d) => d.rule)).toEqual(expect.arrayContaining(['file', 'modelDecl', 'scalingDecl', 'variantDecl', 'forStmt', 'repeatExpr']));
   });
 });
+
+describe('docs/language.md', () => {
+  it('documents every diagnostic code of the catalogue', async () => {
+    const { Messages } = await import('../compiler/diagnostics/catalogue.js');
+    const doc = readFileSync(join(ROOT, 'docs', 'language.md'), 'utf8');
+    for (const m of Object.values(Messages)) expect(doc, m.code).toContain(`| ${m.code} |`);
+  });
+});

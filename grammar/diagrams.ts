@@ -153,7 +153,10 @@ export function ruleSvg(rule: ISerializedGast): string {
     line(30 + body.w, y, w - 18, y),
     `<circle cx="${w - 14}" cy="${y}" r="4" fill="#335"/>`,
     '</svg>',
-  ].join('\n') + '\n';
+  ]
+    .join('\n')
+    // Round coordinates so the generated files are stable and readable.
+    .replace(/(\d+\.\d)\d+/g, '$1') + '\n';
 }
 
 /** Every rule's diagram, in grammar order. */
