@@ -118,7 +118,6 @@ function piece(n: ISerializedGast): Piece {
       return box(name, true, `#${name}`);
     }
     case 'Alternative':
-    case 'Flat':
       return seq(defs.map(piece));
     case 'Alternation':
       return choice(defs.map(piece));
