@@ -34,6 +34,14 @@ async function register(name: BackendName): Promise<string | null> {
 }
 
 /**
+ * The cpu backend prints a banner recommending tfjs-node on its first tensor in Node; mnxc
+ * chose the backend deliberately and `mnxc doctor` explains the choice, so skip it.
+ */
+function quietCpuBanner(name: BackendName): void {
+  if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+}
+
+/**
  * Makes `choice` the active TF.js backend and returns the name actually in use.
  * Throws with the reason when an explicitly requested backend cannot load.
  */
@@ -45,6 +53,7 @@ export async function useBackend(choice: BackendChoice = 'auto'): Promise<Backen
     const why = await register(name);
     if (why === null && (await tf.setBackend(name))) {
       await tf.ready();
+      quietCpuBanner(name);
       return name;
     }
     reasons.push(`${name}: ${why ?? 'failed to initialise'}`);
@@ -52,12 +61,34 @@ export async function useBackend(choice: BackendChoice = 'auto'): Promise<Backen
   throw new Error(`backend ${choice} is not available (${reasons.join('; ')})`);
 }
 
-/** Which backends load here and why the others do not (for `mnxc doctor`). */
+/** Which backends load here and why the others do not (for `mnxc doctor`); each is tried on one op. */
 export async function probeBackends(): Promise<BackendProbe[]> {
   const out: BackendProbe[] = [];
+  const previous = tf.getBackend();
   for (const name of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
-    const why = await register(name);
-    out.push({ name, available: why === null, detail: why ?? 'loads' });
+    let why = await register(name);
+    if (why === null) why = await tryOneOp(name);
+    out.push({ name, available: why === null, detail: why ?? (await describeBackend(name)) });
   }
+  if (previous) await tf.setBackend(previous);
   return out;
+}
+
+async function tryOneOp(name: BackendName): Promise<string | null> {
+  try {
+    if (!(await tf.setBackend(name))) return 'failed to initialise';
+    await tf.ready();
+    quietCpuBanner(name);
+    const y = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]);
+    return y === 3 ? null : `computes 1 + 2 = ${y}`;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0] ?? String(e);
+  }
+}
+
+async function describeBackend(name: BackendName): Promise<string> {
+  if (name === 'tensorflow') return (await import('./backends/tensorflow.js')).describeTensorflowBinding();
+  if (name === 'cpu') return 'pure-JavaScript kernels';
+  const flag = async (f: string) => ((await tf.env().getAsync(f)) ? 'yes' : 'no');
+  return `WebAssembly kernels (SIMD ${await flag('WASM_HAS_SIMD_SUPPORT')}, threads ${await flag('WASM_HAS_MULTITHREAD_SUPPORT')})`;
 }

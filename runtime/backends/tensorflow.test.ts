@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs'; // registers the gradients (the tfjs-core bundle has none)
+import { useBackend } from '../backend.js';
+import { loadTensorflowBinding, tensorflowBinding } from './tensorflow.js';
+
+// Present after `mnxc setup tensorflow` (CI runs it); skipped where it has not been built.
+const whyNot = await loadTensorflowBinding();
+
+/** Deterministic pseudo-random values in [-1, 1): the same inputs on both backends. */
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+interface Results {
+  [name: string]: Float32Array;
+}
+
+/** conv3d, depthwiseConv2d and matMul with their gradients, on the active backend. */
+function compute(): Results {
+  return tf.tidy(() => {
+    const x3 = tf.tensor5d(values(2 * 6 * 7 * 5 * 3, 1), [2, 6, 7, 5, 3]);
+    const w3 = tf.tensor5d(values(3 * 3 * 3 * 3 * 4, 2), [3, 3, 3, 3, 4]);
+    const conv = (x: tf.Tensor5D, w: tf.Tensor5D) => tf.conv3d(x, w, [1, 2, 1], 'same');
+    const [dx3, dw3] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(conv(x as tf.Tensor5D, w as tf.Tensor5D))))([x3, w3]);
+
+    const x2 = tf.tensor4d(values(3 * 9 * 8 * 4, 3), [3, 9, 8, 4]);
+    const w2 = tf.tensor4d(values(3 * 3 * 4 * 1, 4), [3, 3, 4, 1]);
+    const depthwise = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.depthwiseConv2d(x, w, 1, 'same');
+    const [dx2, dw2] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(depthwise(x as tf.Tensor4D, w as tf.Tensor4D))))([x2, w2]);
+
+    const a = tf.tensor2d(values(37 * 32, 5), [37, 32]);
+    const b = tf.tensor2d(values(32 * 64, 6), [32, 64]);
+    const [da, db] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D))))([a, b]);
+
+    const out = {
+      conv3d: conv(x3, w3),
+      'conv3d dx': dx3!,
+      'conv3d dw': dw3!,
+      depthwiseConv2d: depthwise(x2, w2),
+      'depthwiseConv2d dx': dx2!,
+      'depthwiseConv2d dw': dw2!,
+      matMul: tf.matMul(a, b),
+      'matMul da': da!,
+      'matMul db': db!,
+    };
+    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.dataSync() as Float32Array]));
+  });
+}
+
+function maxRelativeError(got: Float32Array, want: Float32Array): number {
+  let worst = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  return worst / scale;
+}
+
+describe.skipIf(whyNot !== null)('tensorflow backend (built by mnxc setup tensorflow)', () => {
+  it('is the backend our tfjs-core reports, with the C library version known', async () => {
+    expect(await useBackend('tensorflow')).toBe('tensorflow');
+    expect(tf.getBackend()).toBe('tensorflow');
+    expect(tf.engine().backendName).toBe('tensorflow');
+    expect(tensorflowBinding()?.tensorflowVersion).toMatch(/^\d+\.\d+/);
+    // A new tensor's data lives in the native backend, not in a JS one.
+    const native = tf.engine().findBackend('tensorflow')!;
+    const before = native.numDataIds();
+    const y = tf.conv3d(tf.ones([1, 4, 4, 4, 2]) as tf.Tensor5D, tf.ones([3, 3, 3, 2, 2]) as tf.Tensor5D, 1, 'same');
+    expect(native.numDataIds()).toBeGreaterThan(before);
+    expect(y.dataSync()[0]).toBe(16); // a corner voxel sees 2×2×2 positions × 2 channels
+    y.dispose();
+  });
+
+  it('auto picks tensorflow', async () => {
+    await tf.setBackend('cpu');
+    expect(await useBackend('auto')).toBe('tensorflow');
+  });
+
+  it('matches the cpu backend on conv3d, depthwiseConv2d, matMul and their gradients', async () => {
+    await useBackend('cpu');
+    const want = compute();
+    await useBackend('tensorflow');
+    const got = compute();
+    for (const name of Object.keys(want)) {
+      expect(got[name]!.length, name).toBe(want[name]!.length);
+      // float32 sums of up to 81 products in different orders (oneDNN vs JS): ~1e-6 relative.
+      expect(maxRelativeError(got[name]!, want[name]!), name).toBeLessThan(1e-5);
+    }
+  });
+});
+
+describe.skipIf(whyNot === null)('tensorflow backend not built', () => {
+  it('says why and how to get it, and an explicit request fails with that reason', async () => {
+    expect(whyNot).toMatch(/mnxc setup tensorflow|failed to load/);
+    await expect(useBackend('tensorflow')).rejects.toThrow(/backend tensorflow is not available/);
+  });
+});
