@@ -7,6 +7,10 @@ import { FIXTURES, ROOT, haveFixtures } from '../tests/fixtures.js';
 import { parseSafetensors } from '../runtime/io/safetensors.js';
 import { readFileSync } from 'node:fs';
 import { fixtureOverrides, nnunetOverrides } from '../tests/overrides.js';
+import { loadTensorflowBinding } from '../runtime/backends/tensorflow.js';
+
+/** Backends the parity tests run on: the npm ones always, `tensorflow` where `mnxc setup tensorflow` built it. */
+const BACKENDS = ['cpu', 'wasm', ...((await loadTensorflowBinding()) === null ? ['tensorflow'] : [])];
 
 function mnxc(...args: string[]) {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
@@ -63,7 +67,7 @@ describe('mnxc command line', () => {
 describe.skipIf(!haveFixtures)('mnxc forward matches the official PyTorch outputs', () => {
   const ref = join(FIXTURES, 'mednext-reference');
   for (const c of ['tiny_k3_ds', 'tiny_k5_nods']) {
-    for (const backend of ['cpu', 'wasm']) {
+    for (const backend of BACKENDS) {
       it(`${c} on ${backend}`, () => {
         const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
         const set = fixtureOverrides(c).flatMap((s) => ['--set', s]);
@@ -102,7 +106,7 @@ describe.skipIf(!haveFixtures)('mnxc forward matches the official PyTorch output
 describe.skipIf(!haveFixtures)("mnxc forward matches nnU-Net's official PlainConvUNet", () => {
   const ref = join(FIXTURES, 'nnunet-reference');
   for (const c of ['plain_unet_iso', 'plain_unet_aniso']) {
-    for (const backend of ['cpu', 'wasm']) {
+    for (const backend of BACKENDS) {
       it(`${c} on ${backend}`, () => {
         const meta = JSON.parse(readFileSync(join(ref, `${c}.json`), 'utf8'));
         const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');

@@ -19,9 +19,13 @@ export const commandEntries: CommandEntry[] = [
   // data
   { name: 'info', summary: 'show a NIfTI image: shape, type, voxel size, affine, orientation', load: () => import('./info.js') },
   { name: 'dataset', summary: 'check an nnU-Net dataset folder, or convert an MSD dataset to the v2 layout', load: () => import('./dataset.js') },
+  { name: 'example-data', summary: 'write a synthetic CT-like dataset (nnU-Net v2 layout) to try the pipeline on', load: () => import('./example-data.js') },
+  { name: 'demo', summary: 'the whole pipeline on a synthetic CT phantom in one command, with an HTML report', load: () => import('./demo.js') },
   { name: 'plan', summary: 'fingerprint a dataset and write its plans (YAML)', load: () => import('./plan.js') },
   { name: 'preprocess', summary: 'crop, resample and normalise a dataset for training (worker threads)', load: () => import('./preprocess.js') },
+  { name: 'predict', summary: 'segment images with a trained run (sliding window, mirroring, fold ensemble)', load: () => import('./predict.js') },
   { name: 'evaluate', summary: 'Dice, surface Dice, HD95 and ASD of predicted label maps against references', load: () => import('./evaluate.js') },
+  { name: 'train', summary: 'train a network on a preprocessed dataset (nnU-Net / MedNeXt training pipeline)', load: () => import('./train.js') },
   // runtime
   { name: 'upkern', summary: 'Initialise a larger-kernel network from trained smaller-kernel weights (UpKern)', load: () => import('./upkern.js') },
   { name: 'import-torch', summary: 'Convert a PyTorch checkpoint (.pth, .model) to safetensors without executing it', load: () => import('./import-torch.js') },
