@@ -37,7 +37,7 @@ function boxes(ir: IRModel): { boxes: Box[]; edges: [string, string][] } {
     b.shape = `${n.out.channels}${n.out.spatial ? ' × ' + n.out.spatial.join('×') : ''}`;
   }
   for (const b of out) {
-    const kinds = [...new Set(b.ops.map((o) => (o.op === 'conv' && (o.attrs.groups as number) > 1 ? 'dwconv' : o.op)))];
+    const kinds = [...new Set(b.ops.map((o) => (o.op === 'conv' && (o.attrs.groups as number) > 1 ? 'dw' : o.op === 'conv_transpose' && (o.attrs.groups as number) > 1 ? 'dwT' : SHORT[o.op] ?? o.op)))];
     const k = b.ops.find((o) => o.op === 'conv' || o.op === 'conv_transpose')?.attrs.kernel as number[] | undefined;
     b.detail = kinds.join(' · ') + (k && k[0]! > 1 ? ` (k${k[0]})` : '');
   }
@@ -52,6 +52,9 @@ function boxes(ir: IRModel): { boxes: Box[]; edges: [string, string][] } {
   }
   return { boxes: out, edges: [...edges].map((e) => e.split('\u0000') as [string, string]) };
 }
+
+/** Short operation names for box labels. */
+const SHORT: Record<string, string> = { conv: 'conv', conv_transpose: 'convT', group_norm: 'GN', layer_norm: 'LN', gelu: 'GELU', leaky_relu: 'lReLU', relu: 'ReLU', add: '+', concat: 'cat', pad: 'pad', grn: 'GRN', input: 'input' };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -71,10 +74,10 @@ export function renderSvg(ir: IRModel): string {
   const H = 54;
   const GX = 24;
   const GY = 40;
-  const pos = new Map(bs.map((b) => [b.id, { x: 20 + b.order * (W + GX), y: 40 + b.level * (H + GY) }]));
+  const pos = new Map(bs.map((b) => [b.id, { x: 20 + b.order * (W + GX), y: 70 + b.level * (H + GY) }]));
   const width = 40 + bs.length * (W + GX);
-  const height = 80 + (Math.max(...bs.map((b) => b.level)) + 1) * (H + GY);
-  const colour = (b: Box) => (b.detail.includes('conv_transpose') ? '#fde7d4' : b.ops.some((o) => o.op === 'conv' && (o.attrs.stride as number[])[0]! > 1) ? '#dbeed8' : '#eef3fb');
+  const height = 110 + (Math.max(...bs.map((b) => b.level)) + 1) * (H + GY);
+  const colour = (b: Box) => (b.ops.some((o) => o.op === 'conv_transpose') ? '#fde7d4' : b.ops.some((o) => o.op === 'conv' && (o.attrs.stride as number[])[0]! > 1) ? '#dbeed8' : '#eef3fb');
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
     `<text x="20" y="22" font-size="15" font-weight="bold">${esc(ir.name)}${ir.variant ? ' (' + esc(ir.variant) + ')' : ''}</text>`,
@@ -96,7 +99,7 @@ export function renderSvg(ir: IRModel): string {
     parts.push(
       `<g><title>${esc(b.ops.map((o) => `${o.id}: ${o.op}`).join('\n'))}</title><rect x="${p.x}" y="${p.y}" width="${W}" height="${H}" rx="8" fill="${colour(b)}" stroke="#8899aa"/>` +
         `<text x="${p.x + W / 2}" y="${p.y + 16}" text-anchor="middle" font-weight="bold">${esc(b.label)}</text>` +
-        `<text x="${p.x + W / 2}" y="${p.y + 31}" text-anchor="middle">${esc(b.detail.slice(0, 28))}</text>` +
+        `<text x="${p.x + W / 2}" y="${p.y + 31}" text-anchor="middle">${esc(b.detail.slice(0, 26))}</text>` +
         `<text x="${p.x + W / 2}" y="${p.y + 46}" text-anchor="middle" fill="#445">${esc(b.shape)}</text></g>`,
     );
   }
