@@ -101,7 +101,12 @@ export interface IRModel {
   nodes: IRNode[];
   /** Node ids of the outputs, index 0 (full resolution) first. */
   outputs: string[];
-  /** Parameter tensors in PyTorch `state_dict` order. */
+  /**
+   * Parameter tensors grouped as PyTorch groups them (a module's own parameters, then its
+   * children in creation order). For MedNeXt this is exactly the official `state_dict` order;
+   * for specs whose modules are created in another order than PyTorch registers them (nnU-Net's
+   * decoder), names and shapes agree and only the order differs.
+   */
   parameters: IRParam[];
   /** Training hints that do not change the function computed. */
   hints: { checkpointStyle: 'none' | 'outside_block' };
