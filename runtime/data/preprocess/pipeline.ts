@@ -36,7 +36,16 @@ export function cropCase(c: LoadedCase, cropToNonzero = true): CroppedCase {
 /** Hash of what decides a preprocessed case's content: a changed plan makes old cases stale. */
 export function preprocessingHash(plans: Plans): string {
   const relevant = { preprocessing: plans.preprocessing, channels: plans.dataset.channels, labels: plans.dataset.labels };
-  return createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(relevant)).digest('hex').slice(0, 16);
+}
+
+/** JSON with object keys sorted, so equal plans hash equally however they were built or loaded. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
 }
 
 /**

@@ -1,0 +1,74 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { savePlans } from '../../runtime/data/plan/index.js';
+import { readSafetensors } from '../../runtime/io/safetensors.js';
+import { makePreprocessedSpheres } from '../../runtime/train/testing.js';
+import { main } from '../main.js';
+
+/** Runs `mnxc ARGS` in-process, collecting what it prints. */
+async function mnxc(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '', err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  try {
+    return { code: await main(args), out, err };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+afterEach(() => vi.restoreAllMocks());
+
+const root = mkdtempSync(join(tmpdir(), 'mnxc-cli-train-'));
+let pre: string;
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+beforeAll(async () => {
+  const made = await makePreprocessedSpheres(root);
+  pre = made.dir;
+  savePlans(join(pre, 'plans.yaml'), { ...made.plans, model: { spec: resolve('examples/tiny.mnx'), set: {} } });
+}, 120_000);
+
+describe('mnxc train', () => {
+  it('--help describes the command', async () => {
+    const r = await mnxc('train', '--help');
+    expect(r.code).toBe(0);
+    expect(r.out + r.err).toMatch(/Usage: mnxc train PREPROCESSED_DIR --fold/);
+  });
+
+  it('refuses a bad command line (exit 2) and a bad folder (exit 1) with a message, no stack trace', async () => {
+    const noFold = await mnxc('train', pre);
+    expect(noFold.code).toBe(2);
+    expect(noFold.err).toMatch(/--fold/);
+    const wasm = await mnxc('train', pre, '--fold', '0', '--backend', 'wasm');
+    expect(wasm.code).toBe(2);
+    const missing = await mnxc('train', join(root, 'nope'), '--fold', '0');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/nope: no such folder/);
+    expect(missing.err).not.toMatch(/\n\s+at /);
+  });
+
+  it('trains fold 0 one epoch into a complete run folder, refuses to overwrite it, and continues it', async () => {
+    const run = join(root, 'run');
+    const args = ['train', pre, '--fold', '0', '-o', run, '--epochs', '2', '--iterations', '1', '--val-iterations', '1', '--workers', '0', '--until-epoch', '1'];
+    const r = await mnxc(...args);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/^backend (tensorflow|cpu);/m);
+    expect(r.err).toMatch(/epoch 1\/2: train loss/);
+    for (const f of ['plans.yaml', 'model.ir.json', 'dataset.json', 'spec/tiny.mnx', 'spec/mednext.mnx', 'fold_0/checkpoint_latest.json', 'fold_0/progress.svg', 'fold_0/training_log.txt'])
+      expect(existsSync(join(run, f)), f).toBe(true);
+    expect(JSON.parse(readFileSync(join(run, 'dataset.json'), 'utf8')).labels).toEqual({ background: 0, sphere: 1 });
+    expect(existsSync(join(pre, 'splits_final.json'))).toBe(true);
+    const again = await mnxc(...args);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/holds a run already; pass --continue/);
+    const cont = await mnxc('train', pre, '--fold', '0', '-o', run, '--epochs', '2', '--iterations', '1', '--val-iterations', '1', '--workers', '0', '--continue');
+    expect(cont.code, cont.err).toBe(0);
+    expect(cont.err).toMatch(/continuing from epoch 1/);
+    expect(cont.out).toMatch(/finished after 2 epoch\(s\)/);
+    expect(readSafetensors(join(run, 'fold_0/checkpoint_final.weights.safetensors')).size).toBeGreaterThan(100);
+    const changed = await mnxc('train', pre, '--fold', '0', '-o', run, '--epochs', '3', '--iterations', '1', '--workers', '0', '--continue');
+    expect(changed.code).toBe(1);
+    expect(changed.err).toMatch(/the plans differ/);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * Small helpers on host volumes: C-order arrays [d0, d1, d2] (one channel) as the preprocessed
+ * store keeps them. Used by the augmentation and the batch builder; no TF.js here.
+ */
+export type Shape3 = [number, number, number];
+
+export function voxels(s: readonly number[]): number {
+  return s[0]! * s[1]! * s[2]!;
+}
+
+/** Nearest-neighbour source index of output index i when resizing n → m (centre-aligned, as skimage order 0). */
+export function nearestIndex(i: number, n: number, m: number): number {
+  return Math.min(n - 1, Math.floor(((i + 0.5) * n) / m));
+}
+
+/** Resizes one channel by nearest neighbour (labels, low-resolution simulation). */
+export function resizeNearest<T extends Float32Array | Int8Array>(src: T, from: Shape3, to: Shape3): T {
+  const out = new (src.constructor as { new (n: number): T })(voxels(to));
+  const i0 = Array.from({ length: to[0] }, (_, i) => nearestIndex(i, from[0], to[0]));
+  const i1 = Array.from({ length: to[1] }, (_, i) => nearestIndex(i, from[1], to[1]));
+  const i2 = Array.from({ length: to[2] }, (_, i) => nearestIndex(i, from[2], to[2]));
+  let o = 0;
+  for (let a = 0; a < to[0]; a++)
+    for (let b = 0; b < to[1]; b++) {
+      const row = (i0[a]! * from[1] + i1[b]!) * from[2];
+      for (let c = 0; c < to[2]; c++) out[o++] = src[row + i2[c]!]!;
+    }
+  return out;
+}
+
+/** Linear taps for resizing n → m with align_corners=False (edge-clamped). */
+function linearTaps(n: number, m: number): { i0: Int32Array; i1: Int32Array; w: Float32Array } {
+  const i0 = new Int32Array(m);
+  const i1 = new Int32Array(m);
+  const w = new Float32Array(m);
+  for (let i = 0; i < m; i++) {
+    const x = Math.min(Math.max(((i + 0.5) * n) / m - 0.5, 0), n - 1);
+    const f = Math.floor(x);
+    i0[i] = f;
+    i1[i] = Math.min(f + 1, n - 1);
+    w[i] = x - f;
+  }
+  return { i0, i1, w };
+}
+
+/** Resizes one channel by separable linear interpolation (images). */
+export function resizeLinear(src: Float32Array, from: Shape3, to: Shape3): Float32Array {
+  let cur = src;
+  let shape: Shape3 = [...from];
+  for (let axis = 0; axis < 3; axis++) {
+    if (shape[axis] === to[axis]) continue;
+    const next: Shape3 = [...shape];
+    next[axis] = to[axis];
+    const out = new Float32Array(voxels(next));
+    const { i0, i1, w } = linearTaps(shape[axis]!, to[axis]!);
+    const stride = axis === 0 ? shape[1] * shape[2] : axis === 1 ? shape[2] : 1;
+    const outer = axis === 0 ? 1 : axis === 1 ? shape[0] : shape[0] * shape[1];
+    const inner = stride;
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < next[axis]!; i++) {
+        const a = o * shape[axis]! * inner + i0[i]! * inner;
+        const b = o * shape[axis]! * inner + i1[i]! * inner;
+        const t = o * next[axis]! * inner + i * inner;
+        const wt = w[i]!;
+        for (let k = 0; k < inner; k++) out[t + k] = cur[a + k]! * (1 - wt) + cur[b + k]! * wt;
+      }
+    cur = out;
+    shape = next;
+  }
+  return cur === src ? src.slice() : cur;
+}
+
+/** Reverses one axis of a [C?, d0, d1, d2] array in place (`channels` leading blocks). */
+export function flipAxis(arr: Float32Array | Int8Array, shape: Shape3, axis: number, channels = 1): void {
+  const [D0, D1, D2] = shape;
+  const n = voxels(shape);
+  for (let c = 0; c < channels; c++) {
+    const base = c * n;
+    for (let a = 0; a < D0; a++)
+      for (let b = 0; b < D1; b++)
+        for (let k = 0; k < D2; k++) {
+          let a2 = a, b2 = b, k2 = k;
+          if (axis === 0) { if (a >= D0 - 1 - a) continue; a2 = D0 - 1 - a; }
+          else if (axis === 1) { if (b >= D1 - 1 - b) continue; b2 = D1 - 1 - b; }
+          else { if (k >= D2 - 1 - k) continue; k2 = D2 - 1 - k; }
+          const i = base + (a * D1 + b) * D2 + k;
+          const j = base + (a2 * D1 + b2) * D2 + k2;
+          const t = arr[i]!;
+          arr[i] = arr[j]!;
+          arr[j] = t;
+        }
+  }
+}
+
+export function meanStd(x: Float32Array): { mean: number; std: number; min: number; max: number } {
+  let s = 0, mn = Infinity, mx = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    s += v;
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+  }
+  const mean = s / x.length;
+  let q = 0;
+  for (let i = 0; i < x.length; i++) q += (x[i]! - mean) ** 2;
+  return { mean, std: Math.sqrt(q / x.length), min: mn, max: mx };
+}
