@@ -228,7 +228,8 @@ export const command: Command = {
         initWeights,
         seed,
         workers,
-        gradientCheckpointing: values['grad-checkpoint'] === true,
+        // The model recomputes blocks only for specs that ask for it (hint checkpoint_style).
+        gradientCheckpointing: values['grad-checkpoint'] === true || plans.training.gradient_checkpointing !== 'off',
         stopAfterEpochs: untilEpoch,
         shouldStop: () => stopRequested,
         log: (line) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${line}\n`),

@@ -81,6 +81,11 @@ export interface Plans {
     /** Exponential moving average factor of the validation Dice that picks the best checkpoint. */
     best_metric_ema: number;
     checkpoint_every: number;
+    /**
+     * Recompute each block's forward pass in backprop (the paper's `outside_block` style):
+     * 'auto' follows the spec's `hint checkpoint_style` (on for MedNeXt M and L), 'off' never.
+     */
+    gradient_checkpointing: 'auto' | 'off';
     seed: number;
   };
   augmentation: {
@@ -227,6 +232,7 @@ export const plansSchema = {
       }),
       best_metric_ema: prob(0.9),
       checkpoint_every: int({ minimum: 1, default: 50 }),
+      gradient_checkpointing: { enum: ['auto', 'off'], default: 'auto' },
       seed: int({ minimum: 0, default: 0 }),
     }),
     augmentation: obj({
