@@ -1,0 +1,90 @@
+/**
+ * From probabilities on the preprocessed grid back to a label map on the input image's grid
+ * (nnU-Net v1 `save_segmentation_nifti_from_softmax`): resample each class's probabilities to the
+ * cropped original shape (linear; nearest along the coarse axis when preprocessing resampled it
+ * separately), argmax, optional largest-component cleanup, paste into the crop box of an all-background
+ * volume, and store as uint8 (uint16 past 256 classes). One class is resampled at a time, so the
+ * extra memory is one cropped volume per class only when probabilities are kept.
+ */
+import { gzipSync } from 'node:zlib';
+import { writeFileAtomic } from '../io/atomic.js';
+import { serializeSafetensors, type TensorMap } from '../io/safetensors.js';
+import { createImage, writeNifti, type NiftiImage } from '../data/nifti/index.js';
+import type { Triple } from '../data/plan/plans.js';
+import { pasteIntoBox } from '../data/preprocess/crop.js';
+import type { CaseProperties } from '../data/preprocess/index.js';
+import { resampleImage } from '../data/resample/resample.js';
+import { keepLargestComponentPerClass } from './lcc.js';
+
+export interface ExportedCase {
+  /** Labels on the original grid, x fastest (NIfTI order). */
+  labels: Uint8Array | Uint16Array;
+  dtype: 'uint8' | 'uint16';
+  /** Probabilities [K, c0, c1, c2] on the cropped original grid (array order), when kept. */
+  probabilities?: Float32Array;
+  /** Voxels removed by the largest-component step, per class. */
+  removed?: Record<number, number>;
+}
+
+function product(s: readonly number[]): number {
+  return s.reduce((a, b) => a * b, 1);
+}
+
+export function exportProbabilities(
+  probabilities: Float32Array,
+  classes: number,
+  props: CaseProperties,
+  opts: { keepProbabilities?: boolean; largestComponent?: boolean } = {},
+): ExportedCase {
+  const pre = props.shape_after_resampling;
+  const cropped = props.shape_after_cropping;
+  const m = product(pre);
+  const n = product(cropped);
+  if (probabilities.length !== classes * m) throw new Error(`exportProbabilities: ${probabilities.length} values, expected ${classes}×${pre.join('×')}`);
+  const axis = props.separate_axis ?? undefined;
+  const dtype = classes > 256 ? 'uint16' : 'uint8';
+  const make = (len: number) => (dtype === 'uint8' ? new Uint8Array(len) : new Uint16Array(len));
+  const best = new Float32Array(n).fill(-Infinity);
+  const labels = make(n);
+  const kept = opts.keepProbabilities ? new Float32Array(classes * n) : undefined;
+  for (let k = 0; k < classes; k++) {
+    const r = resampleImage(probabilities.subarray(k * m, (k + 1) * m), pre, cropped, axis, 1);
+    // Strictly greater: ties go to the lower class, as numpy's argmax.
+    for (let i = 0; i < n; i++)
+      if (r[i]! > best[i]!) {
+        best[i] = r[i]!;
+        labels[i] = k;
+      }
+    kept?.set(r, k * n);
+  }
+  let removed: Record<number, number> | undefined;
+  if (opts.largestComponent) removed = keepLargestComponentPerClass(labels, cropped, Array.from({ length: classes - 1 }, (_, k) => k + 1));
+  const full = pasteIntoBox(labels, props.original.shape, props.crop_box, make);
+  return { labels: full, dtype, probabilities: kept, removed };
+}
+
+/** Writes the label map with the reference image's affine, qform/sform codes and voxel sizes. */
+export function writeLabelMap(path: string, exported: ExportedCase, reference: NiftiImage): void {
+  const shape = reference.shape.slice(0, 3);
+  const image = createImage({ shape, data: exported.labels, affine: reference.affine, dtype: exported.dtype }, reference);
+  writeNifti(path, image, { like: reference, dtype: exported.dtype });
+}
+
+/**
+ * Probabilities as gzip-compressed safetensors: tensor `probabilities` float32 [K, c0, c1, c2] on the
+ * cropped original grid (array order z, y, x; x fastest as in the NIfTI file), with metadata giving the
+ * crop box, the original shape (array order) and the class names, so it can be pasted back.
+ */
+export function writeProbabilities(path: string, exported: ExportedCase, props: CaseProperties, labels: Record<string, string>): void {
+  if (!exported.probabilities) throw new Error('writeProbabilities: probabilities were not kept');
+  const K = exported.probabilities.length / product(props.shape_after_cropping);
+  const tensors: TensorMap = new Map([['probabilities', { dtype: 'F32', shape: [K, ...props.shape_after_cropping], data: exported.probabilities }]]);
+  const metadata = {
+    format: 'mnxc-probabilities',
+    layout: 'K,z,y,x (array order of the NIfTI file: x fastest)',
+    crop_box: JSON.stringify(props.crop_box),
+    original_shape: JSON.stringify(props.original.shape satisfies Triple),
+    labels: JSON.stringify(labels),
+  };
+  writeFileAtomic(path, gzipSync(serializeSafetensors(tensors, metadata), { level: 6 }));
+}

@@ -1,0 +1,51 @@
+/**
+ * The images to predict: a folder of `{case}_{XXXX}.nii.gz` files (XXXX = 4-digit channel, as in
+ * nnU-Net's imagesTs) or one file holding the only channel.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { UserError } from '../../cli/errors.js';
+
+export interface InputCase {
+  id: string;
+  /** One file per channel, in channel order. */
+  images: string[];
+}
+
+const NIFTI = /^(.+)_(\d{4})\.nii(\.gz)?$/;
+
+function stripNiftiEnding(name: string): string {
+  return name.replace(/\.nii(\.gz)?$/, '');
+}
+
+export function findInputCases(input: string, channels: number): InputCase[] {
+  if (!existsSync(input)) throw new UserError(`${input}: no such file or folder`);
+  if (statSync(input).isFile()) {
+    if (!/\.nii(\.gz)?$/.test(input)) throw new UserError(`${input}: not a NIfTI file (.nii or .nii.gz)`);
+    if (channels !== 1)
+      throw new UserError(`${input}: a single file gives one channel, but the model takes ${channels}; pass a folder of {case}_{XXXX}.nii.gz files`);
+    const m = NIFTI.exec(basename(input));
+    return [{ id: m && m[2] === '0000' ? m[1]! : stripNiftiEnding(basename(input)), images: [input] }];
+  }
+  const byCase = new Map<string, Map<number, string>>();
+  for (const name of readdirSync(input).sort()) {
+    const m = NIFTI.exec(name);
+    if (!m) continue;
+    const files = byCase.get(m[1]!) ?? new Map<number, string>();
+    const channel = Number(m[2]);
+    if (files.has(channel)) throw new UserError(`${join(input, name)}: case ${m[1]} has channel ${m[2]} twice (${basename(files.get(channel)!)})`);
+    files.set(channel, join(input, name));
+    byCase.set(m[1]!, files);
+  }
+  if (byCase.size === 0) throw new UserError(`${input}: no images named {case}_{XXXX}.nii.gz`);
+  const cases: InputCase[] = [];
+  for (const [id, files] of byCase) {
+    const extra = [...files.keys()].filter((c) => c >= channels);
+    if (extra.length > 0) throw new UserError(`${files.get(extra[0]!)!}: channel ${String(extra[0]).padStart(4, '0')}, but the model takes ${channels} channel(s) (0000…${String(channels - 1).padStart(4, '0')})`);
+    const missing = Array.from({ length: channels }, (_, c) => c).filter((c) => !files.has(c));
+    if (missing.length > 0)
+      throw new UserError(`${input}: case ${id} lacks channel file(s) ${missing.map((c) => `${id}_${String(c).padStart(4, '0')}.nii.gz`).join(', ')}`);
+    cases.push({ id, images: Array.from({ length: channels }, (_, c) => files.get(c)!) });
+  }
+  return cases;
+}
