@@ -4,7 +4,7 @@ import { DEMO_CONFIG, QUICK_CONFIG, runDemo } from '../../runtime/demo/demo.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 
-const HELP = `Usage: mnxc demo [--out DIR] [--backend auto|tensorflow|wasm|cpu] [--quick]
+const HELP = `Usage: mnxc demo [--out DIR] [--backend auto|tensorflow|wasm|cpu] [--quick] [--min-dice D]
 
 Runs the whole pipeline on a synthetic abdominal CT phantom with one command, printing each step:
   1. generate       ${DEMO_CONFIG.cases} training + ${DEMO_CONFIG.testCases} test cases (mnxc example-data; liver, kidney, lesion)
@@ -32,6 +32,7 @@ Outputs (under --out):
 Options:
   --out DIR        output folder, must be empty or absent (default: mnxc-demo)
   --backend B      auto (default), tensorflow, wasm or cpu
+  --min-dice D     exit 1 when the mean foreground Dice on the test cases is below D (CI's check)
   --quick          a reduced run for CI: ${QUICK_CONFIG.cases} + ${QUICK_CONFIG.testCases} small cases, coarse spacing
                    ${QUICK_CONFIG.targetSpacing.join('x')} mm, width ${QUICK_CONFIG.width}, ${QUICK_CONFIG.epochs} epochs x ${QUICK_CONFIG.iterationsPerEpoch} iterations, no mirroring;
                    every step runs, the segmentation is not expected to be good`;
@@ -45,7 +46,10 @@ export const command: Command = {
       out: { type: 'string', short: 'o' },
       backend: { type: 'string', default: 'auto' },
       quick: { type: 'boolean', default: false },
+      'min-dice': { type: 'string' },
     });
+    const minDice = values['min-dice'] === undefined ? null : Number(values['min-dice']);
+    if (minDice !== null && !(minDice >= 0 && minDice <= 1)) throw new UsageError(`--min-dice expects a number from 0 to 1, got '${values['min-dice']}'`);
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give the output folder with --out)`);
     if (!BACKEND_CHOICES.includes(values.backend as BackendChoice)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}, got '${values.backend}'`);
     const out = resolve(values.out ?? 'mnxc-demo');
@@ -74,6 +78,11 @@ export const command: Command = {
       `run folder:      ${rel(result.paths.run)} (mnxc predict -m ${rel(result.paths.run)} -i IMAGES -o OUT)`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
+    const mean = result.summary.foreground_mean.dice;
+    if (minDice !== null && !(mean >= minDice)) {
+      process.stderr.write(`mnxc demo: mean foreground Dice ${f(mean)} is below --min-dice ${minDice}\n`);
+      return 1;
+    }
     return 0;
   },
 };
