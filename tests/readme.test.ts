@@ -1,0 +1,70 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { compileFile } from '../compiler/compile.js';
+import { buildModel } from '../runtime/model/model.js';
+import { exportWeights } from '../runtime/weights/state-dict.js';
+import { writeSafetensors } from '../runtime/io/safetensors.js';
+import { FIXTURES, ROOT, haveFixtures } from './fixtures.js';
+
+/**
+ * Every command in the README's ```sh blocks is run here, in order, in a scratch folder (so
+ * `out/` lands there), or is listed below with the reason it is not. A README command this
+ * table does not know fails the test: the README cannot drift from what works.
+ */
+type Rule = { skip: string } | { append?: string[]; replace?: [string, string][] };
+const RULES: [RegExp, Rule][] = [
+  [/^npm ci && npm run demo$/, { skip: '.ci/run runs npm ci, scripts/setup-tensorflow.sh and the demo itself' }],
+  [/^npm test$/, { skip: 'this is the test suite' }],
+  [/^pip install /, { skip: 'installs Python packages; .ci/run fetches the wheel with pip download' }],
+  [/^mnxc setup tensorflow/, { skip: '.ci/run runs it through scripts/setup-tensorflow.sh' }],
+  [/^mnxc example-data /, { append: ['--cases', '5', '--test-cases', '2'] }],
+  [/^mnxc train /, { append: ['--epochs', '1', '--iterations', '2', '--val-iterations', '1'] }],
+  [/^mnxc predict /, { append: ['--no-tta'] }],
+  [/^mnxc import-torch checkpoint_final\.pth/, { replace: [['checkpoint_final.pth', 'FIXTURE_CHECKPOINT'], ['network_weights', 'state_dict']] }],
+  [/^mnxc /, {}],
+];
+
+function readmeCommands(): string[] {
+  const text = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  return [...text.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.split('\n')).map((l) => l.replace(/\s+#.*$/, '').trim()).filter(Boolean);
+}
+
+/** Splits a command line into words, honouring single and double quotes. */
+function words(line: string): string[] {
+  return [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
+}
+
+describe.skipIf(!haveFixtures)('README commands', () => {
+  it('every command runs (or is listed with the reason it is not)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mnxc-readme-'));
+    symlinkSync(join(ROOT, 'examples'), join(dir, 'examples'));
+    // The files the README's examples refer to.
+    await tf.setBackend('cpu');
+    const s = compileFile(join(ROOT, 'examples', 'mednext.mnx'), { variant: 'S', inputSize: [32, 32, 32] }).ir!;
+    writeSafetensors(join(dir, 'W.safetensors'), exportWeights(buildModel(s, { seed: 1 })));
+    writeSafetensors(join(dir, 'I.safetensors'), new Map([['input', { dtype: 'F32', shape: [1, 1, 32, 32, 32], data: new Float32Array(32 ** 3).fill(0.5) }]]));
+    const k3 = compileFile(join(ROOT, 'examples', 'paper', 'mednext_S_k3.mnx'), {}).ir!;
+    writeSafetensors(join(dir, 'k3.safetensors'), exportWeights(buildModel(k3, { seed: 2 })));
+    const nn = JSON.parse(readFileSync(join(FIXTURES, 'nnunet-reference', 'plain_unet_iso.json'), 'utf8'));
+    writeFileSync(join(dir, 'nnUNetPlans.json'), JSON.stringify({ dataset_name: 'Dataset001_Example', configurations: { '3d_fullres': { patch_size: [128, 128, 128], architecture: nn.nnunet_plans_equivalent } } }));
+    writeFileSync(join(dir, 'dataset.json'), JSON.stringify({ channel_names: { 0: 'CT' }, labels: { background: 0, a: 1, b: 2 }, numTraining: 1, file_ending: '.nii.gz' }));
+    const checkpoint = join(FIXTURES, 'torch-checkpoints', 'tiny_k3_ds_model_final_checkpoint.model');
+
+    for (const line of readmeCommands()) {
+      const rule = RULES.find(([re]) => re.test(line));
+      expect(rule, `README command not covered by tests/readme.test.ts: ${line}`).toBeDefined();
+      const r = rule![1];
+      if ('skip' in r) continue;
+      let cmd = line;
+      for (const [a, b] of r.replace ?? []) cmd = cmd.replace(a, b);
+      const args = [...words(cmd).slice(1).map((w) => (w === 'FIXTURE_CHECKPOINT' ? checkpoint : w)), ...(r.append ?? [])];
+      const p = spawnSync(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: dir, encoding: 'utf8' });
+      expect(p.status, `${line}\n${p.stderr}`).toBe(0);
+    }
+  }, 600_000);
+});
