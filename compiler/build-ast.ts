@@ -1,5 +1,5 @@
 import type { CstNode, IToken, CstElement } from 'chevrotain';
-import { parseText } from '../grammar/parser.js';
+import { MAX_NESTING, parseText } from '../grammar/parser.js';
 import type { SourceSpan } from './ir/types.js';
 import type { Assign, BinaryOp, CallArg, Expr, FileAst, ModelDecl, ParamDecl, Stmt, TypeExpr } from './ast.js';
 import type { DiagnosticBag } from './diagnostics/diagnostic.js';
@@ -387,7 +387,7 @@ class AstBuilder {
         const inner = raw.slice(i + 1, end);
         const sub = new AstBuilder(this.file, this.diags, span.line - 1, span.col + i);
         const parsed = parseText(inner, 'expression');
-        if (parsed.parseErrors.length || parsed.lexErrors.length || !inner.trim()) {
+        if (!parsed.cst || parsed.parseErrors.length || parsed.lexErrors.length || !inner.trim()) {
           this.diags.add('BadInterpolation', { ...span, col: span.col + 1 + i, length: inner.length + 2 }, [`'{${inner}}' is not an expression`]);
         } else {
           parts.push(sub.expr(parsed.cst));
@@ -439,6 +439,10 @@ export function unquote(image: string): string {
 
 function reportSyntax(file: string, text: string, diags: DiagnosticBag, r: ReturnType<typeof parseText>, lineBase = 0, colBase = 0): void {
   const lines = text.split(/\r?\n/);
+  if (r.tooDeep) {
+    const t = r.tooDeep;
+    diags.add('LimitExceeded', spanAt(file, (t.startLine ?? 1) + lineBase, (t.startColumn ?? 1) + ((t.startLine ?? 1) === 1 ? colBase : 0), 1), [`brackets nested deeper than ${MAX_NESTING} levels; nothing was parsed`]);
+  }
   for (const e of r.lexErrors) {
     diags.add('UnexpectedCharacter', spanAt(file, (e.line ?? 1) + lineBase, (e.column ?? 1) + ((e.line ?? 1) === 1 ? colBase : 0), 1), [
       text.substr(e.offset, 1).replace(/[^\x20-\x7e]/, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
@@ -464,6 +468,7 @@ function reportSyntax(file: string, text: string, diags: DiagnosticBag, r: Retur
 export function parseFile(file: string, text: string, diags: DiagnosticBag): FileAst {
   const r = parseText(text, 'file');
   reportSyntax(file, text, diags, r);
+  if (!r.cst) return { path: file, imports: [], models: [], scalings: [], variants: [] };
   return new AstBuilder(file, diags).file_(r.cst);
 }
 
@@ -472,6 +477,6 @@ export function parseExpression(file: string, text: string, diags: DiagnosticBag
   const r = parseText(text, 'expression');
   const before = diags.errorCount;
   reportSyntax(file, text, diags, r, 0, colBase);
-  if (diags.errorCount > before) return null;
+  if (diags.errorCount > before || !r.cst) return null;
   return new AstBuilder(file, diags, 0, colBase).expr(r.cst);
 }

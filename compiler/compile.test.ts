@@ -59,6 +59,15 @@ describe('compiler behaviour', () => {
     }
   });
 
+  it('refuses absurdly deep nesting with a diagnostic instead of overflowing the stack', () => {
+    const deep = (n: number) => `model M(c: int = ${'('.repeat(n)}1${')'.repeat(n)}) { x = input(channels: c)\n output 0 = conv(x, out: 2) as "h" }`;
+    for (const n of [100, 150, 20_000]) {
+      const r = compileFile(join(ROOT, 'specs', 'deep.mnx'), { text: deep(n) });
+      expect(r.diagnostics.map((d) => d.code)).toEqual(['MNX5002']);
+    }
+    expect(compileFile(join(ROOT, 'specs', 'deep.mnx'), { text: deep(40) }).ir).not.toBeNull();
+  });
+
   it('keeps huge repeat counts and lists within limits', () => {
     const r = compileFile(MEDNEXT, { set: ['block_counts=[100000,1,1,1,1,1,1,1,1]'] });
     expect(r.diagnostics.some((d) => d.code === 'MNX5002')).toBe(true);

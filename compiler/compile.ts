@@ -49,8 +49,9 @@ export function compileFile(path: string, options: CompileOptions = {}): Compile
   try {
     program = loadProgram(path, diags, options.text);
   } catch (e) {
+    if (!(e as NodeJS.ErrnoException).code) throw e;
     const sources = new SourceMap();
-    diags.add('ImportNotFound', spanAt(path, 1, 1), [path, (e as NodeJS.ErrnoException).code ?? 'unreadable']);
+    diags.add('ImportNotFound', spanAt(path, 1, 1), [path, (e as NodeJS.ErrnoException).code!]);
     return { ir: null, diagnostics: diags.items, sources };
   }
   const sources = program.sources;
@@ -64,6 +65,7 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
   const rootModels = program.root.models;
   const name = options.model ?? rootModels[rootModels.length - 1]?.name;
   if (!name) {
+    if (diags.hasErrors) return null; // the file did not parse: its errors say why
     diags.add('NoModel', spanAt(program.root.path, 1, 1), [`${program.root.path} declares no model (write 'model Name(...) { ... }' or import a family and derive one)`]);
     return null;
   }

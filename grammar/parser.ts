@@ -385,8 +385,13 @@ export class MnxParser extends CstParser {
 /** One parser instance, reset per input (Chevrotain's performance advice). */
 export const parser = new MnxParser();
 
+/** Deepest bracket nesting the parser accepts: deeper input is refused before parsing (no stack overflow, no hang). */
+export const MAX_NESTING = 64;
+
 export interface ParseResult {
-  cst: CstNode;
+  cst: CstNode | null;
+  /** The token at which nesting exceeded MAX_NESTING, when it did (then nothing was parsed). */
+  tooDeep: IToken | null;
   lexErrors: ILexingError[];
   /** Tokens in the `errors` group: unterminated strings and comments. */
   badTokens: IToken[];
@@ -395,8 +400,22 @@ export interface ParseResult {
 
 export function parseText(text: string, rule: 'file' | 'expression' = 'file'): ParseResult {
   const lexed = T.mnxLexer.tokenize(text);
+  let depth = 0;
+  for (const t of lexed.tokens) {
+    const n = t.tokenType.name;
+    if (n === 'LParen' || n === 'LBracket' || n === 'LCurly') depth++;
+    else if (n === 'RParen' || n === 'RBracket' || n === 'RCurly') depth = Math.max(0, depth - 1);
+    if (depth > MAX_NESTING) return { cst: null, tooDeep: t, lexErrors: lexed.errors, badTokens: (lexed.groups.errors as IToken[] | undefined) ?? [], parseErrors: [] };
+  }
   parser.input = lexed.tokens;
-  const cst = rule === 'file' ? parser.file() : parser.expression();
+  let cst: CstNode;
+  try {
+    cst = rule === 'file' ? parser.file() : parser.expression();
+  } catch (e) {
+    // Defence in depth: the nesting limit keeps the recursive-descent parser's stack bounded.
+    if (e instanceof RangeError) return { cst: null, tooDeep: lexed.tokens[0] ?? null, lexErrors: lexed.errors, badTokens: [], parseErrors: [] };
+    throw e;
+  }
   const parseErrors = [...parser.errors];
-  return { cst, lexErrors: lexed.errors, badTokens: (lexed.groups.errors as IToken[] | undefined) ?? [], parseErrors };
+  return { cst, tooDeep: null, lexErrors: lexed.errors, badTokens: (lexed.groups.errors as IToken[] | undefined) ?? [], parseErrors };
 }

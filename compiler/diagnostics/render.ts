@@ -9,14 +9,23 @@ import type { Diagnostic } from './diagnostic.js';
  *         |                    ~~~~~~~~~
  *     in iteration i = 2 of the loop at file:10:3
  */
+const MAX_SHOWN = 120;
+
 export function renderDiagnostic(d: Diagnostic, sources: SourceMap): string {
   const out = [`${formatSpan(d.span)}: ${d.severity} ${d.code}: ${d.message}`];
   const text = sources.line(d.span.file, d.span.line);
   if (text !== null) {
     const gutter = String(d.span.line).padStart(5);
-    const clean = text.replace(/\t/g, ' ');
-    const start = Math.max(0, d.span.col - 1);
-    const len = Math.max(1, Math.min(d.span.length, clean.length - start || 1));
+    let clean = text.replace(/\t/g, ' ');
+    let start = Math.max(0, d.span.col - 1);
+    let len = Math.max(1, Math.min(d.span.length, clean.length - start || 1));
+    // Very long lines (generated or hostile input): show a window around the span.
+    if (clean.length > MAX_SHOWN) {
+      const from = Math.max(0, start - 40);
+      clean = (from > 0 ? '…' : '') + clean.slice(from, from + MAX_SHOWN - 2) + (from + MAX_SHOWN - 2 < clean.length ? '…' : '');
+      start = start - from + (from > 0 ? 1 : 0);
+      len = Math.max(1, Math.min(len, clean.length - start));
+    }
     out.push(`${gutter} | ${clean}`);
     out.push(`${' '.repeat(gutter.length)} | ${' '.repeat(start)}${'~'.repeat(len)}`);
   }
