@@ -10,6 +10,7 @@ import type { Diagnostic } from './diagnostic.js';
  *     in iteration i = 2 of the loop at file:10:3
  */
 const MAX_SHOWN = 120;
+const MAX_RENDERED = 200;
 
 export function renderDiagnostic(d: Diagnostic, sources: SourceMap): string {
   const out = [`${formatSpan(d.span)}: ${d.severity} ${d.code}: ${d.message}`];
@@ -37,7 +38,9 @@ export function renderDiagnostic(d: Diagnostic, sources: SourceMap): string {
 export function renderDiagnostics(ds: Diagnostic[], sources: SourceMap): string {
   const errors = ds.filter((d) => d.severity === 'error').length;
   const warnings = ds.length - errors;
-  const body = ds.map((d) => renderDiagnostic(d, sources)).join('\n\n');
+  // Hostile input can produce hundreds of thousands; the first ones say what is wrong.
+  const shown = ds.slice(0, MAX_RENDERED);
+  const body = shown.map((d) => renderDiagnostic(d, sources)).join('\n\n') + (ds.length > shown.length ? `\n\n… and ${ds.length - shown.length} more` : '');
   const tail = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
   return ds.length ? `${body}\n\n${tail}\n` : '';
 }
