@@ -17,9 +17,9 @@ Runs the whole pipeline on a synthetic abdominal CT phantom with one command, pr
   8. evaluate       per-class Dice and normalised surface Dice (1 mm) against the test labels
   9. report         report.html: training curves, metrics, slices of a test case
 
-On 2 otherwise idle CPU cores with the tensorflow backend (mnxc setup tensorflow) it takes about
-6-7 minutes (training about 8 s per epoch) and reaches a mean foreground Dice of about 0.8 on the
-test cases (seed 0: liver 0.89, kidney 0.93, lesion 0.66); the pure-JavaScript cpu backend is
+On 2 CPU cores with the tensorflow backend (mnxc setup tensorflow) it takes about 5 minutes
+(309 s measured; training about 7 s per epoch) and reaches a mean foreground Dice of 0.825 on
+the test cases (seed 0: liver 0.89, kidney 0.93, lesion 0.66); the pure-JavaScript cpu backend is
 roughly 50 times slower (use --quick there). With --backend auto the demo uses tensorflow when
 it is set up, else cpu (training needs gradients, which the wasm backend lacks for some ops).
 
