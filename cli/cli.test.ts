@@ -4,13 +4,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT, haveFixtures } from '../tests/fixtures.js';
-import { parseSafetensors } from '../runtime/io/safetensors.js';
+import { parseSafetensors, type TensorMap } from '../runtime/io/safetensors.js';
 import { readFileSync } from 'node:fs';
 import { fixtureOverrides, nnunetOverrides } from '../tests/overrides.js';
 import { loadTensorflowBinding } from '../runtime/backends/tensorflow.js';
 
 /** Backends the parity tests run on: the npm ones always, `tensorflow` where `mnxc setup tensorflow` built it. */
 const BACKENDS = ['cpu', 'wasm', ...((await loadTensorflowBinding()) === null ? ['tensorflow'] : [])];
+
+/** Every `out_*` of the reference within the fixtures' tolerance, 2e-5 + 2e-5·max|ref| per output. */
+function expectWithinTolerance(expected: TensorMap, got: TensorMap, what: string): void {
+  const heads = [...expected.keys()].filter((k) => k.startsWith('out_'));
+  expect([...got.keys()].sort()).toEqual(heads.sort());
+  for (const k of heads) {
+    const e = expected.get(k)!.data as Float32Array;
+    const g = got.get(k)!.data as Float32Array;
+    let maxRef = 0;
+    let maxErr = 0;
+    for (let i = 0; i < e.length; i++) {
+      maxRef = Math.max(maxRef, Math.abs(e[i]!));
+      maxErr = Math.max(maxErr, Math.abs(e[i]! - g[i]!));
+    }
+    expect(maxErr, `${what}: ${k}`).toBeLessThanOrEqual(2e-5 + 2e-5 * maxRef);
+  }
+}
 
 function mnxc(...args: string[]) {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
@@ -76,19 +93,7 @@ describe.skipIf(!haveFixtures)('mnxc forward matches the official PyTorch output
         expect(r.stderr).toContain(`backend: ${backend}`);
         const expected = parseSafetensors(readFileSync(join(ref, `${c}.io.safetensors`))).tensors;
         const got = parseSafetensors(readFileSync(out)).tensors;
-        const heads = [...expected.keys()].filter((k) => k.startsWith('out_'));
-        expect([...got.keys()].sort()).toEqual(heads.sort());
-        for (const k of heads) {
-          const e = expected.get(k)!.data as Float32Array;
-          const g = got.get(k)!.data as Float32Array;
-          let maxRef = 0;
-          let maxErr = 0;
-          for (let i = 0; i < e.length; i++) {
-            maxRef = Math.max(maxRef, Math.abs(e[i]!));
-            maxErr = Math.max(maxErr, Math.abs(e[i]! - g[i]!));
-          }
-          expect(maxErr, `${c} ${k} on ${backend}`).toBeLessThanOrEqual(2e-5 + 2e-5 * maxRef);
-        }
+        expectWithinTolerance(expected, got, `${c} on ${backend}`);
       });
     }
   }
@@ -115,17 +120,7 @@ describe.skipIf(!haveFixtures)("mnxc forward matches nnU-Net's official PlainCon
         expect(r.code, r.stderr).toBe(0);
         const expected = parseSafetensors(readFileSync(join(ref, `${c}.io.safetensors`))).tensors;
         const got = parseSafetensors(readFileSync(out)).tensors;
-        for (const k of [...expected.keys()].filter((k) => k.startsWith('out_'))) {
-          const e = expected.get(k)!.data as Float32Array;
-          const g = got.get(k)!.data as Float32Array;
-          let maxRef = 0;
-          let maxErr = 0;
-          for (let i = 0; i < e.length; i++) {
-            maxRef = Math.max(maxRef, Math.abs(e[i]!));
-            maxErr = Math.max(maxErr, Math.abs(e[i]! - g[i]!));
-          }
-          expect(maxErr, `${c} ${k} on ${backend}`).toBeLessThanOrEqual(2e-5 + 2e-5 * maxRef);
-        }
+        expectWithinTolerance(expected, got, `${c} on ${backend}`);
       });
     }
   }

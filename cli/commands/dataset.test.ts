@@ -4,17 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { syntheticCase, writeTestDataset } from '../../runtime/data/dataset/index.js';
 import { main } from '../main.js';
+import { mnxcInProcess } from '../../tests/cli.js';
 
-async function mnxc(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const mnxc = mnxcInProcess;
 
 const root = mkdtempSync(join(tmpdir(), 'mnxc-dataset-cli-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

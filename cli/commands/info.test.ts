@@ -2,19 +2,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FIXTURES, haveFixtures } from '../../tests/fixtures.js';
 import { main } from '../main.js';
+import { mnxcInProcess } from '../../tests/cli.js';
 
-/** Runs `mnxc ARGS` in-process, collecting what it prints. */
-async function mnxc(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const mnxc = mnxcInProcess;
 afterEach(() => vi.restoreAllMocks());
 
 const DIR = join(FIXTURES, 'nifti');

@@ -5,18 +5,9 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { syntheticCase, writeTestDataset } from '../../runtime/data/dataset/index.js';
 import { loadPlans } from '../../runtime/data/plan/index.js';
 import { main } from '../main.js';
+import { mnxcInProcess } from '../../tests/cli.js';
 
-/** Runs `mnxc ARGS` in-process, collecting what it prints. */
-async function mnxc(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const mnxc = mnxcInProcess;
 afterEach(() => vi.restoreAllMocks());
 
 const root = mkdtempSync(join(tmpdir(), 'mnxc-cli-plan-'));

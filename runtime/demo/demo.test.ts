@@ -5,17 +5,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.js';
 import { readNifti } from '../data/nifti/index.js';
+import { mnxcInProcess } from '../../tests/cli.js';
 
-async function mnxc(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const mnxc = mnxcInProcess;
 
 const root = mkdtempSync(join(tmpdir(), 'mnxc-demo-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -9,6 +9,7 @@
 import type { WeightMap } from '../../compiler/passes/upkern.js';
 import type { IRParam } from '../../compiler/ir/types.js';
 import type { TensorMap } from '../io/safetensors.js';
+import { createRng } from '../model/init.js';
 
 export class UpkernError extends Error {}
 
@@ -67,17 +68,6 @@ export function resampleKernel(data: Float32Array, shape: number[], toShape: num
   return Float32Array.from(cur);
 }
 
-/** A small seeded PRNG (mulberry32): reproducible fresh initialisations. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hashName(name: string): number {
   let h = 0x811c9dc5;
@@ -101,7 +91,7 @@ export function initFresh(param: IRParam, seed: number): Float32Array {
     case 'fan_in_uniform': {
       if (!param.fanIn || param.fanIn <= 0) throw new UpkernError(`'${param.name}': no fan_in to initialise it with`);
       const bound = 1 / Math.sqrt(param.fanIn);
-      const rand = mulberry32(seed ^ hashName(param.name));
+      const rand = createRng(seed ^ hashName(param.name));
       for (let i = 0; i < out.length; i++) out[i] = (2 * rand() - 1) * bound;
       return out;
     }
