@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { pointwiseBias } from '../kernels/pointwise.js';
 import { padSpatial } from './pad.js';
 import { assertRank5, subsample, triple } from './spatial.js';
 
@@ -30,7 +31,8 @@ export function conv3d(
     const xp = padSpatial(x, p, p);
     let y: tf.Tensor;
     if (kd === 1 && kh === 1 && kw === 1) {
-      y = pointwise(subsample(xp, s), tf.reshape(filter, [ci!, co!]));
+      y = pointwise(subsample(xp, s), tf.reshape(filter, [ci!, co!]), bias);
+      return y as tf.Tensor5D;
     } else {
       y = tf.conv3d(xp, filter as tf.Tensor5D, s, 'valid');
     }
@@ -39,9 +41,10 @@ export function conv3d(
   });
 }
 
-/** x [N, D, H, W, Cin] times w [Cin, Cout] at every voxel. */
-export function pointwise(x: tf.Tensor5D, w: tf.Tensor2D): tf.Tensor5D {
+/** x [N, D, H, W, Cin] times w [Cin, Cout] at every voxel, plus the bias (runtime/kernels/pointwise.ts). */
+export function pointwise(x: tf.Tensor5D, w: tf.Tensor2D, bias?: tf.Tensor): tf.Tensor5D {
   const [n, d, h, wd, ci] = x.shape;
-  const y = tf.matMul(tf.reshape(x, [n * d * h * wd, ci]), w);
+  const flat = tf.reshape(x, [n * d * h * wd, ci]) as tf.Tensor2D;
+  const y = bias ? pointwiseBias(flat, w, bias) : tf.matMul(flat, w);
   return tf.reshape(y, [n, d, h, wd, w.shape[1]]);
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { depthwiseConv3d } from './depthwise-conv3d.js';
+import { recomputeGrad } from '../kernels/recompute.js';
+import { depthwiseConv3dSlabs } from './depthwise-conv3d.js';
 import { assertRank5, triple, zeroInsert } from './spatial.js';
 
 /**
@@ -10,9 +11,12 @@ import { assertRank5, triple, zeroInsert } from './spatial.js';
  *   x       [N, D, H, W, C]
  *   filter  [kD, kH, kW, C, 1]   (runtime layout; PyTorch's is [C, 1, kD, kH, kW])
  *
- * A transposed convolution is a plain convolution of the zero-inserted input (s − 1 zeros
- * between voxels) with the spatially flipped kernel and k − 1 − p zero planes on each side,
- * so it reuses `depthwiseConv3d` and inherits its gradient.
+ * The textbook form: a plain convolution of the zero-inserted input (s − 1 zeros between
+ * voxels) with the spatially flipped kernel and k − 1 − p zero planes on each side, with its
+ * gradient taken on a rerun in the backward pass (`recomputeGrad`), so only x and the filter are
+ * kept between the passes, not the zero-inserted input (8× the voxels at stride 2). Splitting by
+ * output phase (s³ small convolutions of x, none of the zeros' wasted work) was measured and
+ * lost: interleaving the phases back costs more than the zeros on tensorflow, and 12× on wasm.
  */
 export function depthwiseConvTranspose3d(
   x: tf.Tensor,
@@ -29,8 +33,9 @@ export function depthwiseConvTranspose3d(
   if (inner.some((v) => v < 0)) {
     throw new Error(`depthwiseConvTranspose3d: padding [${p.join(', ')}] exceeds kernel − 1 for kernel [${k.join(', ')}]`);
   }
-  return tf.tidy(() => {
-    const flipped = tf.reverse(filter, [0, 1, 2]);
-    return depthwiseConv3d(zeroInsert(x, s), flipped, 1, inner, bias);
-  });
+  if (filter.rank !== 5 || filter.shape[3] !== x.shape[4] || filter.shape[4] !== 1) {
+    throw new Error(`depthwiseConvTranspose3d: filter [${filter.shape.join(', ')}] does not fit input channels ${x.shape[4]} (expected [kD, kH, kW, ${x.shape[4]}, 1])`);
+  }
+  const run = (a: tf.Tensor, f: tf.Tensor, b?: tf.Tensor) => depthwiseConv3dSlabs(zeroInsert(a as tf.Tensor5D, s), tf.reverse(f, [0, 1, 2]), 1, inner, b);
+  return (bias ? recomputeGrad(run, [x, filter, bias]) : recomputeGrad((a, f) => run(a, f), [x, filter])) as tf.Tensor5D;
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { recomputeGrad } from '../kernels/recompute.js';
 import { padSpatial } from './pad.js';
 import { assertRank5, takeStrided, triple, validOut } from './spatial.js';
 
@@ -15,9 +16,23 @@ import { assertRank5, takeStrided, triple, validOut } from './spatial.js';
  * input are stacked into the batch and convolved with the 2-D depthwise filter of tap a;
  * the kD partial results are summed. Every step is a differentiable TF.js op, so the
  * gradient is TF.js autodiff (depthwiseConv2d has backward kernels on cpu and tensorflow;
- * wasm has only the forward one).
+ * wasm has only the forward one), taken on a rerun in the backward pass (`recomputeGrad`) so
+ * that only x and the filter are kept between the passes, not the padded copy and kD slabs.
  */
 export function depthwiseConv3d(
+  x: tf.Tensor,
+  filter: tf.Tensor,
+  stride: number | readonly number[],
+  padding: number | readonly number[],
+  bias?: tf.Tensor,
+): tf.Tensor5D {
+  // The bias is inside the rerun too: added outside, its gradient would keep the unbiased output.
+  if (bias) return recomputeGrad((a, f, b) => depthwiseConv3dSlabs(a, f, stride, padding, b), [x, filter, bias]) as tf.Tensor5D;
+  return recomputeGrad((a, f) => depthwiseConv3dSlabs(a, f, stride, padding), [x, filter]) as tf.Tensor5D;
+}
+
+/** The depthwise convolution as TF.js ops (its autodiff is the gradient). */
+export function depthwiseConv3dSlabs(
   x: tf.Tensor,
   filter: tf.Tensor,
   stride: number | readonly number[],

@@ -1,5 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { groupNormFused } from '../kernels/group-norm.js';
 import './gradients.js';
+
+/**
+ * GroupNorm (see `groupNormReference` for the definition). The op the model runs is the fused
+ * kernel with a hand-written gradient (runtime/kernels/group-norm.ts): the same values, about
+ * half the passes over the activation in training.
+ */
+export const groupNorm: typeof groupNormReference = groupNormFused;
 
 /**
  * GroupNorm as PyTorch computes it: channels split into `groups` consecutive groups; each
@@ -10,7 +18,7 @@ import './gradients.js';
  *   x      [N, ...spatial, C]  (channels last; any number of spatial axes)
  *   gamma, beta  [C]  (omitted: no affine)
  */
-export function groupNorm(x: tf.Tensor, groups: number, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
+export function groupNormReference(x: tf.Tensor, groups: number, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
   const shape = x.shape;
   const n = shape[0]!;
   const c = shape[shape.length - 1]!;

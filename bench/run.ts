@@ -1,0 +1,308 @@
+/**
+ * `npm run bench`: MedNeXt on every TF.js backend present, against PyTorch in the same run.
+ *
+ *   npm run bench -- [--full] [--backends tensorflow,wasm,cpu] [--reps N] [--json] [--compare FILE]
+ *                    [--only forward,train,sliding,ops] [--cpu-models] [--no-torch] [--smoke] [--max-rss MiB]
+ *
+ * Rows: MedNeXt-S k3 and B k5 (deep supervision, 3 classes) at 1×1×64³ (128³ with --full):
+ * forward, and a training step (runtime/train's Dice+CE over the deep-supervision heads,
+ * global-norm clipping, AdamW); `mnxc predict`'s sliding window (runtime/infer, step 0.5,
+ * Gaussian weighting, no mirroring) of a 160×160×96 volume with patch 64³ for S k3; and op rows
+ * at 64³×32 (what MedNeXt-S's first stage runs). Each configuration runs in its own child
+ * process (bench/child.ts) so its peak RSS is its own: one warm-up run, then --reps timed runs
+ * (the sliding window: one window to warm up, one timed run). The cpu backend is 20–150× slower,
+ * so it runs only the op rows unless --cpu-models. Where python3 can import torch,
+ * ../shared/bench/torch_mednext.py (MNXC_TORCH_BENCH overrides) times the same networks.
+ * A child passing --max-rss MiB resident (default 75% of memory) is stopped and reported.
+ * --smoke runs everything on examples/tiny.mnx at toy sizes in one child (for the test suite).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { OP_CASES, type CaseSpec } from './cases.js';
+import { RESULT_MARK, type CaseResult } from './child.js';
+import { asReport, caseLabel, renderComparison, renderTable, type Report, type Row } from './report.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BACKENDS = ['tensorflow', 'wasm', 'cpu'];
+const GROUPS = ['forward', 'train', 'sliding', 'ops'];
+
+export interface BenchOptions {
+  full?: boolean;
+  backends?: string[];
+  reps?: number;
+  only?: string[];
+  cpuModels?: boolean;
+  torch?: boolean;
+  smoke?: boolean;
+  /** A child whose resident memory passes this is stopped (default 75% of the machine's memory). */
+  maxRssMiB?: number;
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/** A child process's work: one backend, one or more cases. */
+interface Job {
+  backend: string;
+  cases: CaseSpec[];
+}
+
+interface ModelConfig {
+  variant: string;
+  kernel: number;
+}
+
+const MODELS: ModelConfig[] = [
+  { variant: 'S', kernel: 3 },
+  { variant: 'B', kernel: 5 },
+];
+
+function modelCase(kind: string, m: ModelConfig, size: number): CaseSpec {
+  return { kind, spec: 'examples/mednext.mnx', variant: m.variant, set: [`kernel_size=${m.kernel}`, 'n_classes=3', 'deep_supervision=true'], size };
+}
+
+/** Every configuration to run, grouped into child processes. */
+export function planJobs(o: BenchOptions): Job[] {
+  const only = new Set(o.only ?? GROUPS);
+  const backends = o.backends ?? BACKENDS;
+  if (o.smoke) {
+    const tiny = { spec: 'examples/tiny.mnx', set: ['n_classes=3'], size: 16 };
+    const cases: CaseSpec[] = [
+      ...(['forward', 'train'] as const).filter((k) => only.has(k)).map((kind) => ({ kind, ...tiny })),
+      ...(only.has('sliding') ? [{ kind: 'sliding', ...tiny, volume: [24, 24, 20] as CaseSpec['volume'], patch: [16, 16, 16] as CaseSpec['patch'] }] : []),
+      ...(only.has('ops') ? OP_CASES.map((kind) => ({ kind, size: 8, channels: 4 })) : []),
+    ];
+    return backends.map((backend) => ({ backend, cases }));
+  }
+  const size = o.full ? 128 : 64;
+  const jobs: Job[] = [];
+  for (const backend of backends) {
+    const models = backend !== 'cpu' || o.cpuModels;
+    if (models) {
+      for (const m of MODELS) {
+        if (only.has('forward')) jobs.push({ backend, cases: [modelCase('forward', m, size)] });
+        if (only.has('train')) jobs.push({ backend, cases: [modelCase('train', m, size)] });
+      }
+      if (only.has('sliding')) jobs.push({ backend, cases: [{ ...modelCase('sliding', MODELS[0]!, 64), volume: [160, 160, 96], patch: [64, 64, 64], reps: 1 }] });
+    }
+    if (only.has('ops')) for (const kind of OP_CASES) jobs.push({ backend, cases: [{ kind, size: 64, channels: 32 }] });
+  }
+  return jobs;
+}
+
+/** Runs one child; resolves with its results (an error row per case when it dies without any). */
+function runJob(job: Job, reps: number, peakSize: number, maxRssMiB: number): Promise<CaseResult[]> {
+  const args = ['--import', 'tsx', join(ROOT, 'bench', 'child.ts'), '--backend', job.backend, '--reps', String(reps), '--peak-size', String(peakSize)];
+  for (const c of job.cases) args.push('--case', JSON.stringify(c));
+  return new Promise((done) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' } });
+    let out = '';
+    let err = '';
+    let overLimit = 0;
+    // A configuration that outgrows memory would push the whole machine into swap or the OOM
+    // killer: stop it at --max-rss instead (Linux: the child's VmRSS, polled).
+    const watchdog = setInterval(() => {
+      const rss = residentMiB(child.pid);
+      if (rss !== null && rss > maxRssMiB) {
+        overLimit = rss;
+        child.kill('SIGKILL');
+      }
+    }, 250);
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code, signal) => {
+      clearInterval(watchdog);
+      const results = out.split('\n').filter((l) => l.startsWith(RESULT_MARK)).map((l) => JSON.parse(l.slice(RESULT_MARK.length)) as CaseResult);
+      if (results.length > 0) return done(results);
+      const why = overLimit
+        ? `stopped at ${overLimit.toFixed(0)} MiB resident (over --max-rss ${maxRssMiB.toFixed(0)} MiB)`
+        : signal === 'SIGKILL'
+          ? 'killed (out of memory?)'
+          : lastLine(err) || `exit ${code ?? signal}`;
+      done(job.cases.map((c) => ({ case: c, backend: job.backend, error: why })));
+    });
+  });
+}
+
+/** Resident memory of a process in MiB (Linux /proc), or null where unknown. */
+function residentMiB(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !/^(at |I0000|WARNING: All log)/.test(l));
+  const e = lines.find((l) => /Error:/.test(l)) ?? lines[lines.length - 1] ?? '';
+  return e.slice(0, 160);
+}
+
+function toRow(r: CaseResult & { peakGflops?: number }): Row {
+  const label = caseLabel(r.case);
+  const row: Row = { key: `${label} @ ${r.backend}`, label, backend: r.backend, case: r.case };
+  if (r.error) return { ...row, error: r.error };
+  const gflops = r.flops! / r.min! / 1e9;
+  return { ...row, seconds: r.seconds, min: r.min, median: r.median, flops: r.flops, gflops, peakGflops: r.peakGflops, sharePeak: r.peakGflops ? gflops / r.peakGflops : undefined, peakRssMiB: r.peakRssMiB, info: r.info };
+}
+
+/** ../shared/bench/torch_mednext.py when python3 can import torch; otherwise why not. */
+function torchScript(): { script: string } | { why: string } {
+  const script = process.env.MNXC_TORCH_BENCH ?? resolve(ROOT, '..', 'shared', 'bench', 'torch_mednext.py');
+  if (!existsSync(script)) return { why: `no PyTorch benchmark script (${process.env.MNXC_TORCH_BENCH ? 'MNXC_TORCH_BENCH' : '../shared/bench/torch_mednext.py'} missing)` };
+  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8', timeout: 120_000 });
+  if (probe.status !== 0) return { why: 'python3 cannot import torch' };
+  return { script };
+}
+
+function runTorch(script: string, m: ModelConfig, size: number, reps: number): Promise<Row[]> {
+  return new Promise((done) => {
+    const child = spawn('python3', [script, '--variant', m.variant, '--kernel', String(m.kernel), '--size', String(size), '--repeat', String(reps)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', () => {
+      const rows: Row[] = [];
+      for (const kind of ['forward', 'train'] as const) {
+        const c = modelCase(kind, m, size);
+        const label = caseLabel(c);
+        const row: Row = { key: `${label} @ torch`, label, backend: 'torch', case: c };
+        try {
+          const j = JSON.parse(out.trim().split('\n').pop()!) as { engine: string; forward_s: { min: number; median: number }; train_step_s: { min: number; median: number }; peak_rss_mb: number };
+          const t = kind === 'forward' ? j.forward_s : j.train_step_s;
+          rows.push({ ...row, backend: j.engine, key: `${label} @ torch`, min: t.min, median: t.median, peakRssMiB: j.peak_rss_mb });
+        } catch {
+          rows.push({ ...row, error: lastLine(err) || 'torch_mednext.py printed no result' });
+        }
+      }
+      done(rows);
+    });
+  });
+}
+
+export async function runBench(o: BenchOptions): Promise<Report> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const reps = o.reps ?? (o.smoke ? 1 : 3);
+  const notes: string[] = [];
+  const loadBefore = loadavg();
+  const rows: Row[] = [];
+  const jobs = planJobs(o);
+  for (const [i, job] of jobs.entries()) {
+    log(`[${i + 1}/${jobs.length}] ${job.backend}: ${job.cases.map(caseLabel).join(', ')}`);
+    for (const r of await runJob(job, reps, o.smoke ? 128 : 1024, o.maxRssMiB ?? (0.75 * totalmem()) / 2 ** 20)) {
+      const row = toRow(r);
+      rows.push(row);
+      log(`  ${row.label}: ${row.error ? `n/a: ${row.error}` : `min ${row.min!.toFixed(3)} s, median ${row.median!.toFixed(3)} s, ${row.gflops!.toFixed(1)} GFLOP/s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
+    }
+  }
+  const backends = o.backends ?? BACKENDS;
+  if (backends.includes('cpu') && !o.cpuModels && !o.smoke) notes.push('cpu: op rows only (whole-model rows take minutes on cpu; --cpu-models runs them).');
+  if (o.smoke) notes.push('smoke mode: examples/tiny.mnx at toy sizes, every case in one child (peak RSS cumulative).');
+  notes.push('FLOPs as `mnxc summary` counts them (2·MACs + one per output element of other ops); training step and fwd+bwd rows count 3× forward.');
+  const only = new Set(o.only ?? GROUPS);
+  if (o.torch !== false && !o.smoke && (only.has('forward') || only.has('train'))) {
+    const t = torchScript();
+    if ('why' in t) notes.push(`PyTorch: not run (${t.why}).`);
+    else {
+      const size = o.full ? 128 : 64;
+      for (const m of MODELS) {
+        log(`torch: MedNeXt-${m.variant} k${m.kernel} ${size}³`);
+        const torchRows = await runTorch(t.script, m, size, reps);
+        for (const tr of torchRows) {
+          for (const r of rows) if (r.label === tr.label && r.min !== undefined && tr.min !== undefined) r.vsTorch = r.min / tr.min;
+          if ((tr.case!.kind === 'forward' && only.has('forward')) || (tr.case!.kind === 'train' && only.has('train'))) rows.push(tr);
+        }
+      }
+      notes.push("PyTorch: torch_mednext.py, same networks and input; its training step's loss is the mean of the heads' outputs (not Dice+CE), and its first timed run is not a warm-up; peak RSS is that of its whole process (forward and training).");
+      notes.push('÷ PyTorch: mnxc min ÷ PyTorch min; below 1 is faster than PyTorch.');
+    }
+  }
+  rows.sort((a, b) => order(a) - order(b));
+  return { version: 1, date: new Date().toISOString(), machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.versions.node, loadBefore, loadAfter: loadavg() }, notes, rows };
+}
+
+/** Whole-model rows first (by label), PyTorch beside mnxc's backends; op rows after. */
+function order(r: Row): number {
+  const kinds = ['forward', 'train', 'sliding', ...OP_CASES];
+  const k = kinds.indexOf(r.case?.kind ?? '');
+  const model = r.case?.variant === 'B' ? 1 : 0;
+  const backend = ['tensorflow', 'wasm', 'cpu'].indexOf(r.backend);
+  return (r.case?.spec ? model * 1000 : 10_000) + k * 10 + (backend < 0 ? 9 : backend);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        full: { type: 'boolean', default: false },
+        backends: { type: 'string' },
+        reps: { type: 'string' },
+        only: { type: 'string' },
+        'cpu-models': { type: 'boolean', default: false },
+        'no-torch': { type: 'boolean', default: false },
+        smoke: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        compare: { type: 'string' },
+        'max-rss': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*\n/, '').replace(/^ \* ?/gm, '') + '\n');
+    return 0;
+  }
+  const list = (v: string | undefined, allowed: string[], what: string) => {
+    if (v === undefined) return undefined;
+    const xs = v.split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = xs.filter((x) => !allowed.includes(x));
+    if (bad.length > 0 || xs.length === 0) throw new Error(`${what}: '${bad.join(',') || v}' is not one of ${allowed.join(', ')}`);
+    return xs;
+  };
+  let previous: Report | undefined;
+  let options: BenchOptions;
+  try {
+    const reps = values.reps === undefined ? undefined : Number(values.reps);
+    if (reps !== undefined && !(Number.isInteger(reps) && reps >= 1)) throw new Error(`--reps: expected a positive integer, got '${values.reps}'`);
+    const maxRss = values['max-rss'] === undefined ? undefined : Number(values['max-rss']);
+    if (maxRss !== undefined && !(maxRss > 0)) throw new Error(`--max-rss: expected MiB > 0, got '${values['max-rss']}'`);
+    options = { maxRssMiB: maxRss, full: values.full, backends: list(values.backends, BACKENDS, '--backends'), only: list(values.only, GROUPS, '--only'), reps, cpuModels: values['cpu-models'], torch: !values['no-torch'], smoke: values.smoke };
+    if (values.compare) {
+      let text: string;
+      try {
+        text = readFileSync(values.compare, 'utf8');
+      } catch {
+        throw new Error(`--compare: cannot read ${values.compare}`);
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new Error(`--compare: ${values.compare} is not JSON`);
+      }
+      previous = asReport(parsed, values.compare);
+    }
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const report = await runBench(options);
+  if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  const text = renderTable(report) + (previous ? `\n\n${renderComparison(report, previous)}` : '');
+  (values.json ? process.stderr : process.stdout).write(`${text}\n`);
+  return report.rows.some((r) => !r.error) ? 0 : 1;
+}
+
+if (process.argv[1] && import.meta.filename === process.argv[1]) process.exitCode = await main(process.argv.slice(2));
