@@ -137,7 +137,8 @@ async function chooseBackend(choice: BackendChoice, log: (s: string) => void): P
   try {
     return await useBackend('tensorflow');
   } catch {
-    log('note: the tensorflow backend is not available here (mnxc setup tensorflow builds it); using the much slower cpu backend');
+    log('note: the tensorflow backend is not available here (mnxc setup tensorflow builds it); using the cpu backend,');
+    log('      about 50x slower: the full demo takes hours there, `mnxc demo --quick` under a minute');
     return useBackend('cpu');
   }
 }
