@@ -5,11 +5,20 @@ export interface FileAst {
   path: string;
   imports: { path: string; span: SourceSpan }[];
   models: ModelDecl[];
+  blocks: BlockDecl[];
   scalings: ScalingDecl[];
   variants: VariantDecl[];
 }
 
 export type ModelDecl = BaseModelDecl | DerivedModelDecl;
+
+/** `block name(params) { statements; return expr }`: a user-defined block; `tensor` params are its inputs. */
+export interface BlockDecl {
+  name: string;
+  span: SourceSpan;
+  params: ParamDecl[];
+  body: Stmt[];
+}
 
 export interface BaseModelDecl {
   kind: 'model';
@@ -68,6 +77,7 @@ export type Stmt =
   | { kind: 'output'; index: Expr; value: Expr; span: SourceSpan }
   | { kind: 'assert'; level: 'error' | 'warning'; condition: Expr; message: string; span: SourceSpan }
   | { kind: 'hint'; name: string; value: Expr; span: SourceSpan }
+  | { kind: 'return'; value: Expr; span: SourceSpan }
   | { kind: 'assign'; target: Expr; value: Expr; span: SourceSpan }
   | { kind: 'expr'; expr: Expr; span: SourceSpan };
 

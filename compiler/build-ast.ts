@@ -45,10 +45,15 @@ class AstBuilder {
 
   file_(cst: CstNode): FileAst {
     const c = cst.children as Children;
-    const ast: FileAst = { path: this.file, imports: [], models: [], scalings: [], variants: [] };
+    const ast: FileAst = { path: this.file, imports: [], models: [], blocks: [], scalings: [], variants: [] };
     for (const n of (c.importDecl ?? []) as CstNode[]) {
       const t = tok(n, 'StringLiteral');
       if (t) ast.imports.push({ path: unquote(t.image), span: this.tokSpan(t) });
+    }
+    for (const n of (c.blockDecl ?? []) as CstNode[]) {
+      const name = tok(n, 'Identifier');
+      const b = nodes(n, 'body')[0];
+      if (name) ast.blocks.push({ name: name.image, span: this.tokSpan(name), params: this.params(n), body: b ? this.body(b) : [] });
     }
     for (const n of (c.modelDecl ?? []) as CstNode[]) {
       const m = this.model(n);
@@ -104,6 +109,12 @@ class AstBuilder {
         assigns: a ? this.assignments(a) : [],
       };
     }
+    const body = nodes(n, 'body')[0];
+    return { kind: 'model', name: name.image, span: this.tokSpan(name), params: this.params(n), body: body ? this.body(body) : [] };
+  }
+
+  /** The parameter list of a model or block declaration. */
+  params(n: CstNode): ParamDecl[] {
     const params: ParamDecl[] = [];
     for (const p of nodes(nodes(n, 'paramList')[0], 'param')) {
       const id = tok(p, 'Identifier');
@@ -112,8 +123,7 @@ class AstBuilder {
       const def = nodes(p, 'expression')[0];
       params.push({ name: id.image, span: this.tokSpan(id), type: this.typeExpr(ty), default: def ? this.expr(def) : null });
     }
-    const body = nodes(n, 'body')[0];
-    return { kind: 'model', name: name.image, span: this.tokSpan(name), params, body: body ? this.body(body) : [] };
+    return params;
   }
 
   typeExpr(n: CstNode): TypeExpr {
@@ -173,6 +183,11 @@ class AstBuilder {
       const msg = tok(a, 'StringLiteral');
       if (!cond) return null;
       return { kind: 'assert', level: tok(a, 'Warn') ? 'warning' : 'error', condition: this.expr(cond), message: msg ? unquote(msg.image) : '', span };
+    }
+    const ret = c.returnStmt?.[0] as CstNode | undefined;
+    if (ret) {
+      const v = nodes(ret, 'expression')[0];
+      return v ? { kind: 'return', value: this.expr(v), span } : null;
     }
     const h = c.hintStmt?.[0] as CstNode | undefined;
     if (h) {
@@ -468,7 +483,7 @@ function reportSyntax(file: string, text: string, diags: DiagnosticBag, r: Retur
 export function parseFile(file: string, text: string, diags: DiagnosticBag): FileAst {
   const r = parseText(text, 'file');
   reportSyntax(file, text, diags, r);
-  if (!r.cst) return { path: file, imports: [], models: [], scalings: [], variants: [] };
+  if (!r.cst) return { path: file, imports: [], models: [], blocks: [], scalings: [], variants: [] };
   return new AstBuilder(file, diags).file_(r.cst);
 }
 

@@ -68,6 +68,33 @@ describe('compiler behaviour', () => {
     expect(compileFile(join(ROOT, 'specs', 'deep.mnx'), { text: deep(40) }).ir).not.toBeNull();
   });
 
+  it('expands user-defined blocks under their module path, repeated or not', () => {
+    const r = compileFile(join(ROOT, 'specs', 'user_blocks.mnx'), { inputSize: [32, 32, 32] });
+    expect(renderDiagnostics(r.diagnostics, r.sources)).toBe('');
+    const names = r.ir!.parameters.map((p) => p.name);
+    expect(names).toContain('enc0.blocks.1.conv1.weight');
+    expect(names).toContain('down0.resample.res_conv.weight');
+    expect(names).toContain('enc1.1.blocks.0.conv1.weight');
+    expect(r.ir!.parameters.find((p) => p.name === 'enc1.0.blocks.0.conv1.weight')!.shape).toEqual([16, 1, 5, 5, 5]);
+  });
+
+  it('reports user-block errors: recursion, missing return, bad arguments, output inside a block', () => {
+    const text = [
+      'block loop(x: tensor) { return loop(x) as "again" }',
+      'block noret(x: tensor) { y = gelu(x) }',
+      'block leaky(x: tensor) { output 0 = x\n return x }',
+      'block typed(x: tensor, k: kernel = 3) { return mednext_block(x, k: k, exp_r: 2) }',
+      'model M() {',
+      '  x = input(channels: 4)',
+      '  a = loop(x)\n  b = noret(x)\n  c = leaky(x)\n  d = typed(x, k: 4)\n  e = typed(x, q: 1)',
+      '  output 0 = conv(x, out: 2) as "h"',
+      '}',
+    ].join('\n');
+    const r = compileFile(join(ROOT, 'specs', 'blocks.mnx'), { text });
+    expect(r.diagnostics.map((d) => d.code).sort()).toEqual(['MNX2003', 'MNX3003', 'MNX3011', 'MNX4006', 'MNX5002']);
+    expect(renderDiagnostics(r.diagnostics, r.sources)).toMatch(/… \d+ more steps/);
+  });
+
   it('keeps huge repeat counts and lists within limits', () => {
     const r = compileFile(MEDNEXT, { set: ['block_counts=[100000,1,1,1,1,1,1,1,1]'] });
     expect(r.diagnostics.some((d) => d.code === 'MNX5002')).toBe(true);

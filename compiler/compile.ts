@@ -152,7 +152,7 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
   }
 
   const errorsBefore = diags.errorCount;
-  const evaluator = new Evaluator(model, values, origins, diags, options.inputSize ?? null);
+  const evaluator = new Evaluator(model, values, origins, diags, options.inputSize ?? null, program.blocks);
   const r = evaluator.run();
   const g = r.graph;
   if (r.input && checkDivisibility(g.nodes, r.inputSpan!, options.inputSize ?? null, diags)) {

@@ -1,10 +1,10 @@
-import type { Expr, Stmt, BaseModelDecl } from './ast.js';
+import type { Expr, Stmt, BaseModelDecl, BlockDecl } from './ast.js';
 import { lookupBlock, blockNames, type BlockKind } from './blocks/registry.js';
 import { didYouMean, type DiagnosticBag } from './diagnostics/diagnostic.js';
 import type { MessageKey } from './diagnostics/catalogue.js';
 import { GraphBuilder, type TensorRef } from './graph.js';
 import type { OriginStep, SourceSpan } from './ir/types.js';
-import { POISON, containsPoison, describeType, describeValue, isPoison, isTensor, matches, type Value } from './types.js';
+import { POISON, containsPoison, describeType, describeValue, isPoison, isTensor, matches, typeFromAst, type MnxType, type Value } from './types.js';
 import { emitAdd } from './blocks/primitives.js';
 
 /**
@@ -24,6 +24,13 @@ export interface ParamOrigin {
 /** Functions built into the language (not blocks: they compute values, emit nothing except `input`). */
 const BUILTINS = ['len', 'per_stage', 'range', 'reversed', 'min', 'max', 'sum', 'abs', 'channels', 'input', 'dummy_tensor', 'str'] as const;
 const MAX_LOOP = 100_000;
+/** Deepest chain of user-block calls (a block calling itself is caught here). */
+const MAX_BLOCK_DEPTH = 32;
+
+/** Thrown by `return` inside a user block, caught by the call that entered it. */
+class ReturnSignal {
+  constructor(readonly value: Value) {}
+}
 
 export interface EvalResult {
   graph: GraphBuilder;
@@ -43,6 +50,9 @@ export class Evaluator {
   private loopBudget = MAX_LOOP;
   private readonly assignedNames = new Set<string>();
   private autoName = 0;
+  /** Module path of the user block being expanded ('' in the model body): prefixes every name inside. */
+  private scopePrefix = '';
+  private blockDepth = 0;
 
   constructor(
     private readonly model: BaseModelDecl,
@@ -50,6 +60,7 @@ export class Evaluator {
     private readonly paramOrigins: Map<string, ParamOrigin>,
     private readonly diags: DiagnosticBag,
     private readonly inputSize: number[] | null,
+    private readonly userBlocks: Map<string, BlockDecl> = new Map(),
   ) {
     const dim = params.get('dim');
     this.g = new GraphBuilder(diags, dim === '2d' ? 2 : 3);
@@ -59,6 +70,7 @@ export class Evaluator {
   run(): EvalResult {
     for (const [k, v] of this.params) this.env.set(k, v);
     this.resolveNames(this.model.body, new Set([...this.params.keys()]));
+    for (const b of this.userBlocks.values()) this.resolveNames(b.body, new Set(b.params.map((p) => p.name)));
     this.block(this.model.body);
     return { graph: this.g, outputs: this.outputs, input: this.input, inputSpan: this.inputSpan, hints: this.hints };
   }
@@ -103,6 +115,7 @@ export class Evaluator {
           walk(s.condition);
           break;
         case 'hint':
+        case 'return':
           walk(s.value);
           break;
         case 'assign':
@@ -149,15 +162,15 @@ export class Evaluator {
           return;
         case 'call': {
           const kind = lookupBlock(e.callee);
-          if (!kind && !(BUILTINS as readonly string[]).includes(e.callee)) {
-            this.diags.add('UnknownCallee', e.calleeSpan, [e.callee, didYouMean(e.callee, [...blockNames(), ...BUILTINS])]);
+          const user = this.userBlocks.get(e.callee);
+          if (!kind && !user && !(BUILTINS as readonly string[]).includes(e.callee)) {
+            this.diags.add('UnknownCallee', e.calleeSpan, [e.callee, didYouMean(e.callee, [...blockNames(), ...this.userBlocks.keys(), ...BUILTINS])]);
           }
+          const argNames = kind ? kind.args.map((s) => s.name) : user ? user.params.map((p) => p.name) : null;
           const seen = new Set<string>();
           for (const a of e.args) {
-            if (a.name && kind) {
-              if (!kind.args.some((s) => s.name === a.name)) {
-                this.diags.add('UnknownArgument', a.nameSpan!, [a.name, e.callee, didYouMean(a.name, kind.args.map((s) => s.name))]);
-              }
+            if (a.name && argNames && !argNames.includes(a.name)) {
+              this.diags.add('UnknownArgument', a.nameSpan!, [a.name, e.callee, didYouMean(a.name, argNames)]);
             }
             if (a.name) {
               if (seen.has(a.name)) this.diags.add('DuplicateArgument', a.nameSpan!, [a.name]);
@@ -232,8 +245,12 @@ export class Evaluator {
           }
           this.env.set(s.variable, v);
           this.g.origin.push({ what: `in iteration ${s.variable} = ${describeValue(v)} of the loop`, span: s.span });
-          this.block(s.body);
-          this.g.origin.pop();
+          try {
+            this.block(s.body);
+          } finally {
+            // A `return` inside the loop (in a block) leaves through here.
+            this.g.origin.pop();
+          }
           if (this.g.aborted) return;
         }
         return;
@@ -249,7 +266,17 @@ export class Evaluator {
         else if (s.otherwise) this.block(s.otherwise);
         return;
       }
+      case 'return':
+        if (this.blockDepth === 0) {
+          this.err('BadValue', s.span, ["'return' belongs in a block; a model's results are its 'output' statements"]);
+          return;
+        }
+        throw new ReturnSignal(this.expr(s.value));
       case 'output': {
+        if (this.blockDepth > 0) {
+          this.err('BadOutputs', s.span, ["'output' belongs in the model body; a block gives its result with 'return'"]);
+          return;
+        }
         const i = this.expr(s.index);
         const v = this.expr(s.value);
         if (isPoison(i) || isPoison(v)) return;
@@ -396,7 +423,7 @@ export class Evaluator {
     if (isTensor(l) || isTensor(r)) {
       if (e.op === '+' && isTensor(l) && isTensor(r)) {
         this.g.span = e.span;
-        const ok = emitAdd(this.g, '', `add_${++this.autoName}`, l, r);
+        const ok = emitAdd(this.g, this.scopePrefix, `add_${++this.autoName}`, l, r);
         return ok;
       }
       return bad();
@@ -443,18 +470,97 @@ export class Evaluator {
     return bad();
   }
 
+  /** The module path of a call: its `as "name"` (or an automatic name) under the enclosing user block's path. */
   private scopeName(call: Expr & { kind: 'call' }, fallback: string): string | null {
-    if (!call.scope) return `${fallback}_${++this.autoName}`;
+    const within = (name: string) => (this.scopePrefix ? `${this.scopePrefix}.${name}` : name);
+    if (!call.scope) return within(`${fallback}_${++this.autoName}`);
     const s = this.expr(call.scope);
     if (isPoison(s)) return null;
     if (typeof s !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/.test(s)) {
       this.err('BadValue', call.scope.span, [`a module name must be a dotted identifier such as "enc_block_0", got ${describeValue(s)}`]);
       return null;
     }
-    return s;
+    return within(s);
+  }
+
+  /** A call of a user-defined block: bind its parameters, run its body under its module path, return its `return` value. */
+  private callUserBlock(decl: BlockDecl, call: Expr & { kind: 'call' }, repeat: number | null): Value {
+    if (this.blockDepth >= MAX_BLOCK_DEPTH) return this.err('LimitExceeded', call.calleeSpan, [`blocks call each other more than ${MAX_BLOCK_DEPTH} deep (does '${decl.name}' call itself?)`]);
+    const types = decl.params.map((p) => typeFromAst(p.type, []));
+    const positional = call.args.filter((a) => a.name === null);
+    if (positional.length > decl.params.length) return this.err('BadValue', call.span, [`'${decl.name}' takes ${decl.params.length} arguments, got ${call.args.length}`]);
+    const notes = this.notesFor(call.args.map((a) => a.value));
+    const bound = new Map<string, Value>();
+    let failed = false;
+    for (let i = 0; i < decl.params.length; i++) {
+      const p = decl.params[i]!;
+      const a = i < positional.length ? positional[i] : call.args.find((x) => x.name === p.name);
+      let v: Value;
+      if (a) v = this.expr(a.value);
+      else if (p.default) {
+        // Defaults may use the parameters before them.
+        const saved = new Map(this.env);
+        for (const [k, x] of bound) this.env.set(k, x);
+        v = this.expr(p.default);
+        this.env.clear();
+        for (const [k, x] of saved) this.env.set(k, x);
+      } else {
+        this.err('MissingArgument', call.calleeSpan, [p.name, decl.name, `declared at ${p.span.file}:${p.span.line}:${p.span.col}`]);
+        failed = true;
+        continue;
+      }
+      if (containsPoison(v)) failed = true;
+      else if (!matches(types[i]!, v)) {
+        const span = a?.value.span ?? call.calleeSpan;
+        if (acceptsKernel(types[i]!) && typeof v === 'number') this.diags.add('BadKernelSize', span, [describeValue(v)], this.g.origin, notes);
+        else this.diags.add('ArgTypeMismatch', span, [p.name, decl.name, describeType(types[i]!), describeValue(v)], this.g.origin, notes);
+        failed = true;
+      }
+      bound.set(p.name, v);
+    }
+    if (failed) return POISON;
+    const scope = this.scopeName(call, decl.name);
+    if (scope === null) return POISON;
+    if (repeat === null) return this.runUserBlock(decl, call, scope, bound);
+    // `repeat N block(x, …)`: the first tensor parameter carries the chain.
+    const chain = decl.params.find((_, i) => types[i]!.kind === 'tensor');
+    if (!chain) return this.err('BadValue', call.calleeSpan, [`'${decl.name}' has no tensor parameter to repeat over`]);
+    let x: Value = bound.get(chain.name)!;
+    for (let j = 0; j < repeat && !isPoison(x) && !this.g.aborted; j++) {
+      this.g.origin.push({ what: `in repetition ${j + 1} of ${repeat} of '${decl.name}'`, span: call.span });
+      x = this.runUserBlock(decl, call, `${scope}.${j}`, new Map([...bound, [chain.name, x]]));
+      this.g.origin.pop();
+      if (!isPoison(x) && !isTensor(x)) return this.err('ExpectedTensor', call.calleeSpan, [`repeat needs '${decl.name}' to return a tensor, got ${describeValue(x)}`]);
+    }
+    return x;
+  }
+
+  private runUserBlock(decl: BlockDecl, call: Expr & { kind: 'call' }, scope: string, bound: Map<string, Value>): Value {
+    const savedEnv = new Map(this.env);
+    const savedPrefix = this.scopePrefix;
+    this.env.clear();
+    for (const [k, v] of bound) this.env.set(k, v);
+    this.scopePrefix = scope;
+    this.blockDepth++;
+    this.g.origin.push({ what: `in block '${decl.name}' called as "${scope}"`, span: call.span });
+    try {
+      this.block(decl.body);
+      return this.err('BadValue', decl.span, [`block '${decl.name}' ends without 'return'`]);
+    } catch (e) {
+      if (e instanceof ReturnSignal) return e.value;
+      throw e;
+    } finally {
+      this.g.origin.pop();
+      this.blockDepth--;
+      this.scopePrefix = savedPrefix;
+      this.env.clear();
+      for (const [k, v] of savedEnv) this.env.set(k, v);
+    }
   }
 
   private call(call: Expr & { kind: 'call' }, repeat: number | null): Value {
+    const user = this.userBlocks.get(call.callee);
+    if (user) return this.callUserBlock(user, call, repeat);
     const kind = lookupBlock(call.callee);
     if (!kind) {
       if (repeat !== null) return this.err('BadValue', call.calleeSpan, [`only blocks can be repeated; '${call.callee}' is a function`]);
@@ -608,3 +714,7 @@ export class Evaluator {
 }
 
 type Poison = typeof POISON;
+
+function acceptsKernel(t: MnxType): boolean {
+  return t.kind === 'kernel' || (t.kind === 'union' && t.options.some(acceptsKernel));
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve, relative } from 'node:path';
-import type { FileAst, ModelDecl, ScalingDecl, VariantDecl } from './ast.js';
+import type { BlockDecl, FileAst, ModelDecl, ScalingDecl, VariantDecl } from './ast.js';
 import { parseFile } from './build-ast.js';
 import type { DiagnosticBag } from './diagnostics/diagnostic.js';
 import type { SourceSpan } from './ir/types.js';
@@ -15,6 +15,7 @@ export interface Program {
   files: FileAst[];
   sources: SourceMap;
   models: Map<string, ModelDecl>;
+  blocks: Map<string, BlockDecl>;
   scalings: Map<string, ScalingDecl>;
   variants: Map<string, VariantDecl>;
 }
@@ -60,6 +61,7 @@ export function loadProgram(rootPath: string, diags: DiagnosticBag, rootText?: s
   const root = load(abs, rootText ?? readFileSync(abs, 'utf8'), [abs]);
 
   const models = new Map<string, ModelDecl>();
+  const blocks = new Map<string, BlockDecl>();
   const scalings = new Map<string, ScalingDecl>();
   const variants = new Map<string, VariantDecl>();
   const declare = <D extends { name: string; span: SourceSpan }>(map: Map<string, D>, what: string, d: D) => {
@@ -70,8 +72,9 @@ export function loadProgram(rootPath: string, diags: DiagnosticBag, rootText?: s
   // Imports first (they were pushed first), so a duplicate is reported in the importing file.
   for (const f of files) {
     for (const m of f.models) declare(models, 'model', m);
+    for (const b of f.blocks) declare(blocks, 'block', b);
     for (const s of f.scalings) declare(scalings, 'scaling rule', s);
     for (const v of f.variants) declare(variants, 'variant', v);
   }
-  return { root, files, sources, models, scalings, variants };
+  return { root, files, sources, models, blocks, scalings, variants };
 }

@@ -42,7 +42,7 @@ export const T = {
   union: (...options: MnxType[]): MnxType => ({ kind: 'union', options }),
 };
 
-const NAMED: Record<string, MnxType> = { int: T.int, float: T.float, bool: T.bool, string: T.string, none: T.none, any: T.any, kernel: T.kernel, posint: T.posint };
+const NAMED: Record<string, MnxType> = { tensor: T.tensor, int: T.int, float: T.float, bool: T.bool, string: T.string, none: T.none, any: T.any, kernel: T.kernel, posint: T.posint };
 
 /** Resolves a written type; unknown type names are returned in `unknown` for a diagnostic. */
 export function typeFromAst(t: TypeExpr, unknown: { name: string; span: TypeExpr['span'] }[]): MnxType {

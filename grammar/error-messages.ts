@@ -2,7 +2,9 @@ import { EOF, type IParserErrorMessageProvider, type IToken, type TokenType } fr
 
 /** What each grammar rule is called in messages ("while parsing a model parameter"). */
 const RULE_NAMES: Record<string, string> = {
-  file: 'a top-level declaration (import, model, scaling or variant)',
+  file: 'a top-level declaration (import, block, model, scaling or variant)',
+  blockDecl: 'a block declaration',
+  returnStmt: 'a return statement',
   importDecl: 'an import',
   modelDecl: 'a model declaration',
   derivedModel: 'a derived model',

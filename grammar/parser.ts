@@ -6,7 +6,8 @@ import { mnxErrorMessages } from './error-messages.js';
  * The .mnx grammar (Chevrotain, CST). Error recovery is on, so one run reports every syntax
  * error; the message provider keeps messages short (no lists of every possible path).
  *
- *   file        := (import | model | scaling | variant)*
+ *   file        := (import | block | model | scaling | variant)*
+ *   block       := 'block' ID '(' params ')' body          (body ends in 'return' expr)
  *   model       := 'model' ID ( '(' params ')' body | '=' ID ('with' ID)? assignments? )
  *   scaling     := 'scaling' ID '{' (ID assignments)* '}'
  *   variant     := 'variant' ID ('=' ruleRef ('+' ruleRef)*)? assignments?
@@ -23,6 +24,7 @@ export class MnxParser extends CstParser {
     this.MANY(() => {
       this.OR([
         { ALT: () => this.SUBRULE(this.importDecl) },
+        { ALT: () => this.SUBRULE(this.blockDecl) },
         { ALT: () => this.SUBRULE(this.modelDecl) },
         { ALT: () => this.SUBRULE(this.scalingDecl) },
         { ALT: () => this.SUBRULE(this.variantDecl) },
@@ -42,6 +44,14 @@ export class MnxParser extends CstParser {
       { ALT: () => { this.SUBRULE(this.paramList); this.SUBRULE(this.body); } },
       { ALT: () => this.SUBRULE(this.derivedModel) },
     ]);
+  });
+
+  /** `block name(x: tensor, k: kernel = 3) { … return y }`: a reusable, parameterised sub-network. */
+  public blockDecl = this.RULE('blockDecl', () => {
+    this.CONSUME(T.Block);
+    this.CONSUME(T.Identifier);
+    this.SUBRULE(this.paramList);
+    this.SUBRULE(this.body);
   });
 
   public derivedModel = this.RULE('derivedModel', () => {
@@ -153,6 +163,7 @@ export class MnxParser extends CstParser {
       { ALT: () => this.SUBRULE(this.outputStmt) },
       { ALT: () => this.SUBRULE(this.assertStmt) },
       { ALT: () => this.SUBRULE(this.hintStmt) },
+      { ALT: () => this.SUBRULE(this.returnStmt) },
       { ALT: () => this.SUBRULE(this.exprStmt) },
     ] });
     this.OPTION(() => this.CONSUME(T.Semicolon));
@@ -188,6 +199,11 @@ export class MnxParser extends CstParser {
     this.SUBRULE(this.expression);
     this.CONSUME(T.Comma);
     this.CONSUME(T.StringLiteral);
+  });
+
+  public returnStmt = this.RULE('returnStmt', () => {
+    this.CONSUME(T.Return);
+    this.SUBRULE(this.expression);
   });
 
   public hintStmt = this.RULE('hintStmt', () => {

@@ -26,6 +26,8 @@ export const As = keyword('as');
 export const Assert = keyword('assert');
 export const Warn = keyword('warn');
 export const Hint = keyword('hint');
+export const Block = keyword('block');
+export const Return = keyword('return');
 export const True = keyword('true');
 export const False = keyword('false');
 export const None = keyword('none');
@@ -76,7 +78,7 @@ export const UnterminatedComment = createToken({ name: 'UnterminatedComment', pa
 export const allTokens: TokenType[] = [
   WhiteSpace, LineComment, BlockComment, UnterminatedComment,
   StringLiteral, UnterminatedString,
-  Model, Import, Scaling, Variant, With, For, In, If, Then, Else, Output, Repeat, Assert, As, Warn, Hint,
+  Model, Import, Scaling, Variant, With, For, In, If, Then, Else, Output, Repeat, Assert, As, Warn, Hint, Block, Return,
   True, False, None, And, Or, Not,
   Identifier, Float, Int,
   LParen, RParen, LCurly, RCurly, LBracket, RBracket, Comma, Semicolon, Colon,

@@ -20,5 +20,6 @@ export const goldenCases: GoldenCase[] = [
   { name: 'ablation_standard_resampling', spec: 'examples/ablations/standard_resampling.mnx', inputSize: [128, 128, 128] },
   { name: 'ablation_no_block_residual', spec: 'examples/ablations/no_block_residual.mnx', inputSize: [128, 128, 128] },
   { name: 'tiny', spec: 'examples/tiny.mnx', inputSize: [32, 32, 32] },
+  { name: 'user_blocks', spec: 'specs/user_blocks.mnx', inputSize: [32, 32, 32] },
   { name: 'tiny_layer_norm_grn_2d', spec: 'examples/tiny.mnx', set: ['norm_type="layer"', 'grn=true', 'dim="2d"'], inputSize: [32, 32] },
 ];

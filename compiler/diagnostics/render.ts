@@ -30,7 +30,10 @@ export function renderDiagnostic(d: Diagnostic, sources: SourceMap): string {
     out.push(`${gutter} | ${clean}`);
     out.push(`${' '.repeat(gutter.length)} | ${' '.repeat(start)}${'~'.repeat(len)}`);
   }
-  for (const step of [...d.origin].reverse()) out.push(`  ${step.what} at ${formatSpan(step.span)}`);
+  const chain = [...d.origin].reverse();
+  // Deep chains (recursion, many nested loops): the innermost and outermost steps say enough.
+  const shown = chain.length > 8 ? [...chain.slice(0, 4), null, ...chain.slice(-3)] : chain;
+  for (const step of shown) out.push(step ? `  ${step.what} at ${formatSpan(step.span)}` : `  … ${chain.length - 7} more steps`);
   for (const note of d.notes) out.push(`  note: ${note}`);
   return out.join('\n');
 }
