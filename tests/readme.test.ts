@@ -68,3 +68,34 @@ describe.skipIf(!haveFixtures)('README commands', () => {
     }
   }, 600_000);
 });
+
+/** Fenced code blocks in order, with their language tag ('' for none). */
+function fencedBlocks(text: string): { lang: string; body: string }[] {
+  const out: { lang: string; body: string }[] = [];
+  let open: { lang: string; lines: string[] } | null = null;
+  for (const line of text.split('\n')) {
+    const fence = line.match(/^```(\S*)\s*$/);
+    if (fence && !open) open = { lang: fence[1]!, lines: [] };
+    else if (fence && open) {
+      out.push({ lang: open.lang, body: open.lines.join('\n') });
+      open = null;
+    } else open?.lines.push(line);
+  }
+  return out;
+}
+
+describe('.mnx examples in the docs', () => {
+  /** Unlabelled fenced blocks that declare a model are .mnx specs: each must compile cleanly. */
+  for (const doc of ['README.md', 'docs/language.md']) {
+    it(`${doc}: every spec example compiles`, () => {
+      const text = readFileSync(join(ROOT, doc), 'utf8');
+      // Fragments elided with '…' are excerpts, not specs.
+      const specs = fencedBlocks(text).filter((b) => b.lang === '' && /^\s*model \w+\s*\(/m.test(b.body) && !b.body.includes('…')).map((b) => b.body);
+      expect(specs.length).toBeGreaterThan(0);
+      for (const spec of specs) {
+        const r = compileFile(join(ROOT, 'docs', 'example.mnx'), { text: spec, inputSize: [64, 64, 64] });
+        expect(r.diagnostics.map((d) => `${d.code} ${d.message}`), spec).toEqual([]);
+      }
+    });
+  }
+});
