@@ -93,6 +93,7 @@ export const command: Command = {
       saveProbabilities: values['save-probabilities'],
       postprocess: values.postprocess as 'none' | 'lcc',
       onWindow: (p) => progress.window(p.caseIndex, p.id, p.fold, p.done, p.total, folds.length, p.foldIndex),
+      onFailure: (id, message) => progress.log(`${id}: failed: ${message}`),
       onCase: (r) => progress.log(`${r.id}: ${r.shape.join('×')}, ${r.windows} window(s) × ${folds.length} fold(s), ${r.passes} network passes, ${r.seconds.toFixed(1)} s → ${relative(process.cwd(), r.output)}`),
     });
     const seconds = (performance.now() - t0) / 1000;

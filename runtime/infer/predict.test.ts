@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -186,6 +186,20 @@ describe('mnxc predict, command line', () => {
       expect(Array.from(readNifti(join(out, `${ref.id}.nii.gz`)).data)).toEqual(Array.from(expected));
     }
     expect(existsSync(join(out, 'aniso.probabilities.safetensors.gz'))).toBe(false);
+  });
+
+  it('reports a case whose file is broken and still predicts the others (exit 1)', () => {
+    const images = join(root, 'withbroken');
+    mkdirSync(images);
+    for (const f of readdirSync(imagesDir)) copyFileSync(join(imagesDir, f), join(images, f));
+    writeFileSync(join(images, 'broken_0000.nii.gz'), 'not a NIfTI file');
+    writeFileSync(join(images, 'broken_0001.nii.gz'), 'not a NIfTI file');
+    const out = join(root, 'partial');
+    const r = mnxc('-i', images, '-o', out, '-m', runDir, '--folds', '0', '--no-tta', '--backend', 'wasm');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/1 of 3 case\(s\) failed \(the other 2 were written\):\n\s+broken: .*broken_0000\.nii\.gz/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(readdirSync(out).sort()).toEqual(['aniso.nii.gz', 'small.nii.gz']);
   });
 
   it('fails clearly, writing nothing, on a missing checkpoint, a missing run folder or a channel mismatch', () => {

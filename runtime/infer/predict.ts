@@ -34,6 +34,8 @@ export interface PredictOptions {
   postprocess?: 'none' | 'lcc';
   onWindow?: (p: { caseIndex: number; id: string; fold: string; foldIndex: number; done: number; total: number }) => void;
   onCase?: (r: CaseResult, index: number) => void;
+  /** A case whose input could not be read or preprocessed (reported, then the next case runs). */
+  onFailure?: (id: string, message: string) => void;
 }
 
 export interface CaseResult {
@@ -118,11 +120,22 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
     }
     return { probabilities: acc.result(volume.offset, volume.original), props, reference, windows };
   };
+  const failed: string[] = [];
   try {
     for (let ci = 0; ci < opts.cases.length; ci++) {
       const input = opts.cases[ci]!;
       const t0 = performance.now();
-      const { probabilities, props, reference, windows } = await predictOne(input, ci);
+      let predicted: Awaited<ReturnType<typeof predictOne>>;
+      try {
+        predicted = await predictOne(input, ci);
+      } catch (e) {
+        // A broken input file fails its case only; the others are still predicted.
+        if (!(e instanceof UserError)) throw e;
+        failed.push(`${input.id}: ${e.message}`);
+        opts.onFailure?.(input.id, e.message);
+        continue;
+      }
+      const { probabilities, props, reference, windows } = predicted;
       const exported = exportProbabilities(probabilities, run.classes, props, {
         keepProbabilities: opts.saveProbabilities,
         largestComponent: opts.postprocess === 'lcc',
@@ -148,6 +161,9 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
     }
   } finally {
     model.dispose();
+  }
+  if (failed.length) {
+    throw new UserError(`${failed.length} of ${opts.cases.length} case(s) failed${results.length ? ` (the other ${results.length} were written)` : ''}:\n  ${failed.join('\n  ')}`);
   }
   return results;
 }
