@@ -25,8 +25,15 @@ export function groupNormFused(x: tf.Tensor, groups: number, eps: number, gamma?
   const voxels = shape.slice(1, -1).reduce((a, b) => a * b, 1);
   const cg = c / groups;
   const count = voxels * cg;
+  // Sums over the voxels run in two stages — over each plane (the inner axes), then over the
+  // first spatial axis — so no float32 accumulation runs over all D·H·W values: the wasm
+  // backend's matrix product adds sequentially, and one 64³ sum lost ~1e-4 of the result.
+  const outer = shape.length > 2 ? shape[1]! : 1;
+  const inner = voxels / outer;
   /** Per-sample, per-channel sums over the voxels: [N, V, C] → [N, 1, C]. */
-  const voxelSum = (t: tf.Tensor, ones: tf.Tensor) => tf.matMul(ones, t);
+  const voxelSum = (t: tf.Tensor, ones: tf.Tensor) =>
+    outer === 1 ? tf.matMul(ones, t) : tf.sum(tf.reshape(tf.matMul(ones, tf.reshape(t, [n * outer, inner, c])), [n, outer, c]), 1, true);
+  const onesRow = () => tf.ones([n * outer, 1, inner]);
   /** [N, 1, C] → the sum over each group's channels, broadcast back to its channels: [N, 1, C]. */
   const groupSum = (t: tf.Tensor) =>
     cg === 1 ? t : tf.reshape(tf.tile(tf.sum(tf.reshape(t, [n, 1, groups, cg]), 3, true), [1, 1, 1, cg]), [n, 1, c]);
@@ -35,7 +42,7 @@ export function groupNormFused(x: tf.Tensor, groups: number, eps: number, gamma?
     tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [xs, gs, bs] = args as tf.Tensor[];
       const save = args[3] as tf.GradSaveFunc;
-      const ones = tf.ones([n, 1, voxels]);
+      const ones = onesRow();
       const mean = tf.div(groupSum(voxelSum(xs!, ones)), count);
       const centred = tf.sub(xs!, mean);
       const variance = tf.div(groupSum(voxelSum(tf.square(centred), ones)), count);
@@ -46,7 +53,7 @@ export function groupNormFused(x: tf.Tensor, groups: number, eps: number, gamma?
         value,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [cen, rs, gm] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
-          const onesB = tf.ones([n, 1, voxels]);
+          const onesB = onesRow();
           const xhat = tf.mul(cen, rs);
           const sumDy = voxelSum(dy, onesB); // [N, 1, C]
           const sumDyXhat = voxelSum(tf.mul(dy, xhat), onesB);
