@@ -1,4 +1,4 @@
-import type { Assign, BaseModelDecl, Expr } from './ast.js';
+import type { Assign, BaseModelDecl } from './ast.js';
 import './blocks/primitives.js';
 import './blocks/mednext.js';
 import './blocks/nnunet.js';
@@ -8,7 +8,7 @@ import { Evaluator, type ParamOrigin } from './evaluate.js';
 import { IR_VERSION, type IRModel, type OriginStep, type SourceSpan } from './ir/types.js';
 import { loadProgram, type Program } from './program.js';
 import { SourceMap, spanAt, formatSpan } from './source.js';
-import { POISON, describeType, describeValue, isPoison, matches, toJson, typeFromAst, type MnxType, type Value } from './types.js';
+import { POISON, acceptsKernel, describeType, describeValue, isPoison, matches, toJson, typeFromAst, type MnxType, type Value } from './types.js';
 import { verifyIR } from './ir/verify.js';
 
 /**
@@ -124,7 +124,7 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
     const t = typeFromAst(p.type, unknown);
     for (const u of unknown) diags.add('UnknownName', u.span, [u.name, didYouMean(u.name, ['int', 'float', 'bool', 'string', 'list', 'none', 'kernel', 'posint'])]);
     types.set(p.name, t);
-    const v = p.default ? constant(defaultEval, p.default, diags) : null;
+    const v = p.default ? defaultEval.expr(p.default) : null;
     if (p.default && !isPoison(v) && !matches(t, v)) diags.add('ParamTypeMismatch', p.default.span, [p.name, describeType(t), describeValue(v)]);
     values.set(p.name, v);
   }
@@ -136,7 +136,7 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
         diags.add('UnknownParameter', a.span, [a.name, model.name, didYouMean(a.name, types.keys())], layer.chain);
         continue;
       }
-      const v = constant(defaultEval, a.value, diags);
+      const v = defaultEval.expr(a.value);
       if (!isPoison(v) && !matches(t, v)) {
         if (acceptsKernel(t) && typeof v === 'number') diags.add('BadKernelSize', a.value.span, [describeValue(v)], layer.chain, [`'${a.name}' was ${layer.what(a)}`]);
         else diags.add('ParamTypeMismatch', a.value.span, [a.name, describeType(t), describeValue(v)], layer.chain);
@@ -195,15 +195,6 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
   const problems = verifyIR(ir);
   if (problems.length) throw new Error(`internal error: the compiler produced invalid IR:\n${problems.join('\n')}`);
   return ir;
-}
-
-function acceptsKernel(t: MnxType): boolean {
-  return t.kind === 'kernel' || (t.kind === 'union' && t.options.some(acceptsKernel));
-}
-
-function constant(ev: Evaluator, e: Expr, diags: DiagnosticBag): Value {
-  void diags;
-  return ev.expr(e);
 }
 
 function variantLayers(program: Program, name: string, span: SourceSpan, diags: DiagnosticBag, chain: OriginStep[]): Layer[] | null {
@@ -287,4 +278,3 @@ function checkDivisibility(nodes: IRModel['nodes'], inputSpan: SourceSpan, input
   return true;
 }
 
-export { describeValue };

@@ -4,7 +4,7 @@ import { didYouMean, type DiagnosticBag } from './diagnostics/diagnostic.js';
 import type { MessageKey } from './diagnostics/catalogue.js';
 import { GraphBuilder, type TensorRef } from './graph.js';
 import type { OriginStep, SourceSpan } from './ir/types.js';
-import { POISON, containsPoison, describeType, describeValue, isPoison, isTensor, matches, typeFromAst, type MnxType, type Value } from './types.js';
+import { POISON, acceptsKernel, containsPoison, describeType, describeValue, isPoison, isTensor, matches, typeFromAst, type Value } from './types.js';
 import { emitAdd } from './blocks/primitives.js';
 
 /**
@@ -714,7 +714,3 @@ export class Evaluator {
 }
 
 type Poison = typeof POISON;
-
-function acceptsKernel(t: MnxType): boolean {
-  return t.kind === 'kernel' || (t.kind === 'union' && t.options.some(acceptsKernel));
-}

@@ -91,6 +91,11 @@ export function matches(t: MnxType, v: Value): boolean {
   }
 }
 
+/** Whether a type admits kernel sizes, so a bad value gets the kernel diagnostic (MNX3003). */
+export function acceptsKernel(t: MnxType): boolean {
+  return t.kind === 'kernel' || (t.kind === 'union' && t.options.some(acceptsKernel));
+}
+
 export function describeType(t: MnxType): string {
   switch (t.kind) {
     case 'posint':
