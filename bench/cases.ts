@@ -16,6 +16,7 @@ import { buildModel } from '../runtime/model/model.js';
 import { ops } from '../runtime/ops/index.js';
 import { deepSupervisionLoss, headWeights } from '../runtime/train/loss.js';
 import { clipByGlobalNorm, Optimizer } from '../runtime/train/optimizer.js';
+import { variableGrads } from '../runtime/autodiff/backprop.js';
 
 export type Triple = [number, number, number];
 
@@ -125,7 +126,7 @@ function prepareModelCase(c: CaseSpec): PreparedCase {
     flops: 3 * summary.flops,
     info,
     run: async () => {
-      const { value, grads } = tf.variableGrads(() => deepSupervisionLoss(model.forward(x, { training: true }), targets, weights, loss), vars);
+      const { value, grads } = variableGrads(() => deepSupervisionLoss(model.forward(x, { training: true }), targets, weights, loss), vars);
       const { grads: clipped, norm } = clipByGlobalNorm(vars.map((v) => grads[v.name]!), 12);
       opt.apply(clipped, 1e-3);
       await Promise.all([value.data(), vars[0]!.data()]);

@@ -13,6 +13,7 @@ import '@tensorflow/tfjs';
 import { compileFile } from '../compiler/compile.js';
 import { useBackend, type BackendChoice } from '../runtime/backend.js';
 import { buildModel } from '../runtime/model/model.js';
+import { variableGrads } from '../runtime/autodiff/backprop.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,7 +39,7 @@ const step = () => {
     tf.dispose(ys);
     return;
   }
-  const { value, grads } = tf.variableGrads(() => tf.addN(model.forward(x, { training: true }).map((o) => tf.mean(o))) as tf.Scalar, vars);
+  const { value, grads } = variableGrads(() => tf.addN(model.forward(x, { training: true }).map((o) => tf.mean(o))) as tf.Scalar, vars);
   value.dataSync();
   tf.dispose([value, ...Object.values(grads)]);
 };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../ops/gradients.js';
+import { grads } from '../autodiff/backprop.js';
 
 /**
  * `fn` with a gradient that keeps only its inputs. TF.js's autodiff keeps every intermediate an
@@ -16,28 +17,9 @@ export function recomputeGrad(fn: (...inputs: tf.Tensor[]) => tf.Tensor, inputs:
     save(xs);
     return {
       value: fn(...xs),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => nestedGrads(fn, saved, dy),
+      // The walk owns its tape (runtime/autodiff/backprop.ts): safe to nest in a backward pass.
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => grads(fn, saved, dy),
     };
   });
   return op(...inputs);
-}
-
-interface EngineState {
-  activeTape: unknown;
-}
-
-/**
- * tf.grads of `fn` at `inputs` from inside a gradient function. TF.js's engine has one active
- * tape: a gradient computation started during another's backward pass replaces it and clears it
- * when done, and the outer one then fails cleaning up its own tape. Keeping the outer tape aside
- * for the duration makes the nesting safe (the inner computation frees its own intermediates).
- */
-function nestedGrads(fn: (...inputs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], dy: tf.Tensor): tf.Tensor[] {
-  const state = (tf.engine() as unknown as { state: EngineState }).state;
-  const outer = state.activeTape;
-  try {
-    return tf.grads((...ins: tf.Tensor[]) => fn(...ins))(inputs, dy);
-  } finally {
-    state.activeTape = outer;
-  }
 }

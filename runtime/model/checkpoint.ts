@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { IRModel, IRNode } from '../../compiler/ir/types.js';
+import { grads } from '../autodiff/backprop.js';
 
 /**
  * Gradient checkpointing at block granularity (MedNeXt's `outside_block` style): a block's
@@ -75,15 +76,9 @@ export function runCheckpointed(seg: Segment, values: Map<string, tf.Tensor>, va
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         // Parameters are differentiated as themselves (the same tensor objects the nodes read).
         const f = (...xs: tf.Tensor[]) => forward(xs.slice(0, nIn));
-        // The nested gradient computation starts and ends its own tape, which replaces the
-        // engine's tape of the outer backward pass (still being walked); put that one back.
-        const state = tf.engine().state;
-        const outerTape = state.activeTape;
-        try {
-          return tf.grads(f)([...saved, ...params], dy);
-        } finally {
-          state.activeTape = outerTape;
-        }
+        // The walk owns its tape (runtime/autodiff/backprop.ts), so nesting it in the outer
+        // backward pass is safe, and it frees the block's intermediates as it goes.
+        return grads(f, [...saved, ...params], dy);
       },
     };
   });

@@ -16,6 +16,7 @@ import { buildModel } from '../model/model.js';
 import { deepSupervisionLoss, headWeights } from './loss.js';
 import { clipByGlobalNorm, Optimizer } from './optimizer.js';
 import { headShapes } from './trainer.js';
+import { variableGrads } from '../autodiff/backprop.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -48,7 +49,7 @@ for (let i = 0; i < n + 1; i++) {
   const x = tf.randomNormal([2, size, size, size, ir.input.channels]);
   const ys = heads.map((s) => tf.randomUniform([2, ...s], 0, K, 'int32'));
   const t0 = performance.now();
-  const { value, grads } = tf.variableGrads(() => {
+  const { value, grads } = variableGrads(() => {
     const outs = model.forward(x, { training: true, checkpoint: !!values.checkpoint });
     sample();
     return deepSupervisionLoss(outs, ys, weights, loss);

@@ -24,6 +24,7 @@ import { clipByGlobalNorm, learningRate, Optimizer } from './optimizer.js';
 import { renderProgressSvg, type EpochRecord } from './progress-svg.js';
 import { CHECKPOINT_FORMAT, readCheckpoint, writeCheckpoint, type CheckpointName, type TrainState } from './run-dir.js';
 import type { Shape3 } from './volume.js';
+import { variableGrads } from '../autodiff/backprop.js';
 
 export interface TrainOptions {
   preprocessedDir: string;
@@ -178,7 +179,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       while (it < t.iterations_per_epoch) {
         const batch = (await stream.next()).value as Batch;
         const { x, ys } = toTensors(batch);
-        const { value, grads } = tf.variableGrads(() => deepSupervisionLoss(model.forward(x, { training: true, checkpoint: useCheckpointing }), ys, weights, t.loss), vars);
+        const { value, grads } = variableGrads(() => deepSupervisionLoss(model.forward(x, { training: true, checkpoint: useCheckpointing }), ys, weights, t.loss), vars);
         const loss = (await value.data())[0]!;
         if (!Number.isFinite(loss)) {
           tf.dispose([x, ...ys, value, ...Object.values(grads)]);
