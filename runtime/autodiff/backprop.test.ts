@@ -83,11 +83,14 @@ describe('backprop with early release', () => {
   });
 
   it('handles a gradient function that hands back its dy, for two inputs', () => {
-    const passThrough = tf.customGrad((a: tf.Tensor, b: tf.Tensor) => ({ value: tf.add(a, b), gradFunc: (dy: tf.Tensor) => [dy, dy] }));
+    const passThrough = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [a, b] = args as tf.Tensor[];
+      return { value: tf.add(a!, b!), gradFunc: (dy: tf.Tensor) => [dy, dy] };
+    });
     const a = tf.tensor1d([1, 2, 3]);
     const b = tf.tensor1d([4, 5, 6]);
     const before = tf.memory().numTensors;
-    const [ga, gb] = grads((p, q) => tf.sum(tf.mul(passThrough(p!, q!), tf.tensor1d([1, 2, 3]))), [a, b]);
+    const [ga, gb] = grads((p, q) => tf.sum(tf.mul(passThrough(p!, q!) as tf.Tensor, tf.tensor1d([1, 2, 3]))), [a, b]);
     expect(Array.from(ga!.dataSync())).toEqual([1, 2, 3]);
     expect(Array.from(gb!.dataSync())).toEqual([1, 2, 3]);
     tf.dispose([ga!, gb!]);

@@ -1,25 +1,34 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../ops/gradients.js';
+import { joinFree, thenFree } from './chain.js';
 
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
+/** 0.5·x·(1 + erf(x/√2)), at most two temporaries alive. */
+export function geluValue(x: tf.Tensor): tf.Tensor {
+  const onePlusErf = thenFree(thenFree(tf.mul(x, Math.SQRT1_2), (t) => tf.erf(t)), (e) => tf.add(e, 1));
+  return joinFree(onePlusErf, tf.mul(x, 0.5), tf.mul);
+}
+
+/** d GELU / dx = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π), at most three temporaries alive. */
+export function geluDerivative(x: tf.Tensor): tf.Tensor {
+  const cdf = thenFree(thenFree(thenFree(tf.mul(x, Math.SQRT1_2), (t) => tf.erf(t)), (e) => tf.mul(e, 0.5)), (e) => tf.add(e, 0.5));
+  const pdf = thenFree(thenFree(thenFree(tf.square(x), (s) => tf.mul(s, -0.5)), (t) => tf.exp(t)), (e) => tf.mul(e, INV_SQRT_2PI));
+  return joinFree(cdf, thenFree(pdf, (p) => tf.mul(p, x)), tf.add);
+}
+
 /**
  * Exact GELU, x·Φ(x) = 0.5·x·(1 + erf(x/√2)), with its derivative written out,
- * Φ(x) + x·φ(x) with φ(x) = exp(−x²/2)/√(2π): autodiff of the forward chain keeps three
- * intermediates of the (expanded, 2C-channel) activation and runs about twice the passes;
- * this keeps only x.
+ * Φ(x) + x·φ(x): autodiff of the forward chain keeps three intermediates of the (expanded,
+ * 2C-channel) activation and runs about twice the passes; this keeps only x.
  */
 export function geluFused(x: tf.Tensor): tf.Tensor {
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const xs = args[0] as tf.Tensor;
     (args[1] as tf.GradSaveFunc)([xs]);
     return {
-      value: tf.mul(tf.mul(xs, 0.5), tf.add(tf.erf(tf.mul(xs, Math.SQRT1_2)), 1)),
-      gradFunc: (dy: tf.Tensor, [s]: tf.Tensor[]) => {
-        const cdf = tf.add(tf.mul(tf.erf(tf.mul(s!, Math.SQRT1_2)), 0.5), 0.5);
-        const xpdf = tf.mul(s!, tf.mul(tf.exp(tf.mul(tf.square(s!), -0.5)), INV_SQRT_2PI));
-        return [tf.mul(dy, tf.add(cdf, xpdf))];
-      },
+      value: geluValue(xs),
+      gradFunc: (dy: tf.Tensor, [s]: tf.Tensor[]) => [thenFree(geluDerivative(s!), (d) => tf.mul(dy, d))],
     };
   });
   return op(x);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../ops/gradients.js';
+import { joinFree, thenFree } from './chain.js';
 
 /**
  * GroupNorm with a hand-written gradient. TF.js's autodiff of the op chain (mean, centre,
@@ -16,7 +17,47 @@ import '../ops/gradients.js';
  * backends run fast. x is [N, ...spatial, C]; gamma/beta [C] or absent.
  */
 export function groupNormFused(x: tf.Tensor, groups: number, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
-  const shape = x.shape;
+  const gn = groupNormPlan(x.shape, groups, eps);
+  const c = gn.channels;
+  const core = (x3: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+    tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [xs, gs, bs] = args as tf.Tensor[];
+      const save = args[3] as tf.GradSaveFunc;
+      const { centred, rstd } = gn.statistics(xs!);
+      const value = gn.normalise(centred, rstd, gs!, bs!);
+      save([centred, rstd, gs!]);
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [cen, rs, gm] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+          return gn.backward(dy, cen, rs, gm);
+        },
+      };
+    })(x3, g, b);
+
+  return tf.tidy(() => {
+    const x3 = tf.reshape(x, [gn.n, gn.voxels, c]);
+    const g = gamma ? tf.reshape(gamma, [c]) : tf.ones([c]);
+    const b = beta ? tf.reshape(beta, [c]) : tf.zeros([c]);
+    return tf.reshape(core(x3, g, b), x.shape);
+  });
+}
+
+/** GroupNorm's passes on [N, V, C] (V voxels), for kernels that run it inside their own gradient. */
+export interface GroupNormPlan {
+  n: number;
+  voxels: number;
+  channels: number;
+  /** x − μ per sample and group, and σ⁻¹ ([N, 1, C], broadcast over each group's channels). */
+  statistics(x3: tf.Tensor): { centred: tf.Tensor; rstd: tf.Tensor };
+  /** c·(γσ⁻¹) + β. */
+  normalise(centred: tf.Tensor, rstd: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor;
+  /** [dx, dγ, dβ] from dy, the saved centred input, σ⁻¹ and γ. */
+  backward(dy: tf.Tensor, centred: tf.Tensor, rstd: tf.Tensor, gamma: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/** The GroupNorm passes for activations of `shape` ([N, ...spatial, C]). */
+export function groupNormPlan(shape: readonly number[], groups: number, eps: number): GroupNormPlan {
   const n = shape[0]!;
   const c = shape[shape.length - 1]!;
   if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
@@ -37,39 +78,33 @@ export function groupNormFused(x: tf.Tensor, groups: number, eps: number, gamma?
   /** [N, 1, C] → the sum over each group's channels, broadcast back to its channels: [N, 1, C]. */
   const groupSum = (t: tf.Tensor) =>
     cg === 1 ? t : tf.reshape(tf.tile(tf.sum(tf.reshape(t, [n, 1, groups, cg]), 3, true), [1, 1, 1, cg]), [n, 1, c]);
-
-  const core = (x3: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-    tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-      const [xs, gs, bs] = args as tf.Tensor[];
-      const save = args[3] as tf.GradSaveFunc;
+  return {
+    n,
+    voxels,
+    channels: c,
+    statistics(x3) {
       const ones = onesRow();
-      const mean = tf.div(groupSum(voxelSum(xs!, ones)), count);
-      const centred = tf.sub(xs!, mean);
-      const variance = tf.div(groupSum(voxelSum(tf.square(centred), ones)), count);
-      const rstd = tf.rsqrt(tf.add(variance, eps));
-      const value = tf.add(tf.mul(centred, tf.mul(rstd, gs!)), bs!);
-      save([centred, rstd, gs!]);
-      return {
-        value,
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const [cen, rs, gm] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
-          const onesB = onesRow();
-          const xhat = tf.mul(cen, rs);
-          const sumDy = voxelSum(dy, onesB); // [N, 1, C]
-          const sumDyXhat = voxelSum(tf.mul(dy, xhat), onesB);
-          const k1 = tf.mul(rs, gm);
-          const k2 = tf.mul(tf.div(rs, -count), groupSum(tf.mul(gm, sumDyXhat)));
-          const k3 = tf.mul(tf.div(rs, -count), groupSum(tf.mul(gm, sumDy)));
-          const dx = tf.add(tf.add(tf.mul(dy, k1), tf.mul(xhat, k2)), k3);
-          return [dx, tf.reshape(tf.sum(sumDyXhat, 0), [c]), tf.reshape(tf.sum(sumDy, 0), [c])];
-        },
-      };
-    })(x3, g, b);
-
-  return tf.tidy(() => {
-    const x3 = tf.reshape(x, [n, voxels, c]);
-    const g = gamma ? tf.reshape(gamma, [c]) : tf.ones([c]);
-    const b = beta ? tf.reshape(beta, [c]) : tf.zeros([c]);
-    return tf.reshape(core(x3, g, b), shape);
-  });
+      const mean = tf.tidy(() => tf.div(groupSum(voxelSum(x3, ones)), count));
+      const centred = tf.sub(x3, mean);
+      const rstd = tf.tidy(() => {
+        const variance = tf.div(groupSum(thenFree(tf.square(centred), (sq) => voxelSum(sq, ones))), count);
+        return tf.rsqrt(tf.add(variance, eps));
+      });
+      return { centred, rstd };
+    },
+    normalise(centred, rstd, gamma, beta) {
+      return thenFree(tf.mul(centred, tf.mul(rstd, gamma)), (t) => tf.add(t, beta));
+    },
+    backward(dy, cen, rs, gm) {
+      const ones = onesRow();
+      const xhat = tf.mul(cen, rs);
+      const sumDy = voxelSum(dy, ones); // [N, 1, C]
+      const sumDyXhat = thenFree(tf.mul(dy, xhat), (t) => voxelSum(t, ones));
+      const k1 = tf.mul(rs, gm);
+      const k2 = tf.mul(tf.div(rs, -count), groupSum(tf.mul(gm, sumDyXhat)));
+      const k3 = tf.mul(tf.div(rs, -count), groupSum(tf.mul(gm, sumDy)));
+      const dx = thenFree(joinFree(tf.mul(dy, k1), thenFree(xhat, (t) => tf.mul(t, k2)), tf.add), (t) => tf.add(t, k3));
+      return [dx, tf.reshape(tf.sum(sumDyXhat, 0), [c]), tf.reshape(tf.sum(sumDy, 0), [c])];
+    },
+  };
 }

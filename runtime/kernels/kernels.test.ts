@@ -12,6 +12,7 @@ import { gelu, geluReference } from '../ops/gelu.js';
 import { groupNorm, groupNormReference } from '../ops/group-norm.js';
 import { conv3d } from '../ops/conv3d.js';
 import { zeroInsert } from '../ops/spatial.js';
+import { geluPointwise, normPointwise } from './fused-pointwise.js';
 import { maxAbs, maxAbsDiff, randArr, refConvTranspose3d, toTf } from '../ops/test-helpers.js';
 
 type Fn = (...xs: tf.Tensor[]) => tf.Tensor;
@@ -92,6 +93,23 @@ describe('faster kernels agree with the reference implementations (cpu)', () => 
 
   it('GELU with the written-out derivative = autodiff of the erf form', () => {
     expect(compare((a) => gelu(a!), (a) => geluReference(a!), [rand([3, 4, 5, 6], 13, -6, 6)])).toBeLessThan(1e-6);
+  });
+
+  it('GELU fused into the 1×1×1 conv that reads it = GELU then the conv', () => {
+    const inputs = [rand([2, 3, 4, 2, 6], 16, -4, 4), rand([6, 5], 17), rand([5], 18)];
+    const slow: Fn = (a, w, b) => conv3d(geluReference(a!), tf.reshape(w!, [1, 1, 1, 6, 5]), 1, 0, b);
+    expect(compare((a, w, b) => geluPointwise(a!, w as tf.Tensor2D, b!), slow, inputs)).toBeLessThan(1e-5);
+  });
+
+  it.each([
+    { groups: 6, shape: [2, 4, 3, 5, 6] },
+    { groups: 3, shape: [1, 3, 2, 3, 6] },
+  ])('GroupNorm fused into the 1×1×1 conv that reads it = GroupNorm then the conv: $groups groups', ({ groups, shape }) => {
+    const c = shape[4]!;
+    const inputs = [rand(shape, 19, 2, 5), rand([c], 20, 0.5, 1.5), rand([c], 21), rand([c, 7], 22), rand([7], 23)];
+    const slow: Fn = (a, g, bt, w, b) => conv3d(groupNormReference(a!, groups, 1e-5, g, bt), tf.reshape(w!, [1, 1, 1, c, 7]), 1, 0, b);
+    const fast: Fn = (a, g, bt, w, b) => normPointwise(a!, groups, 1e-5, g, bt, w as tf.Tensor2D, b!);
+    expect(compare(fast, slow, inputs)).toBeLessThan(2e-5);
   });
 
   it('the recomputed gradient leaks no tensors and works inside tf.variableGrads', () => {

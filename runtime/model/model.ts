@@ -71,11 +71,13 @@ export class MnxModel {
       if (checkpoint) {
         for (const seg of checkpointSegments(ir)) runCheckpointed(seg, values, (names) => names.map((n) => this.variables.get(n)!), run);
       } else {
-        const lastUse = lastUses(ir);
-        ir.nodes.forEach((node, i) => {
-          values.set(node.id, run(node, node.inputs.map((id) => values.get(id)!)));
+        const steps = this.steps();
+        const lastUse = lastUses(steps);
+        steps.forEach((step, i) => {
+          const inputs = step.inputs.map((id) => values.get(id)!);
+          values.set(step.node.id, step.producer ? this.runFused(step.producer, step.node, inputs[0]!) : run(step.node, inputs));
           // Free activations as soon as nothing later reads them (saved copies for backprop survive).
-          for (const id of node.inputs) {
+          for (const id of step.inputs) {
             if (lastUse.get(id) === i && !ir.outputs.includes(id)) {
               values.get(id)!.dispose();
               values.delete(id);
@@ -150,6 +152,58 @@ export class MnxModel {
     }
   }
 
+  private plan?: Step[];
+
+  /**
+   * The nodes in order, with GroupNorm or GELU fused into the 1×1×1 convolution that is their
+   * only reader (runtime/kernels/fused-pointwise.ts): the same values, less memory kept for
+   * backprop.
+   */
+  steps(): Step[] {
+    if (this.plan) return this.plan;
+    const ir = this.ir;
+    const readers = new Map<string, number>();
+    for (const n of ir.nodes) for (const id of n.inputs) readers.set(id, (readers.get(id) ?? 0) + 1);
+    const byId = new Map(ir.nodes.map((n) => [n.id, n]));
+    const fusedAway = new Set<string>();
+    const producerOf = new Map<string, IRNode>();
+    for (const node of ir.nodes) {
+      if (node.inputs.length !== 1 || !this.isPointwiseConv(node)) continue;
+      const p = byId.get(node.inputs[0]!)!;
+      if ((p.op !== 'gelu' && p.op !== 'group_norm') || readers.get(p.id) !== 1 || ir.outputs.includes(p.id)) continue;
+      fusedAway.add(p.id);
+      producerOf.set(node.id, p);
+    }
+    this.plan = ir.nodes
+      .filter((n) => !fusedAway.has(n.id))
+      .map((n) => {
+        const producer = producerOf.get(n.id);
+        return producer ? { node: n, producer, inputs: producer.inputs } : { node: n, inputs: n.inputs };
+      });
+    return this.plan;
+  }
+
+  /** A dense convolution with a 1×1×1 kernel, stride 1 and no padding. */
+  private isPointwiseConv(node: IRNode): boolean {
+    if (node.op !== 'conv') return false;
+    const wName = this.paramName(node, 'conv_weight');
+    const layout = wName === undefined ? undefined : this.layouts.get(wName);
+    if (!layout || layout.kind !== 'conv' || layout.depthwise) return false;
+    const w = this.variables.get(wName!)!;
+    const ones = (v: unknown, one: number) => v === undefined || v === one || (Array.isArray(v) && v.every((e) => e === one));
+    return w.rank === 5 && w.shape[0] === 1 && w.shape[1] === 1 && w.shape[2] === 1 && ones(node.attrs.stride, 1) && ones(node.attrs.padding, 0);
+  }
+
+  /** Runs `producer` (GroupNorm or GELU) and the 1×1×1 convolution `conv` reading it as one op. */
+  private runFused(producer: IRNode, conv: IRNode, x: tf.Tensor): tf.Tensor {
+    const w = this.param(conv, 'conv_weight')!;
+    const w2 = tf.reshape(w, [w.shape[3]!, w.shape[4]!]) as tf.Tensor2D;
+    const b = this.param(conv, 'bias') ?? tf.zeros([w.shape[4]!]);
+    if (producer.op === 'gelu') return ops.geluPointwise(x, w2, b);
+    const a = producer.attrs;
+    return ops.normPointwise(x, num(a.groups, x.shape[4]!), num(a.eps, 1e-5), this.param(producer, 'norm_weight'), this.param(producer, 'norm_bias'), w2, b);
+  }
+
   dispose(): void {
     for (const v of this.variables.values()) v.dispose();
     this.variables.clear();
@@ -161,11 +215,21 @@ export function buildModel(ir: IRModel, options: BuildOptions = {}): MnxModel {
   return new MnxModel(ir, options);
 }
 
-/** Index of the last node that reads each tensor. */
-function lastUses(ir: IRModel): Map<string, number> {
+/** Index of the last step that reads each tensor. */
+function lastUses(steps: Step[]): Map<string, number> {
   const last = new Map<string, number>();
-  ir.nodes.forEach((n, i) => n.inputs.forEach((id) => last.set(id, i)));
+  steps.forEach((s, i) => s.inputs.forEach((id) => last.set(id, i)));
   return last;
+}
+
+/**
+ * One unit of execution: a node, or a node with the element-wise node that feeds it fused in
+ * (`producer`; the step then reads the producer's input).
+ */
+interface Step {
+  node: IRNode;
+  producer?: IRNode;
+  inputs: string[];
 }
 
 function num(v: unknown, fallback: number): number {

@@ -9,6 +9,7 @@ import { groupNorm } from './group-norm.js';
 import { layerNorm } from './layer-norm.js';
 import { leakyRelu } from './leaky-relu.js';
 import { padSpatial } from './pad.js';
+import { geluPointwise, normPointwise } from '../kernels/fused-pointwise.js';
 
 /**
  * The operations the model builder uses, behind one interface so a faster kernel (fused,
@@ -32,6 +33,10 @@ export interface Ops {
   add: (xs: tf.Tensor[]) => tf.Tensor;
   /** Channel concatenation, inputs in order. */
   concat: (xs: tf.Tensor[]) => tf.Tensor;
+  /** 1×1×1 convolution of GELU(x), keeping only x for backprop (runtime/kernels/fused-pointwise.ts). */
+  geluPointwise: typeof geluPointwise;
+  /** 1×1×1 convolution of GroupNorm(x), keeping only GroupNorm's own saved tensors. */
+  normPointwise: typeof normPointwise;
 }
 
 const defaults: Ops = {
@@ -46,8 +51,12 @@ const defaults: Ops = {
   grn,
   leakyRelu,
   relu: (x) => tf.relu(x),
-  add: (xs) => (xs.length === 1 ? tf.clone(xs[0]!) : xs.length === 2 ? tf.add(xs[0]!, xs[1]!) : tf.addN(xs)),
+  // AddN, not Add, for equal shapes: Add's gradient keeps both inputs alive (to undo a
+  // broadcast), AddN's keeps nothing; the sum is the same.
+  add: (xs) => (xs.length === 1 ? tf.clone(xs[0]!) : xs.every((x) => tf.util.arraysEqual(x.shape, xs[0]!.shape)) ? tf.addN(xs) : xs.slice(1).reduce((a, b) => tf.add(a, b), xs[0]!)),
   concat: (xs) => tf.concat(xs, -1),
+  geluPointwise,
+  normPointwise,
 };
 
 /** The current implementations (a live object: the builder looks ops up at call time). */

@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '../ops/gradients.js';
+import { groupNormPlan } from './group-norm.js';
+import { geluDerivative, geluValue } from './gelu.js';
+import { joinFree, thenFree } from './chain.js';
+
+/**
+ * An element-wise op followed by a 1×1×1 convolution, as one op that keeps only the op's input
+ * for backprop. In a MedNeXt block the norm's output feeds conv2 and GELU's output feeds conv3;
+ * each convolution's weight gradient needs its input, so run separately both the op's input and
+ * its output stay in memory until the backward pass (GELU's output is the expanded R·C-channel
+ * activation). Here the output is recomputed in the backward pass from the input, the way
+ * PyTorch's activation checkpointing would: one cheap element-wise pass more, and per block
+ * 1 + R channel-volumes less held (3 of 7 for R = 2).
+ *
+ *   x [N, D, H, W, Cin], w [Cin, Cout], b [Cout] → [N, D, H, W, Cout]
+ */
+
+/**
+ * The 1×1×1 convolution's gradients given its recomputed input h, which is freed once the
+ * weight gradient has it: [dh, dw, db].
+ */
+function pointwiseGrads(h2: tf.Tensor2D, w: tf.Tensor2D, dy2: tf.Tensor2D, bShape: number[]): [tf.Tensor2D, tf.Tensor, tf.Tensor] {
+  const dw = tf.matMul(h2, dy2, true, false);
+  h2.dispose();
+  const db = tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, dy2.shape[0]]), dy2), bShape));
+  const dh = tf.matMul(dy2, w, false, true) as tf.Tensor2D;
+  return [dh, dw, db];
+}
+
+/** conv1×1×1(GELU(x)) + b, keeping only x. */
+export function geluPointwise(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor): tf.Tensor {
+  const shape = x.shape;
+  const [ci, co] = w.shape;
+  const voxels = x.size / ci;
+  const outShape = [...shape.slice(0, -1), co];
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xs, ws, bs] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor];
+    (args[3] as tf.GradSaveFunc)([xs, ws]);
+    const h2 = tf.reshape(geluValue(xs), [voxels, ci]) as tf.Tensor2D;
+    return {
+      value: tf.reshape(thenFree(thenFree(h2, (h) => tf.matMul(h as tf.Tensor2D, ws)), (y) => tf.add(y, bs)), outShape),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as [tf.Tensor, tf.Tensor2D];
+        const x2 = tf.reshape(sx, [voxels, ci]);
+        const [dh, dw, db] = pointwiseGrads(geluValue(x2) as tf.Tensor2D, sw, tf.reshape(dy, [voxels, co]) as tf.Tensor2D, bs.shape);
+        return [tf.reshape(joinFree(dh, geluDerivative(x2), tf.mul), shape), dw, db];
+      },
+    };
+  });
+  return op(x, w, b);
+}
+
+/** conv1×1×1(GroupNorm(x)) + b, keeping x − μ, σ⁻¹ and γ (GroupNorm's own saved set). */
+export function normPointwise(x: tf.Tensor, groups: number, eps: number, gamma: tf.Tensor | undefined, beta: tf.Tensor | undefined, w: tf.Tensor2D, b: tf.Tensor): tf.Tensor {
+  const shape = x.shape;
+  const gn = groupNormPlan(shape, groups, eps);
+  const [ci, co] = w.shape;
+  if (ci !== gn.channels) throw new Error(`normPointwise: weight [${w.shape}] does not fit ${gn.channels} channels`);
+  const rows = gn.n * gn.voxels;
+  const outShape = [...shape.slice(0, -1), co];
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xs, gs, bts, ws, bs] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D, tf.Tensor];
+    const { centred, rstd } = gn.statistics(tf.reshape(xs, [gn.n, gn.voxels, ci]));
+    (args[5] as tf.GradSaveFunc)([centred, rstd, gs, bts, ws]);
+    const h2 = tf.reshape(gn.normalise(centred, rstd, gs, bts), [rows, ci]) as tf.Tensor2D;
+    return {
+      value: tf.reshape(thenFree(thenFree(h2, (h) => tf.matMul(h as tf.Tensor2D, ws)), (y) => tf.add(y, bs)), outShape),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [cen, rs, gm, bt, sw] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D];
+        const h = tf.reshape(gn.normalise(cen, rs, gm, bt), [rows, ci]) as tf.Tensor2D;
+        const [dh, dw, db] = pointwiseGrads(h, sw, tf.reshape(dy, [rows, co]) as tf.Tensor2D, bs.shape);
+        const [dx, dgamma, dbeta] = gn.backward(thenFree(dh, (t) => tf.reshape(t, [gn.n, gn.voxels, ci])), cen, rs, gm);
+        return [tf.reshape(dx, shape), dgamma, dbeta, dw, db];
+      },
+    };
+  });
+  return tf.tidy(() => {
+    const g = gamma ? tf.reshape(gamma, [ci]) : tf.ones([ci]);
+    const bt = beta ? tf.reshape(beta, [ci]) : tf.zeros([ci]);
+    return op(x, g, bt, w, b);
+  });
+}
