@@ -51,27 +51,41 @@ export function geluPointwise(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor): tf.Te
   return op(x, w, b);
 }
 
-/** conv1×1×1(GroupNorm(x)) + b, keeping x − μ, σ⁻¹ and γ (GroupNorm's own saved set). */
+/**
+ * conv1×1×1(GroupNorm(x)) + b, keeping x − μ, σ⁻¹ and γ (GroupNorm's own saved set).
+ *
+ * The normalisation is folded into the product: with c = x − μ and a = γσ⁻¹ per sample and
+ * channel, (c·a + β)·W + b = c·(diag(a)·W) + (β·W + b), so neither pass materialises the
+ * normalised activation: the forward pass scales the small weight matrix instead of the
+ * activation, and the weight gradient is diag(a)·(cᵀ·dy) + βᵀ·Σdy.
+ */
 export function normPointwise(x: tf.Tensor, groups: number, eps: number, gamma: tf.Tensor | undefined, beta: tf.Tensor | undefined, w: tf.Tensor2D, b: tf.Tensor): tf.Tensor {
   const shape = x.shape;
   const gn = groupNormPlan(shape, groups, eps);
   const [ci, co] = w.shape;
   if (ci !== gn.channels) throw new Error(`normPointwise: weight [${w.shape}] does not fit ${gn.channels} channels`);
-  const rows = gn.n * gn.voxels;
+  const { n, voxels } = gn;
   const outShape = [...shape.slice(0, -1), co];
+  /** a = γσ⁻¹ as a column per sample: [N, Cin, 1]. */
+  const scaleColumn = (rstd: tf.Tensor, g: tf.Tensor) => tf.reshape(tf.mul(rstd, g), [n, ci, 1]);
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xs, gs, bts, ws, bs] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D, tf.Tensor];
-    const { centred, rstd } = gn.statistics(tf.reshape(xs, [gn.n, gn.voxels, ci]));
+    const { centred, rstd } = gn.statistics(tf.reshape(xs, [n, voxels, ci]));
     (args[5] as tf.GradSaveFunc)([centred, rstd, gs, bts, ws]);
-    const h2 = tf.reshape(gn.normalise(centred, rstd, gs, bts), [rows, ci]) as tf.Tensor2D;
+    const wScaled = tf.mul(scaleColumn(rstd, gs), ws); // [N, Cin, Cout]
+    const bias = tf.add(tf.matMul(tf.reshape(bts, [1, ci]), ws), tf.reshape(bs, [1, co])); // [1, Cout]
     return {
-      value: tf.reshape(thenFree(thenFree(h2, (h) => tf.matMul(h as tf.Tensor2D, ws)), (y) => tf.add(y, bs)), outShape),
+      value: tf.reshape(thenFree(tf.matMul(centred, wScaled), (y) => tf.add(y, bias)), outShape),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [cen, rs, gm, bt, sw] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D];
-        const h = tf.reshape(gn.normalise(cen, rs, gm, bt), [rows, ci]) as tf.Tensor2D;
-        const [dh, dw, db] = pointwiseGrads(h, sw, tf.reshape(dy, [rows, co]) as tf.Tensor2D, bs.shape);
-        const [dx, dgamma, dbeta] = gn.backward(thenFree(dh, (t) => tf.reshape(t, [gn.n, gn.voxels, ci])), cen, rs, gm);
-        return [tf.reshape(dx, shape), dgamma, dbeta, dw, db];
+        const dy2 = tf.reshape(dy, [n * voxels, co]) as tf.Tensor2D;
+        const sumDy = tf.matMul(tf.ones([1, n * voxels]), dy2); // [1, Cout]
+        const perSample = tf.matMul(cen, tf.reshape(dy2, [n, voxels, co]), true, false); // cᵀ·dy: [N, Cin, Cout]
+        const dw = tf.add(tf.sum(thenFree(perSample, (t) => tf.mul(scaleColumn(rs, gm), t)), 0), tf.matMul(tf.reshape(bt, [ci, 1]), sumDy));
+        const dh = tf.reshape(tf.matMul(dy2, sw, false, true), [n, voxels, ci]);
+        const [dx, dgamma, dbeta] = gn.backward(dh, cen, rs, gm);
+        dh.dispose();
+        return [tf.reshape(dx, shape), dgamma, dbeta, dw, tf.reshape(sumDy, bs.shape)];
       },
     };
   });
