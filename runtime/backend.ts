@@ -2,12 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Backend selection. `auto` prefers the TensorFlow C library (tfjs-node-gpu, then tfjs-node)
- * when it loads, then `wasm`, then the pure-JS `cpu` backend.
+ * when it loads, then `native` (the cpu backend with our C++ kernels, `mnxc setup native`),
+ * then `wasm`, then the pure-JS `cpu` backend.
  */
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu';
 export type BackendChoice = BackendName | 'auto';
 
-export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+/** Every backend, in the order `auto` tries them. */
+export const BACKEND_ORDER: BackendName[] = ['tensorflow', 'native', 'wasm', 'cpu'];
+export const BACKEND_CHOICES: BackendChoice[] = ['auto', ...BACKEND_ORDER];
 
 export interface BackendProbe {
   name: BackendName;
@@ -22,6 +25,10 @@ async function register(name: BackendName): Promise<string | null> {
       await import('@tensorflow/tfjs-backend-cpu');
     } else if (name === 'wasm') {
       await import('@tensorflow/tfjs-backend-wasm');
+    } else if (name === 'native') {
+      const { loadNativeBackend } = await import('./backends/native.js');
+      const why = await loadNativeBackend();
+      if (why) return why;
     } else {
       const { loadTensorflowBinding } = await import('./backends/tensorflow.js');
       const why = await loadTensorflowBinding();
@@ -38,7 +45,7 @@ async function register(name: BackendName): Promise<string | null> {
  * chose the backend deliberately and `mnxc doctor` explains the choice, so skip it.
  */
 function quietCpuBanner(name: BackendName): void {
-  if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  if (name === 'cpu' || name === 'native') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
 }
 
 /**
@@ -46,14 +53,18 @@ function quietCpuBanner(name: BackendName): void {
  * Throws with the reason when an explicitly requested backend cannot load.
  */
 export async function useBackend(choice: BackendChoice = 'auto'): Promise<BackendName> {
-  const order: BackendName[] = choice === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [choice];
+  const order: BackendName[] = choice === 'auto' ? BACKEND_ORDER : [choice];
   const reasons: string[] = [];
   for (const name of order) {
-    if (tf.getBackend() === name) return name;
+    if (tf.getBackend() === name) {
+      await installOps(name);
+      return name;
+    }
     const why = await register(name);
     if (why === null && (await tf.setBackend(name))) {
       await tf.ready();
       quietCpuBanner(name);
+      await installOps(name);
       return name;
     }
     reasons.push(`${name}: ${why ?? 'failed to initialise'}`);
@@ -61,11 +72,16 @@ export async function useBackend(choice: BackendChoice = 'auto'): Promise<Backen
   throw new Error(`backend ${choice} is not available (${reasons.join('; ')})`);
 }
 
+/** The native backend's own ops (depthwise convolutions, GELU); they defer to the others on other backends. */
+async function installOps(name: BackendName): Promise<void> {
+  if (name === 'native') (await import('./backends/native.js')).installNativeOps();
+}
+
 /** Which backends load here and why the others do not (for `mnxc doctor`); each is tried on one op. */
 export async function probeBackends(): Promise<BackendProbe[]> {
   const out: BackendProbe[] = [];
   const previous = tf.getBackend();
-  for (const name of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
+  for (const name of BACKEND_ORDER) {
     let why = await register(name);
     if (why === null) why = await tryOneOp(name);
     out.push({ name, available: why === null, detail: why ?? (await describeBackend(name)) });
@@ -89,6 +105,7 @@ async function tryOneOp(name: BackendName): Promise<string | null> {
 async function describeBackend(name: BackendName): Promise<string> {
   if (name === 'tensorflow') return (await import('./backends/tensorflow.js')).describeTensorflowBinding();
   if (name === 'cpu') return 'pure-JavaScript kernels';
+  if (name === 'native') return (await import('./backends/native.js')).describeNativeBackend();
   const flag = async (f: string) => ((await tf.env().getAsync(f)) ? 'yes' : 'no');
   return `WebAssembly kernels (SIMD ${await flag('WASM_HAS_SIMD_SUPPORT')}, threads ${await flag('WASM_HAS_MULTITHREAD_SUPPORT')})`;
 }

@@ -13,7 +13,7 @@ describe('mnxc doctor', () => {
     const r = mnxc('doctor', '--json');
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report.backends.map((b: { name: string }) => b.name)).toEqual(['tensorflow', 'wasm', 'cpu']);
+    expect(report.backends.map((b: { name: string }) => b.name)).toEqual(['tensorflow', 'native', 'wasm', 'cpu']);
     for (const b of report.backends) {
       expect(typeof b.available).toBe('boolean');
       expect(typeof b.detail).toBe('string');
@@ -42,7 +42,7 @@ describe('mnxc doctor', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ {2}tensorflow {2}(yes|no )/m);
     expect(r.stdout).toMatch(/^ {2}cpu +yes {2}pure-JavaScript kernels$/m);
-    expect(r.stdout).toMatch(/^auto +(tensorflow|wasm|cpu)$/m);
+    expect(r.stdout).toMatch(/^auto +(tensorflow|native|wasm|cpu)$/m);
     expect(mnxc('doctor', 'now').code).toBe(2);
   });
 });

@@ -12,7 +12,8 @@ tensorflow backend loads), thread settings and the GPUs found.
 Options:
   --json    print the report as JSON: {"backends": [{"name", "available", "detail"}, ...], "auto", ...}
 
-The tensorflow backend comes from \`mnxc setup tensorflow\` (Linux).`;
+The tensorflow backend comes from \`mnxc setup tensorflow\` (Linux), the native backend
+(our C++ kernels under the cpu backend) from \`mnxc setup native\` or \`npm ci\`.`;
 
 function formatText(r: DoctorReport): string {
   const width = Math.max(...r.backends.map((b) => b.name.length));
@@ -33,6 +34,8 @@ function formatText(r: DoctorReport): string {
   ];
   const s = r.tensorflowSetup;
   lines.push(s ? `setup      tensorflow built ${s.builtAt} from ${s.library.origin}` : 'setup      tensorflow not built (mnxc setup tensorflow)');
+  const n = r.nativeSetup;
+  lines.push(n ? `           native built ${n.builtAt} for ${n.cpu}` : '           native not built (mnxc setup native)');
   return lines.join('\n');
 }
 

@@ -18,17 +18,19 @@ function mnxc(...args: string[]) {
 const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 
 describe('mnxc setup: command line', () => {
-  it('asks what to set up, and knows only tensorflow (exit 2)', () => {
+  it('asks what to set up, and knows only tensorflow and native (exit 2)', () => {
     expect(mnxc('setup').code).toBe(2);
     const other = mnxc('setup', 'pytorch');
     expect(other.code).toBe(2);
-    expect(other.stderr).toContain("cannot set up 'pytorch' (only: tensorflow)");
+    expect(other.stderr).toContain("cannot set up 'pytorch' (only: tensorflow, native)");
+    expect(mnxc('setup', 'native', '--wheel', 'x.whl').code).toBe(2);
   });
 
   it('has help', () => {
     const help = mnxc('setup', '--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('mnxc setup tensorflow [--wheel FILE]');
+    expect(help.stdout).toContain('mnxc setup native [--python EXE] [--force]');
   });
 });
 
@@ -67,5 +69,19 @@ describe.skipIf(process.platform !== 'linux')('mnxc setup tensorflow: bad wheels
 
   it('left an existing build as it was', () => {
     expect(existsSync(SETUP_STAMP) ? statSync(SETUP_STAMP).mtimeMs : null).toBe(stampBefore);
+  });
+});
+
+describe('mnxc setup native', () => {
+  it('builds the addon (or, with nothing changed, checks it), or says why it cannot', () => {
+    const r = mnxc('setup', 'native');
+    if (r.code === 0) {
+      expect(r.stdout).toMatch(/^native backend (already built|built): C\+\+ kernels \(.+, \d+ threads?\) in \.mnxc\/native/m);
+      expect(existsSync(join(ROOT, '.mnxc', 'native', 'mnxc_native.node'))).toBe(true);
+    } else {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/cannot build the native backend|node-gyp failed/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
   });
 });

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism, cpus } from 'node:os';
 import { createRequire } from 'node:module';
 import { probeBackends, type BackendName, type BackendProbe } from '../backend.js';
+import { readNativeStamp, type NativeStamp } from '../backends/native.js';
 import { readSetupStamp, tensorflowBinding, type SetupStamp } from '../backends/tensorflow.js';
 
 /** Everything `mnxc doctor` reports; also its `--json` form. */
@@ -26,6 +27,8 @@ export interface DoctorReport {
   };
   /** What `mnxc setup tensorflow` recorded, or null if it has not run (to completion). */
   tensorflowSetup: SetupStamp | null;
+  /** What `mnxc setup native` recorded, or null if it has not run (to completion). */
+  nativeSetup: NativeStamp | null;
 }
 
 const requireHere = createRequire(import.meta.url);
@@ -69,5 +72,6 @@ export async function doctorReport(): Promise<DoctorReport> {
     },
     gpu: { tensorflowUsesGpu: binding ? binding.usingGpu : null, devices: nvidiaDevices() },
     tensorflowSetup: readSetupStamp(),
+    nativeSetup: readNativeStamp(),
   };
 }

@@ -1,0 +1,575 @@
+#include "kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "pool.h"
+
+namespace mnxc {
+
+// ---------------------------------------------------------------------------------------------
+// SIMD vectors through the GCC/Clang vector extension: the compiler picks AVX-512, AVX2 or
+// SSE/NEON instructions from the -march flags the addon is built with.
+#if defined(__AVX512F__)
+constexpr int VW = 16;
+#elif defined(__AVX__)
+constexpr int VW = 8;
+#else
+constexpr int VW = 4;
+#endif
+typedef float vf __attribute__((vector_size(VW * 4)));
+
+static inline vf vload(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+static inline vf vsplat(float x) { return vf{} + x; }
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
+static inline vf vselect(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+static inline vf vmin(vf a, float c) { return vselect(a < c, a, vsplat(c)); }
+static inline vf vmax(vf a, float c) { return vselect(a > c, a, vsplat(c)); }
+
+/** e^x, Cephes' single-precision polynomial (relative error ~2 ulp); 0 below −88.38. */
+static inline vf vexp(vf x) {
+  x = vmax(vmin(x, 88.3762626647949f), -88.3762626647949f);
+  const vf t = x * 1.44269504088896341f + 0.5f;
+  vf fl = __builtin_convertvector(__builtin_convertvector(t, vi), vf);
+  fl = vselect(fl > t, fl - 1.0f, fl);  // floor
+  x = x - fl * 0.693359375f + fl * 2.12194440e-4f;
+  const vf z = x * x;
+  vf y = vsplat(1.9875691500E-4f);
+  y = y * x + 1.3981999507E-3f;
+  y = y * x + 8.3334519073E-3f;
+  y = y * x + 4.1665795894E-2f;
+  y = y * x + 1.6666665459E-1f;
+  y = y * x + 5.0000001201E-1f;
+  y = y * z + x + 1.0f;
+  const vi e = (__builtin_convertvector(fl, vi) + 127) << 23;
+  return y * (vf)e;
+}
+
+/** erf(x), Eigen's rational approximation on [−4, 4] (a few ulp; ±1 outside). */
+static inline vf verf(vf x) {
+  x = vmax(vmin(x, 4.0f), -4.0f);
+  const vf x2 = x * x;
+  vf p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
+  p = x2 * p + -2.10102402082508e-06f;
+  p = x2 * p + -5.69250639462346e-05f;
+  p = x2 * p + -7.34990630326855e-04f;
+  p = x2 * p + -2.95459980854025e-03f;
+  p = x2 * p + -1.60960333262415e-02f;
+  p = x * p;
+  vf q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
+  q = x2 * q + -1.68282697438203e-03f;
+  q = x2 * q + -7.37332916720468e-03f;
+  q = x2 * q + -1.42647390514189e-02f;
+  return p / q;
+}
+
+/** out[i] = f(x[i]) with a vector function, in parallel; the tail runs through a padded vector. */
+template <typename F>
+static void unaryVec(F f, const float* x, float* out, int64_t n) {
+  pool().parallelFor(n, 32768, [&](int64_t s, int64_t e) {
+    int64_t i = s;
+    for (; i + VW <= e; i += VW) vstore(out + i, f(vload(x + i)));
+    if (i < e) {
+      float tmp[VW] = {};
+      for (int64_t j = i; j < e; j++) tmp[j - i] = x[j];
+      vstore(tmp, f(vload(tmp)));
+      for (int64_t j = i; j < e; j++) out[j] = tmp[j - i];
+    }
+  });
+}
+
+static inline float hsum(vf v) {
+  float s = 0;
+  for (int i = 0; i < VW; i++) s += v[i];
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matrix product. B is used as row-major [K, Np] (Np a multiple of NR; packed with zero
+// columns when needed); an R×NR tile of C is kept in registers over the whole K range of a task.
+constexpr int MR = 4;
+constexpr int NR = 2 * VW;
+
+template <int R>
+static inline void microTile(const float* __restrict a, int64_t ars, int64_t aks, const float* __restrict b, int64_t ldb, int64_t kc,
+                             float* __restrict c, int64_t ldc, int64_t ncols) {
+  vf acc[R][2];
+  for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = vf{};
+  for (int64_t k = 0; k < kc; k++) {
+    const vf b0 = vload(b + k * ldb), b1 = vload(b + k * ldb + VW);
+    for (int r = 0; r < R; r++) {
+      const vf av = vsplat(a[r * ars + k * aks]);
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    float* cr = c + r * ldc;
+    if (ncols == NR) {
+      vstore(cr, acc[r][0]);
+      vstore(cr + VW, acc[r][1]);
+    } else {
+      float tmp[NR];
+      vstore(tmp, acc[r][0]);
+      vstore(tmp + VW, acc[r][1]);
+      for (int64_t j = 0; j < ncols; j++) cr[j] = tmp[j];
+    }
+  }
+}
+
+/** C rows [i0, i1) of one product: A(i, k) at a[i·ars + k·aks], k in [0, kc). */
+static void gemmRows(const float* a, int64_t ars, int64_t aks, const float* b, int64_t ldb, int64_t kc, float* c, int64_t n, int64_t i0,
+                     int64_t i1) {
+  for (int64_t i = i0; i < i1; i += MR) {
+    const int64_t rows = std::min<int64_t>(MR, i1 - i);
+    for (int64_t j = 0; j < n; j += NR) {
+      const int64_t cols = std::min<int64_t>(NR, n - j);
+      const float* ap = a + i * ars;
+      const float* bp = b + j;
+      float* cp = c + i * n + j;
+      switch (rows) {
+        case 4: microTile<4>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
+        case 3: microTile<3>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
+        case 2: microTile<2>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
+        default: microTile<1>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
+      }
+    }
+  }
+}
+
+void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t m, int64_t k, int64_t n,
+            bool transA, bool transB) {
+  Pool& p = pool();
+  const int64_t np = (n + NR - 1) / NR * NR;
+  const bool pack = transB || np != n;
+  std::vector<float> packed;
+  const float* bUse = b;
+  int64_t ldb = n;
+  if (pack) {
+    packed.assign(size_t(batchB * k * np), 0.0f);
+    p.parallelFor(batchB * k, 256, [&](int64_t s, int64_t e) {
+      for (int64_t t = s; t < e; t++) {
+        const int64_t bb = t / k, kk = t % k;
+        float* dst = packed.data() + (bb * k + kk) * np;
+        const float* src = b + bb * k * n;
+        if (transB)
+          for (int64_t j = 0; j < n; j++) dst[j] = src[j * k + kk];
+        else
+          std::memcpy(dst, src + kk * n, sizeof(float) * n);
+      }
+    });
+    bUse = packed.data();
+    ldb = np;
+  }
+  const int64_t ars = transA ? 1 : k, aks = transA ? m : 1;
+  const int64_t bStride = k * ldb;
+  constexpr int64_t MB = 64;  // rows per task
+  const int64_t mBlocks = (m + MB - 1) / MB;
+  if (batch * mBlocks >= 8 || k < 1024) {
+    p.parallelFor(batch * mBlocks, 1, [&](int64_t s, int64_t e) {
+      for (int64_t t = s; t < e; t++) {
+        const int64_t bi = t / mBlocks, i0 = (t % mBlocks) * MB;
+        gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0,
+                 std::min(m, i0 + MB));
+      }
+    });
+    return;
+  }
+  // Few output rows and a long K (a voxel sum, or Xᵀ·dY): split K into a fixed number of parts
+  // (a function of the shape only), one partial product each, then add the parts in order.
+  const int64_t parts = std::min<int64_t>(64, std::max<int64_t>(2, k / 512));
+  const int64_t kPart = (k + parts - 1) / parts;
+  std::vector<float> partial(size_t(batch * parts * m * n), 0.0f);
+  p.parallelFor(batch * parts, 1, [&](int64_t s, int64_t e) {
+    for (int64_t t = s; t < e; t++) {
+      const int64_t bi = t / parts, k0 = (t % parts) * kPart, kc = std::min(k, k0 + kPart) - k0;
+      if (kc <= 0) continue;
+      gemmRows(a + (bi % batchA) * m * k + k0 * aks, ars, aks, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc,
+               partial.data() + t * m * n, n, 0, m);
+    }
+  });
+  const int64_t mn = m * n;
+  p.parallelFor(batch * mn, 4096, [&](int64_t s, int64_t e) {
+    for (int64_t t = s; t < e; t++) {
+      const int64_t bi = t / mn, idx = t % mn;
+      double acc = 0;
+      for (int64_t q = 0; q < parts; q++) acc += partial[size_t((bi * parts + q) * mn + idx)];
+      c[t] = float(acc);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise binary operations with broadcasting.
+
+struct RowPlan {
+  int64_t outer, inner, segLen, segs;
+};
+static RowPlan planRows(int rank, const int64_t* shape) {
+  RowPlan r;
+  r.inner = shape[rank - 1];
+  r.outer = 1;
+  for (int d = 0; d < rank - 1; d++) r.outer *= shape[d];
+  r.segLen = r.inner;
+  if (r.inner > 16384) r.segLen = 8192;
+  r.segs = (r.inner + r.segLen - 1) / r.segLen;
+  return r;
+}
+/** Offsets of outer row `o` (an index over shape[0 .. rank-2]) in two strided buffers. */
+static inline void rowOffsets(int64_t o, int rank, const int64_t* shape, const int64_t* s1, const int64_t* s2, int64_t& off1,
+                              int64_t& off2) {
+  off1 = off2 = 0;
+  for (int d = rank - 2; d >= 0; d--) {
+    const int64_t i = o % shape[d];
+    o /= shape[d];
+    off1 += i * s1[d];
+    off2 += i * s2[d];
+  }
+}
+
+template <typename F>
+static void binaryImpl(F f, const float* a, const float* b, float* out, int rank, const int64_t* shape, const int64_t* sa,
+                       const int64_t* sb) {
+  const RowPlan plan = planRows(rank, shape);
+  const int64_t ia = sa[rank - 1], ib = sb[rank - 1];
+  const int64_t chunk = std::max<int64_t>(1, 32768 / plan.segLen);
+  pool().parallelFor(plan.outer * plan.segs, chunk, [&](int64_t s, int64_t e) {
+    for (int64_t t = s; t < e; t++) {
+      const int64_t o = t / plan.segs, start = (t % plan.segs) * plan.segLen;
+      const int64_t len = std::min(plan.segLen, plan.inner - start);
+      int64_t oa, ob;
+      rowOffsets(o, rank, shape, sa, sb, oa, ob);
+      const float* __restrict pa = a + oa + start * ia;
+      const float* __restrict pb = b + ob + start * ib;
+      float* __restrict po = out + o * plan.inner + start;
+      if (ia == 1 && ib == 1) {
+        for (int64_t i = 0; i < len; i++) po[i] = f(pa[i], pb[i]);
+      } else if (ia == 1 && ib == 0) {
+        const float bv = pb[0];
+        for (int64_t i = 0; i < len; i++) po[i] = f(pa[i], bv);
+      } else if (ia == 0 && ib == 1) {
+        const float av = pa[0];
+        for (int64_t i = 0; i < len; i++) po[i] = f(av, pb[i]);
+      } else {
+        for (int64_t i = 0; i < len; i++) po[i] = f(pa[i * ia], pb[i * ib]);
+      }
+    }
+  });
+}
+
+void binary(Binary op, const float* a, const float* b, float* out, int rank, const int64_t* shape, const int64_t* sa, const int64_t* sb) {
+  switch (op) {
+    case Binary::Add: return binaryImpl([](float x, float y) { return x + y; }, a, b, out, rank, shape, sa, sb);
+    case Binary::Sub: return binaryImpl([](float x, float y) { return x - y; }, a, b, out, rank, shape, sa, sb);
+    case Binary::Mul: return binaryImpl([](float x, float y) { return x * y; }, a, b, out, rank, shape, sa, sb);
+    case Binary::Div: return binaryImpl([](float x, float y) { return x / y; }, a, b, out, rank, shape, sa, sb);
+    case Binary::Max:
+      return binaryImpl([](float x, float y) { return (x != x || y != y) ? NAN : (x > y ? x : y); }, a, b, out, rank, shape, sa, sb);
+    case Binary::Min:
+      return binaryImpl([](float x, float y) { return (x != x || y != y) ? NAN : (x < y ? x : y); }, a, b, out, rank, shape, sa, sb);
+    case Binary::SquaredDifference:
+      return binaryImpl([](float x, float y) { return (x - y) * (x - y); }, a, b, out, rank, shape, sa, sb);
+    case Binary::Pow: return binaryImpl([](float x, float y) { return std::pow(x, y); }, a, b, out, rank, shape, sa, sb);
+  }
+}
+
+void addN(const float* const* inputs, int k, float* out, int64_t n) {
+  pool().parallelFor(n, 32768, [&](int64_t s, int64_t e) {
+    float* __restrict po = out;
+    const float* __restrict a = inputs[0];
+    for (int64_t i = s; i < e; i++) po[i] = a[i];
+    for (int j = 1; j < k; j++) {
+      const float* __restrict b = inputs[j];
+      for (int64_t i = s; i < e; i++) po[i] += b[i];
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise unary operations.
+
+template <typename F>
+static void unaryImpl(F f, const float* x, float* out, int64_t n) {
+  pool().parallelFor(n, 32768, [&](int64_t s, int64_t e) {
+    const float* __restrict px = x;
+    float* __restrict po = out;
+    for (int64_t i = s; i < e; i++) po[i] = f(px[i]);
+  });
+}
+
+void unary(Unary op, const float* x, float* out, int64_t n, float alpha) {
+  switch (op) {
+    case Unary::Exp: return unaryVec([](vf v) { return vexp(v); }, x, out, n);
+    case Unary::Erf: return unaryVec([](vf v) { return verf(v); }, x, out, n);
+    case Unary::Neg: return unaryImpl([](float v) { return -v; }, x, out, n);
+    case Unary::Sqrt: return unaryImpl([](float v) { return std::sqrt(v); }, x, out, n);
+    case Unary::Rsqrt: return unaryImpl([](float v) { return 1.0f / std::sqrt(v); }, x, out, n);
+    case Unary::Square: return unaryImpl([](float v) { return v * v; }, x, out, n);
+    case Unary::Abs: return unaryImpl([](float v) { return std::fabs(v); }, x, out, n);
+    case Unary::Relu: return unaryImpl([](float v) { return v != v ? v : (v > 0 ? v : 0.0f); }, x, out, n);
+    case Unary::Log: return unaryImpl([](float v) { return std::log(v); }, x, out, n);
+    case Unary::Reciprocal: return unaryImpl([](float v) { return 1.0f / v; }, x, out, n);
+    case Unary::Sigmoid: return unaryImpl([](float v) { return 1.0f / (1.0f + std::exp(-v)); }, x, out, n);
+    case Unary::Tanh: return unaryImpl([](float v) { return std::tanh(v); }, x, out, n);
+    case Unary::Step: return unaryImpl([alpha](float v) { return v != v ? NAN : (v > 0 ? 1.0f : alpha); }, x, out, n);
+    case Unary::Elu: return unaryImpl([](float v) { return v >= 0 ? v : std::exp(v) - 1.0f; }, x, out, n);
+    case Unary::Softplus: return unaryImpl([](float v) { return std::log1p(std::exp(-std::fabs(v))) + std::max(v, 0.0f); }, x, out, n);
+    case Unary::Sign: return unaryImpl([](float v) { return v > 0 ? 1.0f : (v < 0 ? -1.0f : 0.0f); }, x, out, n);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sum over the middle axis of [outer, reduce, inner]. Float partial sums over blocks of 256,
+// added up in double: as close to the cpu backend (which adds in double) as it needs to be.
+
+static double sumContiguous(const float* x, int64_t len) {
+  double total = 0;
+  int64_t i = 0;
+  while (i < len) {
+    const int64_t end = std::min(len, i + 1024);
+    vf acc0 = vf{}, acc1 = vf{};
+    for (; i + 2 * VW <= end; i += 2 * VW) {
+      acc0 += vload(x + i);
+      acc1 += vload(x + i + VW);
+    }
+    float rest = 0;
+    for (; i < end; i++) rest += x[i];
+    total += double(hsum(acc0 + acc1)) + rest;
+  }
+  return total;
+}
+
+void sumReduce(const float* x, float* out, int64_t outer, int64_t reduce, int64_t inner) {
+  Pool& p = pool();
+  if (reduce == 0) return;  // out stays zero
+  // Parts of the reduced axis: a function of the shape only, so results do not depend on threads.
+  const int64_t tasksWithoutSplit = outer * std::max<int64_t>(1, inner / 4096);
+  const int64_t parts = tasksWithoutSplit >= 8 ? 1 : std::min<int64_t>(64, std::max<int64_t>(1, reduce * inner / 65536));
+  const int64_t rPart = (reduce + parts - 1) / parts;
+  if (inner == 1) {
+    std::vector<double> partial(size_t(outer * parts), 0.0);
+    p.parallelFor(outer * parts, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, rPart)), [&](int64_t s, int64_t e) {
+      for (int64_t t = s; t < e; t++) {
+        const int64_t o = t / parts, r0 = (t % parts) * rPart, r1 = std::min(reduce, r0 + rPart);
+        if (r1 > r0) partial[size_t(t)] = sumContiguous(x + o * reduce + r0, r1 - r0);
+      }
+    });
+    for (int64_t o = 0; o < outer; o++) {
+      double acc = 0;
+      for (int64_t q = 0; q < parts; q++) acc += partial[size_t(o * parts + q)];
+      out[o] = float(acc);
+    }
+    return;
+  }
+  const int64_t segLen = std::min<int64_t>(inner, 4096);
+  const int64_t segs = (inner + segLen - 1) / segLen;
+  std::vector<double> partial(size_t(outer * parts * inner), 0.0);
+  p.parallelFor(outer * segs * parts, 1, [&](int64_t s, int64_t e) {
+    std::vector<float> accF(static_cast<size_t>(segLen), 0.0f);
+    for (int64_t t = s; t < e; t++) {
+      const int64_t q = t % parts, seg = (t / parts) % segs, o = t / parts / segs;
+      const int64_t i0 = seg * segLen, len = std::min(segLen, inner - i0);
+      const int64_t r0 = q * rPart, r1 = std::min(reduce, r0 + rPart);
+      double* __restrict accD = partial.data() + (o * parts + q) * inner + i0;
+      float* __restrict af = accF.data();
+      for (int64_t r = r0; r < r1;) {
+        const int64_t rEnd = std::min(r1, r + 256);
+        std::fill(af, af + len, 0.0f);
+        for (; r < rEnd; r++) {
+          const float* __restrict row = x + (o * reduce + r) * inner + i0;
+          for (int64_t i = 0; i < len; i++) af[i] += row[i];
+        }
+        for (int64_t i = 0; i < len; i++) accD[i] += af[i];
+      }
+    }
+  });
+  p.parallelFor(outer * inner, 16384, [&](int64_t s, int64_t e) {
+    for (int64_t t = s; t < e; t++) {
+      const int64_t o = t / inner, i = t % inner;
+      double acc = 0;
+      for (int64_t q = 0; q < parts; q++) acc += partial[size_t((o * parts + q) * inner + i)];
+      out[t] = float(acc);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Copies (slice, pad, transpose) and gathers.
+
+void stridedCopy(const float* src, float* dst, int rank, const int64_t* shape, const int64_t* ss, const int64_t* ds) {
+  const RowPlan plan = planRows(rank, shape);
+  const int64_t is = ss[rank - 1], id = ds[rank - 1];
+  const int64_t chunk = std::max<int64_t>(1, 32768 / plan.segLen);
+  pool().parallelFor(plan.outer * plan.segs, chunk, [&](int64_t s, int64_t e) {
+    for (int64_t t = s; t < e; t++) {
+      const int64_t o = t / plan.segs, start = (t % plan.segs) * plan.segLen;
+      const int64_t len = std::min(plan.segLen, plan.inner - start);
+      int64_t os, od;
+      rowOffsets(o, rank, shape, ss, ds, os, od);
+      const float* ps = src + os + start * is;
+      float* pd = dst + od + start * id;
+      if (is == 1 && id == 1)
+        std::memcpy(pd, ps, sizeof(float) * len);
+      else
+        for (int64_t i = 0; i < len; i++) pd[i * id] = ps[i * is];
+    }
+  });
+}
+
+void fill(float* dst, int64_t n, float value) {
+  pool().parallelFor(n, 65536, [&](int64_t s, int64_t e) { std::fill(dst + s, dst + e, value); });
+}
+
+void gather(const float* x, const int32_t* idx, float* out, int64_t outer, int64_t axisLen, int64_t nIdx, int64_t inner) {
+  pool().parallelFor(outer * nIdx, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, inner)), [&](int64_t s, int64_t e) {
+    for (int64_t t = s; t < e; t++) {
+      const int64_t o = t / nIdx, j = t % nIdx;
+      std::memcpy(out + t * inner, x + (o * axisLen + idx[j]) * inner, sizeof(float) * inner);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise 3-D convolution, NDHWC, one filter per channel: y[o] = Σ_tap x[o·s − p + tap·d]·w[tap].
+
+static inline void madd(float* __restrict acc, const float* __restrict a, const float* __restrict b, int64_t c) {
+  for (int64_t i = 0; i < c; i++) acc[i] += a[i] * b[i];
+}
+
+void dwConv3dForward(const Conv3dGeom& g, const float* x, const float* w, const float* bias, float* y) {
+  const int64_t C = g.c, rows = g.n * g.out[0] * g.out[1];
+  pool().parallelFor(rows, 1, [&](int64_t s, int64_t e) {
+    for (int64_t row = s; row < e; row++) {
+      const int64_t nn = row / (g.out[0] * g.out[1]), od = (row / g.out[1]) % g.out[0], oh = row % g.out[1];
+      for (int64_t ow = 0; ow < g.out[2]; ow++) {
+        float* yp = y + (row * g.out[2] + ow) * C;
+        if (bias) std::memcpy(yp, bias, sizeof(float) * C);
+        for (int64_t a = 0; a < g.k[0]; a++) {
+          const int64_t id = od * g.stride[0] - g.padBefore[0] + a * g.dilation[0];
+          if (id < 0 || id >= g.in[0]) continue;
+          for (int64_t b = 0; b < g.k[1]; b++) {
+            const int64_t ih = oh * g.stride[1] - g.padBefore[1] + b * g.dilation[1];
+            if (ih < 0 || ih >= g.in[1]) continue;
+            const float* xrow = x + ((nn * g.in[0] + id) * g.in[1] + ih) * g.in[2] * C;
+            const float* wrow = w + (a * g.k[1] + b) * g.k[2] * C;
+            for (int64_t t = 0; t < g.k[2]; t++) {
+              const int64_t iw = ow * g.stride[2] - g.padBefore[2] + t * g.dilation[2];
+              if (iw < 0 || iw >= g.in[2]) continue;
+              madd(yp, xrow + iw * C, wrow + t * C, C);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+/** The output index o with o·s − p + tap·d = i, or −1. */
+static inline int64_t sourceOf(int64_t i, int64_t tap, int64_t s, int64_t p, int64_t d, int64_t outLen) {
+  const int64_t t = i + p - tap * d;
+  if (t < 0 || t % s != 0) return -1;
+  const int64_t o = t / s;
+  return o < outLen ? o : -1;
+}
+
+void dwConv3dBackpropInput(const Conv3dGeom& g, const float* dy, const float* w, float* dx) {
+  const int64_t C = g.c, rows = g.n * g.in[0] * g.in[1];
+  pool().parallelFor(rows, 1, [&](int64_t s, int64_t e) {
+    for (int64_t row = s; row < e; row++) {
+      const int64_t nn = row / (g.in[0] * g.in[1]), id = (row / g.in[1]) % g.in[0], ih = row % g.in[1];
+      for (int64_t iw = 0; iw < g.in[2]; iw++) {
+        float* dxp = dx + (row * g.in[2] + iw) * C;
+        for (int64_t a = 0; a < g.k[0]; a++) {
+          const int64_t od = sourceOf(id, a, g.stride[0], g.padBefore[0], g.dilation[0], g.out[0]);
+          if (od < 0) continue;
+          for (int64_t b = 0; b < g.k[1]; b++) {
+            const int64_t oh = sourceOf(ih, b, g.stride[1], g.padBefore[1], g.dilation[1], g.out[1]);
+            if (oh < 0) continue;
+            const float* dyrow = dy + ((nn * g.out[0] + od) * g.out[1] + oh) * g.out[2] * C;
+            const float* wrow = w + (a * g.k[1] + b) * g.k[2] * C;
+            for (int64_t t = 0; t < g.k[2]; t++) {
+              const int64_t ow = sourceOf(iw, t, g.stride[2], g.padBefore[2], g.dilation[2], g.out[2]);
+              if (ow < 0) continue;
+              madd(dxp, dyrow + ow * C, wrow + t * C, C);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+void dwConv3dBackpropFilter(const Conv3dGeom& g, const float* x, const float* dy, float* dw, float* db) {
+  const int64_t C = g.c, rows = g.n * g.out[0] * g.out[1];
+  const int64_t taps = g.k[0] * g.k[1] * g.k[2], per = (taps + 1) * C;
+  const int64_t parts = std::min<int64_t>(rows, 64);  // a function of the shape only
+  const int64_t rPart = (rows + parts - 1) / parts;
+  std::vector<float> partial(size_t(parts * per), 0.0f);
+  pool().parallelFor(parts, 1, [&](int64_t s, int64_t e) {
+    for (int64_t q = s; q < e; q++) {
+      float* acc = partial.data() + q * per;
+      float* accB = acc + taps * C;
+      for (int64_t row = q * rPart; row < std::min(rows, (q + 1) * rPart); row++) {
+        const int64_t nn = row / (g.out[0] * g.out[1]), od = (row / g.out[1]) % g.out[0], oh = row % g.out[1];
+        for (int64_t ow = 0; ow < g.out[2]; ow++) {
+          const float* dyp = dy + (row * g.out[2] + ow) * C;
+          for (int64_t c = 0; c < C; c++) accB[c] += dyp[c];
+          for (int64_t a = 0; a < g.k[0]; a++) {
+            const int64_t id = od * g.stride[0] - g.padBefore[0] + a * g.dilation[0];
+            if (id < 0 || id >= g.in[0]) continue;
+            for (int64_t b = 0; b < g.k[1]; b++) {
+              const int64_t ih = oh * g.stride[1] - g.padBefore[1] + b * g.dilation[1];
+              if (ih < 0 || ih >= g.in[1]) continue;
+              const float* xrow = x + ((nn * g.in[0] + id) * g.in[1] + ih) * g.in[2] * C;
+              float* arow = acc + (a * g.k[1] + b) * g.k[2] * C;
+              for (int64_t t = 0; t < g.k[2]; t++) {
+                const int64_t iw = ow * g.stride[2] - g.padBefore[2] + t * g.dilation[2];
+                if (iw < 0 || iw >= g.in[2]) continue;
+                madd(arow + t * C, dyp, xrow + iw * C, C);
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+  for (int64_t i = 0; i < per; i++) {
+    double v = 0;
+    for (int64_t q = 0; q < parts; q++) v += partial[size_t(q * per + i)];
+    if (i < taps * C)
+      dw[i] = float(v);
+    else if (db)
+      db[i - taps * C] = float(v);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GELU, exact (erf) form, and its derivative.
+
+void gelu(const float* x, float* y, int64_t n) {
+  unaryVec([](vf v) { return 0.5f * v * (1.0f + verf(v * float(M_SQRT1_2))); }, x, y, n);
+}
+
+void geluGrad(const float* x, const float* dy, float* dx, int64_t n) {
+  const float invSqrt2Pi = float(0.3989422804014327);
+  auto grad = [invSqrt2Pi](vf v, vf g) { return g * (0.5f * (1.0f + verf(v * float(M_SQRT1_2))) + v * vexp(-0.5f * v * v) * invSqrt2Pi); };
+  pool().parallelFor(n, 32768, [&](int64_t s, int64_t e) {
+    int64_t i = s;
+    for (; i + VW <= e; i += VW) vstore(dx + i, grad(vload(x + i), vload(dy + i)));
+    if (i < e) {
+      float tx[VW] = {}, tg[VW] = {};
+      for (int64_t j = i; j < e; j++) tx[j - i] = x[j], tg[j - i] = dy[j];
+      vstore(tx, grad(vload(tx), vload(tg)));
+      for (int64_t j = i; j < e; j++) dx[j] = tx[j - i];
+    }
+  });
+}
+
+}  // namespace mnxc

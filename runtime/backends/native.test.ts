@@ -1,0 +1,369 @@
+/**
+ * The `native` backend's C++ kernels against the cpu backend's JavaScript kernels on the same
+ * random inputs (odd shapes, broadcasting, transposes, sizes that split across threads), its
+ * depthwise 3-D ops against float64 definitions and finite differences, and the tiny MedNeXt
+ * fixture forward. Skipped when the addon is not built (`mnxc setup native`).
+ */
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { compileFile } from '../../compiler/compile.js';
+import { ROOT, haveFixtures } from '../../tests/fixtures.js';
+import { useBackend } from '../backend.js';
+import { buildModel } from '../model/model.js';
+import { depthwiseConv3dSlabs } from '../ops/depthwise-conv3d.js';
+import { depthwiseConvTranspose3d } from '../ops/depthwise-conv-transpose3d.js';
+import { ops, resetOps } from '../ops/index.js';
+import { activation, autodiffGrads, erf64, loadCase, maxAbs, maxAbsDiff, numericGrad, randArr, refConv3d, refConvTranspose3d, rng, toTf } from '../ops/test-helpers.js';
+import { loadWeights } from '../weights/state-dict.js';
+import { loadNativeBackend, nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d, nativeGelu } from './native.js';
+
+const why = await loadNativeBackend();
+if (why) console.warn(`native backend tests skipped: ${why}`);
+
+function random(shape: number[], seed: number, lo = -1, hi = 1): Float32Array {
+  const r = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
+  return out;
+}
+
+type Input = { shape: number[]; data: Float32Array | Int32Array; dtype?: 'float32' | 'int32' };
+const input = (shape: number[], seed: number, lo = -1, hi = 1): Input => ({ shape, data: random(shape, seed, lo, hi) });
+
+/** Runs `f` on fresh tensors on `backend`; returns every output's shape and values. */
+async function runOn(backend: string, f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], inputs: Input[]) {
+  await tf.setBackend(backend);
+  return tf.tidy(() => {
+    const xs = inputs.map((i) => tf.tensor(i.data, i.shape, i.dtype ?? 'float32'));
+    const out = f(...xs);
+    return (Array.isArray(out) ? out : [out]).map((t) => ({ shape: t.shape, dtype: t.dtype, data: t.dataSync() as Float32Array }));
+  });
+}
+
+/** Worst |native − cpu| over all outputs, relative to max(1, max |cpu|); shapes and dtypes must match. */
+async function versusCpu(f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], inputs: Input[]): Promise<number> {
+  const cpu = await runOn('cpu', f, inputs);
+  const native = await runOn('native', f, inputs);
+  expect(native.length).toBe(cpu.length);
+  let worst = 0;
+  cpu.forEach((c, i) => {
+    expect(native[i]!.shape).toEqual(c.shape);
+    expect(native[i]!.dtype).toBe(c.dtype);
+    worst = Math.max(worst, maxAbsDiff(native[i]!.data, c.data) / Math.max(1, maxAbs(c.data)));
+  });
+  return worst;
+}
+
+/** f's value and the gradients of Σ f·r with respect to every input. */
+const withGrads = (f: (...xs: tf.Tensor[]) => tf.Tensor) => (...xs: tf.Tensor[]) => {
+  const y = f(...xs);
+  const r = tf.tensor(random(y.shape, 99), y.shape);
+  return [y, ...tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), r)))(xs)];
+};
+
+describe.skipIf(why !== null)('native kernels = cpu kernels', () => {
+  beforeAll(async () => {
+    await useBackend('native');
+  });
+
+  const pairs: Array<[number[], number[]]> = [
+    [[2, 3, 4], [2, 3, 4]],
+    [[2, 3, 4], [4]],
+    [[2, 3, 4], [3, 1]],
+    [[5, 1, 7], [1, 6, 1]],
+    [[1], [3, 5]],
+    [[], [4, 5]],
+    [[4, 5], []],
+    [[2, 1, 3, 1, 2], [1, 4, 1, 5, 1]],
+    [[1, 300, 33], [1, 1, 33]],
+    [[2, 70000], [2, 70000]],
+    [[3, 20000, 3], [3, 1, 3]],
+    [[70001], [1]],
+  ];
+  it.each(['add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'squaredDifference'] as const)('%s with broadcasting', async (op) => {
+    for (const [i, [sa, sb]] of pairs.entries()) {
+      const lo = op === 'div' ? 0.5 : -1;
+      const err = await versusCpu((a, b) => tf[op](a!, b!), [input(sa, 2 * i + 1), input(sb, 2 * i + 2, lo, 2)]);
+      expect(err, `${op} [${sa}] [${sb}]`).toBeLessThan(1e-6);
+    }
+  });
+
+  it('addN', async () => {
+    const xs = [input([3, 50001], 40), input([3, 50001], 41), input([3, 50001], 42)];
+    expect(await versusCpu((a, b, c) => [tf.addN([a!, b!, c!]), tf.addN([a!, b!]), tf.addN([c!])], xs)).toBeLessThan(1e-7);
+  });
+
+  it('pow', async () => {
+    expect(await versusCpu((a, b) => tf.pow(a!, b!), [input([3, 40], 3, 0.1, 2), input([40], 4, -2, 2)])).toBeLessThan(1e-6);
+  });
+
+  it('binary gradients (reductions over the broadcast axes)', async () => {
+    const f = withGrads((a, b, c) => tf.div(tf.add(tf.mul(a!, b!), c!), tf.add(tf.square(b!), 1)));
+    expect(await versusCpu(f, [input([2, 5, 3, 7], 1), input([7], 2), input([2, 1, 3, 1], 3)])).toBeLessThan(1e-5);
+  });
+
+  it('integer inputs fall back to the cpu kernels', async () => {
+    const ints: Input[] = [
+      { shape: [2, 3], data: Int32Array.from([1, 2, 3, 4, 5, 6]), dtype: 'int32' },
+      { shape: [3], data: Int32Array.from([7, 8, 9]), dtype: 'int32' },
+    ];
+    expect(await versusCpu((a, b) => [tf.add(a!, b!), tf.mul(a!, b!), tf.sum(a!, 1)], ints)).toBe(0);
+    // The cpu backend keeps a cast's integers as they are: float32 tensors over an Int32Array.
+    const f = (a: tf.Tensor, b: tf.Tensor) => {
+      const [fa, fb] = [tf.cast(a, 'float32'), tf.cast(b, 'float32')];
+      const x = tf.reshape(tf.tile(fa, [1, 1]), [1, 1, 2, 3, 1]);
+      return [tf.add(fa, fb), tf.matMul(fa, tf.reshape(fb, [3, 1])), tf.sum(fa, 0), tf.exp(tf.mul(fb, 0.1)), tf.transpose(fa), ops.depthwiseConv3d(tf.tile(x, [1, 1, 1, 1, 1]), tf.cast(tf.ones([1, 1, 1, 1, 1], 'int32'), 'float32'), 1, 0)];
+    };
+    expect(await versusCpu((a, b) => f(a!, b!), ints)).toBeLessThan(1e-6);
+  });
+
+  it.each([
+    ['exp', -3, 3],
+    ['erf', -4, 4],
+    ['neg', -1, 1],
+    ['sqrt', 0, 4],
+    ['rsqrt', 0.1, 4],
+    ['square', -2, 2],
+    ['abs', -1, 1],
+    ['relu', -1, 1],
+    ['log', 0.01, 4],
+    ['reciprocal', 0.5, 4],
+    ['sigmoid', -6, 6],
+    ['tanh', -4, 4],
+    ['elu', -3, 3],
+    ['softplus', -5, 5],
+    ['sign', -1, 1],
+  ] as const)('%s', async (op, lo, hi) => {
+    for (const shape of [[7], [3, 5, 11], [100003]]) {
+      const err = await versusCpu((x) => (tf[op] as (x: tf.Tensor) => tf.Tensor)(x!), [input(shape, 5, lo, hi)]);
+      // The cpu kernel's erf is itself an approximation (|error| < 1.5e-7); see the float64 check below.
+      expect(err, `${op} [${shape}]`).toBeLessThan(op === 'erf' ? 4e-7 : 2e-6);
+    }
+  });
+
+  it('erf and exp against float64', async () => {
+    const x = random([20001], 17, -5, 5);
+    await tf.setBackend('native');
+    const [e, x2] = tf.tidy(() => [tf.erf(tf.tensor(x)).dataSync(), tf.exp(tf.tensor(x)).dataSync()]);
+    expect(maxAbsDiff(e!, Array.from(x, erf64))).toBeLessThan(4e-7); // ~5 float32 ulp near ±1
+    expect(maxAbsDiff(x2!, Array.from(x, (v) => Math.exp(v))) / Math.exp(5)).toBeLessThan(3e-7);
+  });
+
+  it('step and leaky relu', async () => {
+    expect(await versusCpu((x) => [tf.step(x!, 0.3), tf.leakyRelu(x!, 0.2)], [input([9, 13], 6)])).toBeLessThan(1e-7);
+  });
+
+  it.each([
+    { a: [1, 1], b: [1, 1], ta: false, tb: false },
+    { a: [5, 7], b: [7, 3], ta: false, tb: false },
+    { a: [130, 33], b: [33, 70], ta: false, tb: false },
+    { a: [33, 130], b: [33, 70], ta: true, tb: false },
+    { a: [130, 33], b: [70, 33], ta: false, tb: true },
+    { a: [33, 130], b: [70, 33], ta: true, tb: true },
+    { a: [3, 5000], b: [5000, 17], ta: false, tb: false },
+    { a: [5000, 3], b: [5000, 17], ta: true, tb: false },
+    { a: [1, 20000], b: [20000, 32], ta: false, tb: false },
+    { a: [2, 5, 7], b: [7, 3], ta: false, tb: false },
+    { a: [1, 5, 7], b: [3, 4, 7], ta: false, tb: true },
+    { a: [6, 1, 4096], b: [6, 4096, 8], ta: false, tb: false },
+    { a: [2, 3, 9, 4], b: [2, 3, 9, 6], ta: true, tb: false },
+  ])('matMul $a × $b (transposeA $ta, transposeB $tb)', async ({ a, b, ta, tb }) => {
+    const err = await versusCpu((x, y) => tf.matMul(x!, y!, ta, tb), [input(a, 7), input(b, 8)]);
+    expect(err).toBeLessThan(1e-5);
+  });
+
+  it('matMul gradients', async () => {
+    expect(await versusCpu(withGrads((x, y) => tf.matMul(x!, y!)), [input([300, 17], 9), input([17, 40], 10)])).toBeLessThan(1e-5);
+  });
+
+  it.each([
+    { shape: [4, 5, 6], axis: 1, keep: false },
+    { shape: [4, 5, 6], axis: [0, 1], keep: true },
+    { shape: [4, 5, 6], axis: [1, 2], keep: false },
+    { shape: [4, 5, 6], axis: [0, 1, 2], keep: false },
+    { shape: [4, 5, 6], axis: -1, keep: true },
+    { shape: [2, 1, 3], axis: [0, 2], keep: false },
+    { shape: [3, 4, 5], axis: [0, 2], keep: false },
+    { shape: [3, 70000], axis: 1, keep: false },
+    { shape: [70000, 3], axis: 0, keep: false },
+    { shape: [1, 300000], axis: 1, keep: true },
+    { shape: [7, 9000, 5], axis: 1, keep: false },
+  ])('sum of $shape over $axis', async ({ shape, axis, keep }) => {
+    expect(await versusCpu((x) => [tf.sum(x!, axis, keep), tf.mean(x!, axis, keep)], [input(shape, 11, 1, 3)])).toBeLessThan(1e-6);
+  });
+
+  it('slice, pad, transpose, gather, concat', async () => {
+    const f = (x: tf.Tensor) => [
+      tf.slice(x, [1, 0, 1, 2], [2, 3, 3, 3]),
+      tf.slice(x, [1, 0, 0, 0], [1, 4, 5, 6]),
+      tf.pad(x, [[0, 1], [2, 0], [1, 1], [0, 3]]),
+      tf.pad(x, [[1, 1], [0, 0], [0, 0], [2, 2]], 1.5),
+      tf.transpose(x, [0, 3, 1, 2]),
+      tf.transpose(x, [3, 2, 1, 0]),
+      tf.gather(x, tf.tensor1d([4, 0, 0, 2], 'int32'), 2),
+      tf.gather(x, tf.tensor1d([3, 1], 'int32'), 0),
+      tf.concat([x, x], 3),
+    ];
+    expect(await versusCpu((x) => f(x!), [input([4, 4, 5, 6], 12)])).toBe(0);
+    expect(await versusCpu(withGrads((x) => tf.slice(tf.pad(x!, [[0, 0], [1, 1], [2, 1]]), [0, 1, 1], [3, 5, 6])), [input([3, 6, 5], 13)])).toBeLessThan(1e-6);
+  });
+
+  it.each([
+    { shape: [2, 7, 8, 3], k: [3, 3], s: 1, pad: 'same' as const },
+    { shape: [1, 9, 6, 4], k: [5, 3], s: 2, pad: 'same' as const },
+    { shape: [2, 7, 8, 3], k: [3, 3], s: [2, 1] as [number, number], pad: 'valid' as const },
+    { shape: [1, 6, 6, 2], k: [2, 2], s: 2, pad: 1 },
+  ])('depthwiseConv2d $k stride $s pad $pad, with gradients', async ({ shape, k, s, pad }) => {
+    const f = withGrads((x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, s, pad));
+    expect(await versusCpu(f, [input(shape, 14), input([...k, shape[3]!, 1], 15)])).toBeLessThan(1e-5);
+  });
+});
+
+describe.skipIf(why !== null)('native depthwise 3-D ops and GELU', () => {
+  beforeAll(async () => {
+    await useBackend('native');
+  });
+
+  const cases = [
+    { k: [3, 3, 3], s: [1, 1, 1], p: [1, 1, 1], shape: [2, 6, 5, 7, 3] },
+    { k: [5, 5, 5], s: [1, 1, 1], p: [2, 2, 2], shape: [1, 6, 6, 6, 2] },
+    { k: [3, 3, 3], s: [2, 2, 2], p: [1, 1, 1], shape: [1, 7, 8, 5, 3] },
+    { k: [5, 3, 1], s: [2, 1, 2], p: [2, 1, 0], shape: [1, 9, 6, 6, 2] },
+    { k: [2, 3, 4], s: [2, 3, 2], p: [0, 1, 1], shape: [1, 5, 7, 6, 33] },
+  ];
+
+  it.each(cases)('depthwiseConv3d = the float64 definition: kernel $k stride $s padding $p', ({ k, s, p, shape }) => {
+    const x = randArr(shape, 1);
+    const w = randArr([...k, shape[4]!, 1], 2);
+    const ref = refConv3d(x, w, s, p, true);
+    const y = tf.tidy(() => nativeDepthwiseConv3d(toTf(x), toTf(w), s, p));
+    expect(y.shape).toEqual(ref.shape);
+    expect(maxAbsDiff(y.dataSync(), ref.data)).toBeLessThan(1e-5);
+    y.dispose();
+  });
+
+  it.each([
+    { k: [3, 3, 3], s: [2, 2, 2], p: [1, 1, 1], shape: [1, 4, 3, 5, 3] },
+    { k: [5, 5, 5], s: [2, 2, 2], p: [2, 2, 2], shape: [2, 3, 4, 3, 2] },
+    { k: [2, 3, 4], s: [2, 3, 2], p: [0, 1, 1], shape: [1, 3, 2, 4, 2] },
+    { k: [1, 1, 1], s: [2, 2, 2], p: [0, 0, 0], shape: [1, 2, 3, 2, 2] },
+  ])('depthwiseConvTranspose3d = the float64 definition: kernel $k stride $s padding $p', ({ k, s, p, shape }) => {
+    const x = randArr(shape, 3);
+    const w = randArr([...k, shape[4]!, 1], 4);
+    const ref = refConvTranspose3d(x, w, s, p, true);
+    const y = tf.tidy(() => nativeDepthwiseConvTranspose3d(toTf(x), toTf(w), s, p));
+    expect(y.shape).toEqual(ref.shape);
+    expect(maxAbsDiff(y.dataSync(), ref.data)).toBeLessThan(1e-5);
+    y.dispose();
+  });
+
+  it.each([
+    { s: [1, 1, 1], p: [1, 1, 1], shape: [1, 4, 5, 3, 2] },
+    { s: [2, 2, 2], p: [1, 1, 1], shape: [1, 5, 4, 5, 2] },
+    { s: [2, 1, 2], p: [0, 1, 1], shape: [2, 4, 3, 4, 3] },
+  ])('gradients match float64 finite differences at stride $s (plain and transposed)', ({ s, p, shape }) => {
+    const x = randArr(shape, 5);
+    const w = randArr([3, 3, 3, shape[4]!, 1], 6);
+    const plain = refConv3d(x, w, s, p, true);
+    const r = randArr(plain.shape, 7);
+    const [gx, gw] = autodiffGrads(([a, b]) => nativeDepthwiseConv3d(a!, b!, s, p), [x, w], r);
+    const f = ([a, b]: Arr[]) => refConv3d(a!, b!, s, p, true);
+    expect(maxAbsDiff(gx!, numericGrad(f, [x, w], 0, r))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(gw!, numericGrad(f, [x, w], 1, r))).toBeLessThan(1e-4);
+
+    const transposed = refConvTranspose3d(x, w, s, p, true);
+    const rt = randArr(transposed.shape, 8);
+    const [tx, tw] = autodiffGrads(([a, b]) => nativeDepthwiseConvTranspose3d(a!, b!, s, p), [x, w], rt);
+    const ft = ([a, b]: Arr[]) => refConvTranspose3d(a!, b!, s, p, true);
+    expect(maxAbsDiff(tx!, numericGrad(ft, [x, w], 0, rt))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(tw!, numericGrad(ft, [x, w], 1, rt))).toBeLessThan(1e-4);
+  });
+
+  it('with bias: values and all three gradients = the TF.js-ops implementation on cpu', async () => {
+    const inputs = [input([2, 5, 6, 4, 3], 20), input([3, 3, 3, 3, 1], 21), input([3], 22)];
+    const plain = withGrads((x, w, b) => nativeDepthwiseConv3d(x!, w!, [2, 1, 1], 1, b));
+    const plainRef = withGrads((x, w, b) => depthwiseConv3dSlabs(x!, w!, [2, 1, 1], 1, b));
+    const up = withGrads((x, w, b) => nativeDepthwiseConvTranspose3d(x!, w!, 2, 1, b));
+    const upRef = withGrads((x, w, b) => depthwiseConvTranspose3d(x!, w!, 2, 1, b));
+    const compare = async (fast: typeof plain, ref: typeof plain) => {
+      const a = await runOn('native', fast, inputs);
+      const b = await runOn('cpu', ref, inputs);
+      a.forEach((t, i) => {
+        expect(t.shape).toEqual(b[i]!.shape);
+        expect(maxAbsDiff(t.data, b[i]!.data) / Math.max(1, maxAbs(b[i]!.data))).toBeLessThan(1e-5);
+      });
+    };
+    await compare(plain, plainRef);
+    await compare(up, upRef);
+    await tf.setBackend('native');
+  });
+
+  it('GELU and its gradient = the cpu op chain', async () => {
+    const err = await versusCpu(
+      (x) => {
+        const native = tf.getBackend() === 'native';
+        return withGrads((a) => (native ? nativeGelu(a!) : tf.mul(tf.mul(a!, 0.5), tf.add(tf.erf(tf.mul(a!, Math.SQRT1_2)), 1))))(x!);
+      },
+      [input([3, 7, 50], 23, -6, 6)],
+    );
+    expect(err).toBeLessThan(1e-6);
+  });
+
+  it('the ops are installed for native and defer to the previous ones elsewhere', async () => {
+    const x = randArr([1, 4, 4, 4, 2], 30);
+    const w = randArr([3, 3, 3, 2, 1], 31);
+    const y = async (backend: string) => {
+      await useBackend(backend as 'cpu' | 'native');
+      return tf.tidy(() => ops.depthwiseConv3d(toTf(x), toTf(w), 1, 1).dataSync());
+    };
+    const cpu = await y('cpu');
+    const native = await y('native');
+    expect(maxAbsDiff(cpu, native)).toBeLessThan(1e-6);
+    const xv = tf.variable(toTf(x), false);
+    const wv = tf.variable(toTf(w), true, 'w31');
+    const step = () => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(ops.gelu(ops.depthwiseConv3d(xv, wv, 1, 1))) as tf.Scalar, [wv]);
+      expect(Object.keys(grads)).toEqual(['w31']);
+      tf.dispose([value, ...Object.values(grads)]);
+    };
+    step();
+    const before = tf.memory().numTensors;
+    step();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([xv, wv]);
+  });
+});
+
+type Arr = ReturnType<typeof randArr>;
+
+describe.skipIf(why !== null || !haveFixtures)('MedNeXt fixture on native', () => {
+  beforeAll(async () => {
+    resetOps();
+    await useBackend('native');
+  });
+
+  it('tiny_k3_ds reproduces every official output', () => {
+    const name = 'tiny_k3_ds';
+    const c = loadCase(name);
+    const set = Object.entries(c.meta.constructor_args).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    const { ir } = compileFile(join(ROOT, 'examples', 'mednext.mnx'), { set, inputSize: [32, 32, 32] });
+    const model = buildModel(ir!);
+    loadWeights(model, c.weights, name);
+    const x = activation(c.io, 'input');
+    const ys = model.forward(x);
+    const outs = ['out_0', 'out_1', 'out_2', 'out_3', 'out_4'];
+    expect(ys.length).toBe(outs.length);
+    ys.forEach((y, i) => {
+      const ref = activation(c.io, outs[i]!);
+      const refData = ref.dataSync();
+      const err = maxAbsDiff(y.dataSync(), refData);
+      expect(err, `${outs[i]}: ${err}`).toBeLessThanOrEqual(2e-5 + 2e-5 * maxAbs(refData));
+      ref.dispose();
+    });
+    tf.dispose([x, ...ys]);
+    model.dispose();
+  });
+});
