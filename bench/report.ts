@@ -26,6 +26,8 @@ export interface Row {
   error?: string;
   /** min / PyTorch's min for the same label, where PyTorch ran. */
   vsTorch?: number;
+  /** min / the min of PyTorch run with glibc tuned (bench/run.ts TORCH_MALLOC). */
+  vsTorchTuned?: number;
 }
 
 export interface Report {
@@ -59,12 +61,15 @@ function seconds(v: number | undefined): string {
 
 /** Markdown table of the rows, in order. */
 export function renderTable(report: Report): string {
-  const head = ['configuration', 'backend', 'min', 'median', 'GFLOP/s', '% of peak', 'peak RSS MiB', '÷ PyTorch'];
+  const tuned = report.rows.some((r) => r.vsTorchTuned !== undefined);
+  const head = ['configuration', 'backend', 'min', 'median', 'GFLOP/s', '% of peak', 'peak RSS MiB', '÷ PyTorch', ...(tuned ? ['÷ tuned'] : [])];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+  const ratio = (v: number | undefined) => (v === undefined ? '' : `${v.toFixed(2)}×`);
   for (const r of report.rows) {
     const cells = r.error
       ? [r.label, r.backend, `n/a: ${r.error}`, '', '', '', '', '']
-      : [r.label, r.backend, seconds(r.min), seconds(r.median), fmt(r.gflops, r.gflops !== undefined && r.gflops < 10 ? 2 : 1), r.sharePeak === undefined ? '' : `${(100 * r.sharePeak).toFixed(1)}%`, fmt(r.peakRssMiB, 0), r.vsTorch === undefined ? '' : `${r.vsTorch.toFixed(2)}×`];
+      : [r.label, r.backend, seconds(r.min), seconds(r.median), fmt(r.gflops, r.gflops !== undefined && r.gflops < 10 ? 2 : 1), r.sharePeak === undefined ? '' : `${(100 * r.sharePeak).toFixed(1)}%`, fmt(r.peakRssMiB, 0), ratio(r.vsTorch)];
+    if (tuned) cells.push(r.error ? '' : ratio(r.vsTorchTuned));
     lines.push(`| ${cells.join(' | ')} |`);
   }
   const peaks = new Map(report.rows.filter((r) => r.peakGflops).map((r) => [r.backend, r.peakGflops!]));

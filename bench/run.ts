@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: MedNeXt on every TF.js backend present, against PyTorch in the same run.
  *
- *   npm run bench -- [--full] [--backends tensorflow,wasm,cpu] [--reps N] [--json] [--compare FILE]
- *                    [--only forward,train,sliding,ops] [--cpu-models] [--no-torch] [--smoke] [--max-rss MiB]
+ *   npm run bench -- [--full] [--backends tensorflow,native,wasm,cpu] [--reps N] [--json] [--compare FILE]
+ *                    [--only forward,train,sliding,ops] [--cpu-models] [--no-torch] [--torch-malloc default|tuned|both]
+ *                    [--smoke] [--max-rss MiB]
  *
  * Rows: MedNeXt-S k3 and B k5 (deep supervision, 3 classes) at 1×1×64³ (128³ with --full):
  * forward, and a training step (runtime/train's Dice+CE over the deep-supervision heads,
@@ -12,7 +13,9 @@
  * process (bench/child.ts) so its peak RSS is its own: one warm-up run, then --reps timed runs
  * (the sliding window: one window to warm up, one timed run). The cpu backend is 20–150× slower,
  * so it runs only the op rows unless --cpu-models. Where python3 can import torch,
- * ../shared/bench/torch_mednext.py (MNXC_TORCH_BENCH overrides) times the same networks.
+ * ../shared/bench/torch_mednext.py (MNXC_TORCH_BENCH overrides) times the same networks, and
+ * bench/torch_sliding.py runs the same sliding window on its network, each twice: with glibc's
+ * defaults and with glibc tuned to keep freed memory (TORCH_MALLOC; --torch-malloc picks one).
  * A child passing --max-rss MiB resident (default 75% of memory) is stopped and reported.
  * --smoke runs everything on examples/tiny.mnx at toy sizes in one child (for the test suite).
  */
@@ -27,7 +30,7 @@ import { RESULT_MARK, type CaseResult } from './child.js';
 import { asReport, caseLabel, renderComparison, renderTable, type Report, type Row } from './report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const BACKENDS = ['tensorflow', 'wasm', 'cpu'];
+const BACKENDS = ['tensorflow', 'native', 'wasm', 'cpu'];
 const GROUPS = ['forward', 'train', 'sliding', 'ops'];
 
 export interface BenchOptions {
@@ -38,6 +41,8 @@ export interface BenchOptions {
   cpuModels?: boolean;
   torch?: boolean;
   smoke?: boolean;
+  /** Which glibc setting PyTorch runs with (default both; see TORCH_MALLOC). */
+  torchMalloc?: 'default' | 'tuned' | 'both';
   /** A child whose resident memory passes this is stopped (default 75% of the machine's memory). */
   maxRssMiB?: number;
   /** Progress lines (default: stderr). */
@@ -64,6 +69,11 @@ function modelCase(kind: string, m: ModelConfig, size: number): CaseSpec {
   return { kind, spec: 'examples/mednext.mnx', variant: m.variant, set: [`kernel_size=${m.kernel}`, 'n_classes=3', 'deep_supervision=true'], size };
 }
 
+/** The sliding-window row: MedNeXt-S k3 over a 160×160×96 volume, patch 64³, one timed run. */
+function slidingCase(): CaseSpec {
+  return { ...modelCase('sliding', MODELS[0]!, 64), volume: [160, 160, 96], patch: [64, 64, 64], reps: 1 };
+}
+
 /** Every configuration to run, grouped into child processes. */
 export function planJobs(o: BenchOptions): Job[] {
   const only = new Set(o.only ?? GROUPS);
@@ -86,7 +96,7 @@ export function planJobs(o: BenchOptions): Job[] {
         if (only.has('forward')) jobs.push({ backend, cases: [modelCase('forward', m, size)] });
         if (only.has('train')) jobs.push({ backend, cases: [modelCase('train', m, size)] });
       }
-      if (only.has('sliding')) jobs.push({ backend, cases: [{ ...modelCase('sliding', MODELS[0]!, 64), volume: [160, 160, 96], patch: [64, 64, 64], reps: 1 }] });
+      if (only.has('sliding')) jobs.push({ backend, cases: [slidingCase()] });
     }
     if (only.has('ops')) for (const kind of OP_CASES) jobs.push({ backend, cases: [{ kind, size: 64, channels: 32 }] });
   }
@@ -152,6 +162,25 @@ function toRow(r: CaseResult & { peakGflops?: number }): Row {
   return { ...row, seconds: r.seconds, min: r.min, median: r.median, flops: r.flops, gflops, peakGflops: r.peakGflops, sharePeak: r.peakGflops ? gflops / r.peakGflops : undefined, peakRssMiB: r.peakRssMiB, info: r.info };
 }
 
+/**
+ * How PyTorch's processes run. glibc hands allocations above its mmap threshold back to the
+ * kernel on free, so every forward pass page-faults its activations in again; on this project's
+ * VMs that doubles PyTorch's time. `tuned` keeps freed memory for reuse (what the native backend
+ * sets for itself, and what jemalloc/tcmalloc give PyTorch): the honest best case to compare with.
+ */
+export interface TorchMalloc {
+  name: 'default' | 'tuned';
+  env: Record<string, string>;
+  /** Row key suffix and backend label suffix. */
+  key: string;
+  label: string;
+}
+
+export const TORCH_MALLOC: TorchMalloc[] = [
+  { name: 'default', env: {}, key: 'torch', label: '' },
+  { name: 'tuned', env: { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: String(2 ** 30) }, key: 'torch-tuned', label: ', glibc tuned' },
+];
+
 /** ../shared/bench/torch_mednext.py when python3 can import torch; otherwise why not. */
 function torchScript(): { script: string } | { why: string } {
   const script = process.env.MNXC_TORCH_BENCH ?? resolve(ROOT, '..', 'shared', 'bench', 'torch_mednext.py');
@@ -161,9 +190,9 @@ function torchScript(): { script: string } | { why: string } {
   return { script };
 }
 
-function runTorch(script: string, m: ModelConfig, size: number, reps: number): Promise<Row[]> {
+function runTorch(script: string, m: ModelConfig, size: number, reps: number, malloc: TorchMalloc): Promise<Row[]> {
   return new Promise((done) => {
-    const child = spawn('python3', [script, '--variant', m.variant, '--kernel', String(m.kernel), '--size', String(size), '--repeat', String(reps)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('python3', [script, '--variant', m.variant, '--kernel', String(m.kernel), '--size', String(size), '--repeat', String(reps)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...malloc.env } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -173,16 +202,48 @@ function runTorch(script: string, m: ModelConfig, size: number, reps: number): P
       for (const kind of ['forward', 'train'] as const) {
         const c = modelCase(kind, m, size);
         const label = caseLabel(c);
-        const row: Row = { key: `${label} @ torch`, label, backend: 'torch', case: c };
+        const row: Row = { key: `${label} @ ${malloc.key}`, label, backend: `torch${malloc.label}`, case: c };
         try {
           const j = JSON.parse(out.trim().split('\n').pop()!) as { engine: string; forward_s: { min: number; median: number }; train_step_s: { min: number; median: number }; peak_rss_mb: number };
           const t = kind === 'forward' ? j.forward_s : j.train_step_s;
-          rows.push({ ...row, backend: j.engine, key: `${label} @ torch`, min: t.min, median: t.median, peakRssMiB: j.peak_rss_mb });
+          rows.push({ ...row, backend: j.engine + malloc.label, min: t.min, median: t.median, peakRssMiB: j.peak_rss_mb });
         } catch {
           rows.push({ ...row, error: lastLine(err) || 'torch_mednext.py printed no result' });
         }
       }
       done(rows);
+    });
+  });
+}
+
+/** `--set` value of a model case (`kernel_size=3` → '3'). */
+function setting(c: CaseSpec, name: string): string | undefined {
+  return (c.set ?? []).find((s) => s.startsWith(`${name}=`))?.slice(name.length + 1);
+}
+
+/**
+ * bench/torch_sliding.py: the same sliding window (window positions, Gaussian, accumulation) on
+ * torch_mednext.py's network (`mednext`), one window to warm up and the case's timed runs.
+ */
+function runTorchSliding(mednext: string, c: CaseSpec, reps: number, malloc: TorchMalloc): Promise<Row> {
+  const args = [join(ROOT, 'bench', 'torch_sliding.py'), '--mednext', mednext, '--variant', c.variant!, '--kernel', setting(c, 'kernel_size')!, '--classes', setting(c, 'n_classes')!];
+  if (setting(c, 'deep_supervision') !== 'true') args.push('--no-deep-supervision');
+  args.push('--volume', c.volume!.join(','), '--patch', c.patch!.join(','), '--step', '0.5', '--repeat', String(c.reps ?? reps));
+  return new Promise((done) => {
+    const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...malloc.env } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', () => {
+      const label = caseLabel(c);
+      const row: Row = { key: `${label} @ ${malloc.key}`, label, backend: `torch${malloc.label}`, case: c };
+      try {
+        const j = JSON.parse(out.trim().split('\n').pop()!) as { engine: string; windows: number; sliding_s: { min: number; median: number }; peak_rss_mb: number };
+        done({ ...row, backend: j.engine + malloc.label, min: j.sliding_s.min, median: j.sliding_s.median, peakRssMiB: j.peak_rss_mb, info: { windows: j.windows } });
+      } catch {
+        done({ ...row, error: lastLine(err) || 'torch_sliding.py printed no result' });
+      }
     });
   });
 }
@@ -207,21 +268,45 @@ export async function runBench(o: BenchOptions): Promise<Report> {
   if (o.smoke) notes.push('smoke mode: examples/tiny.mnx at toy sizes, every case in one child (peak RSS cumulative).');
   notes.push('FLOPs as `mnxc summary` counts them (2·MACs + one per output element of other ops); training step and fwd+bwd rows count 3× forward.');
   const only = new Set(o.only ?? GROUPS);
-  if (o.torch !== false && !o.smoke && (only.has('forward') || only.has('train'))) {
+  const models = backends.some((b) => b !== 'cpu') || o.cpuModels;
+  const torchSliding = only.has('sliding') && models;
+  if (o.torch !== false && !o.smoke && (only.has('forward') || only.has('train') || torchSliding)) {
     const t = torchScript();
     if ('why' in t) notes.push(`PyTorch: not run (${t.why}).`);
     else {
-      const size = o.full ? 128 : 64;
-      for (const m of MODELS) {
-        log(`torch: MedNeXt-${m.variant} k${m.kernel} ${size}³`);
-        const torchRows = await runTorch(t.script, m, size, reps);
-        for (const tr of torchRows) {
-          for (const r of rows) if (r.label === tr.label && r.min !== undefined && tr.min !== undefined) r.vsTorch = r.min / tr.min;
-          if ((tr.case!.kind === 'forward' && only.has('forward')) || (tr.case!.kind === 'train' && only.has('train'))) rows.push(tr);
+      const beside = (tr: Row, malloc: TorchMalloc) => {
+        for (const r of rows) {
+          if (r.label !== tr.label || r.min === undefined || tr.min === undefined || r.backend.startsWith('torch')) continue;
+          if (malloc.name === 'default') r.vsTorch = r.min / tr.min;
+          else r.vsTorchTuned = r.min / tr.min;
+        }
+      };
+      const mallocs = TORCH_MALLOC.filter((m) => (o.torchMalloc ?? 'both') === 'both' || m.name === o.torchMalloc);
+      for (const malloc of mallocs) {
+        if (only.has('forward') || only.has('train')) {
+          const size = o.full ? 128 : 64;
+          for (const m of MODELS) {
+            log(`torch (glibc ${malloc.name}): MedNeXt-${m.variant} k${m.kernel} ${size}³`);
+            const torchRows = await runTorch(t.script, m, size, reps, malloc);
+            for (const tr of torchRows) {
+              beside(tr, malloc);
+              if ((tr.case!.kind === 'forward' && only.has('forward')) || (tr.case!.kind === 'train' && only.has('train'))) rows.push(tr);
+            }
+          }
+        }
+        if (torchSliding) {
+          const c = slidingCase();
+          log(`torch (glibc ${malloc.name}): ${caseLabel(c)}`);
+          const tr = await runTorchSliding(t.script, c, reps, malloc);
+          log(`  ${tr.error ? `n/a: ${tr.error}` : `min ${tr.min!.toFixed(3)} s, ${tr.peakRssMiB!.toFixed(0)} MiB`}`);
+          beside(tr, malloc);
+          rows.push(tr);
         }
       }
-      notes.push("PyTorch: torch_mednext.py, same networks and input; its training step's loss is the mean of the heads' outputs (not Dice+CE), and its first timed run is not a warm-up; peak RSS is that of its whole process (forward and training).");
-      notes.push('÷ PyTorch: mnxc min ÷ PyTorch min; below 1 is faster than PyTorch.');
+      if (only.has('forward') || only.has('train')) notes.push("PyTorch: torch_mednext.py, same networks and input; its training step's loss is the mean of the heads' outputs (not Dice+CE), and its first timed run is not a warm-up; peak RSS is that of its whole process (forward and training).");
+      if (torchSliding) notes.push('PyTorch sliding window: bench/torch_sliding.py on torch_mednext.py\'s network, the same windows, Gaussian and float32 accumulation of softmax × Gaussian, one window to warm up, no mirroring.');
+      if (mallocs.some((m) => m.name === 'tuned')) notes.push(`glibc tuned: PyTorch run with ${Object.entries(TORCH_MALLOC[1]!.env).map(([k, v]) => `${k}=${v}`).join(' ')} (freed memory kept for reuse instead of unmapped; default glibc makes PyTorch page-fault its activations in on every pass).`);
+      notes.push('÷ PyTorch: mnxc min ÷ PyTorch min (÷ tuned: against PyTorch with glibc tuned); below 1 is faster than PyTorch.');
     }
   }
   rows.sort((a, b) => order(a) - order(b));
@@ -233,7 +318,7 @@ function order(r: Row): number {
   const kinds = ['forward', 'train', 'sliding', ...OP_CASES];
   const k = kinds.indexOf(r.case?.kind ?? '');
   const model = r.case?.variant === 'B' ? 1 : 0;
-  const backend = ['tensorflow', 'wasm', 'cpu'].indexOf(r.backend);
+  const backend = BACKENDS.indexOf(r.backend);
   return (r.case?.spec ? model * 1000 : 10_000) + k * 10 + (backend < 0 ? 9 : backend);
 }
 
@@ -249,6 +334,7 @@ export async function main(argv: string[]): Promise<number> {
         only: { type: 'string' },
         'cpu-models': { type: 'boolean', default: false },
         'no-torch': { type: 'boolean', default: false },
+        'torch-malloc': { type: 'string', default: 'both' },
         smoke: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         compare: { type: 'string' },
@@ -278,7 +364,9 @@ export async function main(argv: string[]): Promise<number> {
     if (reps !== undefined && !(Number.isInteger(reps) && reps >= 1)) throw new Error(`--reps: expected a positive integer, got '${values.reps}'`);
     const maxRss = values['max-rss'] === undefined ? undefined : Number(values['max-rss']);
     if (maxRss !== undefined && !(maxRss > 0)) throw new Error(`--max-rss: expected MiB > 0, got '${values['max-rss']}'`);
-    options = { maxRssMiB: maxRss, full: values.full, backends: list(values.backends, BACKENDS, '--backends'), only: list(values.only, GROUPS, '--only'), reps, cpuModels: values['cpu-models'], torch: !values['no-torch'], smoke: values.smoke };
+    const torchMalloc = values['torch-malloc'] as BenchOptions['torchMalloc'];
+    if (!['default', 'tuned', 'both'].includes(torchMalloc!)) throw new Error(`--torch-malloc: '${torchMalloc}' is not one of default, tuned, both`);
+    options = { maxRssMiB: maxRss, full: values.full, backends: list(values.backends, BACKENDS, '--backends'), only: list(values.only, GROUPS, '--only'), reps, cpuModels: values['cpu-models'], torch: !values['no-torch'], torchMalloc, smoke: values.smoke };
     if (values.compare) {
       let text: string;
       try {
