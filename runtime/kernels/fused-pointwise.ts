@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../ops/gradients.js';
 import { groupNormPlan } from './group-norm.js';
-import { geluDerivative } from './gelu.js';
+import { geluDensityTimesX } from './gelu.js';
 import { joinFree, thenFree } from './chain.js';
 
 /**
@@ -35,10 +35,14 @@ export function geluPointwise(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor): tf.Te
         const [sx, sw] = saved as [tf.Tensor, tf.Tensor2D];
         const x2 = tf.reshape(sx, [voxels, ci]);
         const dy2 = tf.reshape(dy, [voxels, co]) as tf.Tensor2D;
-        const dw = thenFree(thenFree(geluTimesTwo(x2), (u2) => tf.matMul(u2 as tf.Tensor2D, dy2, true, false)), (t) => tf.mul(t, 0.5));
+        // 1 + erf(x/√2) serves both the recomputed activation and GELU's derivative.
+        const onePlusErf = thenFree(thenFree(tf.mul(x2, Math.SQRT1_2), (t) => tf.erf(t)), (e) => tf.add(e, 1));
+        const dw = thenFree(thenFree(tf.mul(x2, onePlusErf), (u2) => tf.matMul(u2 as tf.Tensor2D, dy2, true, false)), (t) => tf.mul(t, 0.5));
         const db = tf.reshape(tf.matMul(tf.ones([1, voxels]), dy2), bs.shape);
         const dh = tf.matMul(dy2, sw, false, true);
-        return [tf.reshape(joinFree(dh, geluDerivative(x2), tf.mul), shape), dw, db];
+        // GELU'(x) = ½(1 + erf(x/√2)) + x·φ(x)
+        const derivative = joinFree(thenFree(onePlusErf, (t) => tf.mul(t, 0.5)), geluDensityTimesX(x2), tf.add);
+        return [tf.reshape(joinFree(dh, derivative, tf.mul), shape), dw, db];
       },
     };
   });

@@ -10,11 +10,16 @@ export function geluValue(x: tf.Tensor): tf.Tensor {
   return joinFree(onePlusErf, tf.mul(x, 0.5), tf.mul);
 }
 
-/** d GELU / dx = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π), at most three temporaries alive. */
+/** x·φ(x), φ(x) = exp(−x²/2)/√(2π) the standard normal density. */
+export function geluDensityTimesX(x: tf.Tensor): tf.Tensor {
+  const pdf = thenFree(thenFree(thenFree(tf.square(x), (s) => tf.mul(s, -0.5)), (t) => tf.exp(t)), (e) => tf.mul(e, INV_SQRT_2PI));
+  return thenFree(pdf, (p) => tf.mul(p, x));
+}
+
+/** d GELU / dx = Φ(x) + x·φ(x), at most three temporaries alive. */
 export function geluDerivative(x: tf.Tensor): tf.Tensor {
   const cdf = thenFree(thenFree(thenFree(tf.mul(x, Math.SQRT1_2), (t) => tf.erf(t)), (e) => tf.mul(e, 0.5)), (e) => tf.add(e, 0.5));
-  const pdf = thenFree(thenFree(thenFree(tf.square(x), (s) => tf.mul(s, -0.5)), (t) => tf.exp(t)), (e) => tf.mul(e, INV_SQRT_2PI));
-  return joinFree(cdf, thenFree(pdf, (p) => tf.mul(p, x)), tf.add);
+  return joinFree(cdf, geluDensityTimesX(x), tf.add);
 }
 
 /**
