@@ -63,21 +63,21 @@ export class MnxModel {
     return tf.tidy(() => {
       const x5 = ir.spatialDims === 2 ? tf.expandDims(input, 1) : input;
       const values = new Map<string, tf.Tensor>();
+      const plan = this.executionPlan();
       const run = (node: IRNode, inputs: tf.Tensor[]) => {
-        const y = this.runNode(node, inputs, x5);
+        const producer = plan.producerOf.get(node.id);
+        const y = producer ? this.runFused(producer, node, inputs[0]!) : this.runNode(node, inputs, x5);
         // Every node owns its result (an op may hand back its input unchanged, e.g. a zero pad).
         return inputs.includes(y) ? tf.clone(y) : y;
       };
       if (checkpoint) {
-        for (const seg of checkpointSegments(ir)) runCheckpointed(seg, values, (names) => names.map((n) => this.variables.get(n)!), run);
+        for (const seg of checkpointSegments({ ...ir, nodes: plan.nodes })) runCheckpointed(seg, values, (names) => names.map((n) => this.variables.get(n)!), run);
       } else {
-        const steps = this.steps();
-        const lastUse = lastUses(steps);
-        steps.forEach((step, i) => {
-          const inputs = step.inputs.map((id) => values.get(id)!);
-          values.set(step.node.id, step.producer ? this.runFused(step.producer, step.node, inputs[0]!) : run(step.node, inputs));
+        const lastUse = lastUses(plan.nodes);
+        plan.nodes.forEach((node, i) => {
+          values.set(node.id, run(node, node.inputs.map((id) => values.get(id)!)));
           // Free activations as soon as nothing later reads them (saved copies for backprop survive).
-          for (const id of step.inputs) {
+          for (const id of node.inputs) {
             if (lastUse.get(id) === i && !ir.outputs.includes(id)) {
               values.get(id)!.dispose();
               values.delete(id);
@@ -152,34 +152,38 @@ export class MnxModel {
     }
   }
 
-  private plan?: Step[];
+  private plan?: ExecutionPlan;
 
   /**
-   * The nodes in order, with GroupNorm or GELU fused into the 1×1×1 convolution that is their
-   * only reader (runtime/kernels/fused-pointwise.ts): the same values, less memory kept for
-   * backprop.
+   * The nodes as they run: GroupNorm or GELU fused into the 1×1×1 convolution that is their only
+   * reader (runtime/kernels/fused-pointwise.ts) — the same values, less memory kept for
+   * backprop. A fused convolution appears with its producer's inputs; the producer is gone.
    */
-  steps(): Step[] {
+  executionPlan(): ExecutionPlan {
     if (this.plan) return this.plan;
     const ir = this.ir;
     const readers = new Map<string, number>();
     for (const n of ir.nodes) for (const id of n.inputs) readers.set(id, (readers.get(id) ?? 0) + 1);
     const byId = new Map(ir.nodes.map((n) => [n.id, n]));
-    const fusedAway = new Set<string>();
     const producerOf = new Map<string, IRNode>();
     for (const node of ir.nodes) {
       if (node.inputs.length !== 1 || !this.isPointwiseConv(node)) continue;
       const p = byId.get(node.inputs[0]!)!;
       if ((p.op !== 'gelu' && p.op !== 'group_norm') || readers.get(p.id) !== 1 || ir.outputs.includes(p.id)) continue;
-      fusedAway.add(p.id);
       producerOf.set(node.id, p);
     }
-    this.plan = ir.nodes
+    const fusedAway = new Set([...producerOf.values()].map((p) => p.id));
+    const nodes = ir.nodes
       .filter((n) => !fusedAway.has(n.id))
       .map((n) => {
-        const producer = producerOf.get(n.id);
-        return producer ? { node: n, producer, inputs: producer.inputs } : { node: n, inputs: n.inputs };
+        const p = producerOf.get(n.id);
+        if (!p) return n;
+        // The fused node reads the producer's inputs and uses its parameters too (checkpointed
+        // segments differentiate with respect to every parameter their nodes list).
+        const params = { ...Object.fromEntries(Object.entries(p.params).map(([k, v]) => [`${p.id}:${k}`, v])), ...n.params };
+        return { ...n, inputs: p.inputs, params };
       });
+    this.plan = { nodes, producerOf };
     return this.plan;
   }
 
@@ -215,21 +219,17 @@ export function buildModel(ir: IRModel, options: BuildOptions = {}): MnxModel {
   return new MnxModel(ir, options);
 }
 
-/** Index of the last step that reads each tensor. */
-function lastUses(steps: Step[]): Map<string, number> {
+/** Index of the last node that reads each tensor. */
+function lastUses(nodes: IRNode[]): Map<string, number> {
   const last = new Map<string, number>();
-  steps.forEach((s, i) => s.inputs.forEach((id) => last.set(id, i)));
+  nodes.forEach((n, i) => n.inputs.forEach((id) => last.set(id, i)));
   return last;
 }
 
-/**
- * One unit of execution: a node, or a node with the element-wise node that feeds it fused in
- * (`producer`; the step then reads the producer's input).
- */
-interface Step {
-  node: IRNode;
-  producer?: IRNode;
-  inputs: string[];
+/** What `MnxModel.executionPlan` returns: the nodes to run, and each fused conv's producer. */
+export interface ExecutionPlan {
+  nodes: IRNode[];
+  producerOf: Map<string, IRNode>;
 }
 
 function num(v: unknown, fallback: number): number {
