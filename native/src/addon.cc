@@ -7,6 +7,7 @@
 #include <malloc.h>
 #endif
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -101,11 +102,20 @@ std::vector<int64_t> ints(napi_env env, napi_value v) {
   return out;
 }
 
-std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t want) {
-  std::vector<napi_value> argv(want);
-  size_t argc = want;
+napi_value undefinedValue(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/** The first `want` arguments (missing optional ones, up to `most`, are undefined). */
+std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t want, size_t most = 0) {
+  most = std::max(most, want);
+  std::vector<napi_value> argv(most);
+  size_t argc = most;
   check(env, napi_get_cb_info(env, info, &argc, argv.data(), nullptr, nullptr));
   if (argc < want) throw Failure{"expected " + std::to_string(want) + " arguments"};
+  for (size_t i = argc; i < most; i++) argv[i] = undefinedValue(env);
   return argv;
 }
 
@@ -127,12 +137,6 @@ int64_t product(const std::vector<int64_t>& v) {
     p *= x;
   }
   return p;
-}
-
-napi_value undefinedValue(napi_env env) {
-  napi_value u;
-  napi_get_undefined(env, &u);
-  return u;
 }
 
 template <typename F>
@@ -166,17 +170,21 @@ napi_value Info(napi_env env, napi_callback_info) {
   return obj;
 }
 
-// matmul(a, b, out, batch, batchA, batchB, m, k, n, transA, transB)
+// matmul(a, b, out, batch, batchA, batchB, m, k, n, transA, transB[, bias [n] | null])
 napi_value MatMul(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
-    auto a = args(env, info, 11);
+    auto a = args(env, info, 11, 12);
     const int64_t batch = i64(env, a[3]), ba = i64(env, a[4]), bb = i64(env, a[5]);
     const int64_t m = i64(env, a[6]), k = i64(env, a[7]), n = i64(env, a[8]);
     if (batch < 1 || ba < 1 || bb < 1 || m < 0 || k < 0 || n < 0) throw Failure{"matmul: bad sizes"};
     const float* pa = f32(env, a[0], ba * m * k, "matmul a");
     const float* pb = f32(env, a[1], bb * k * n, "matmul b");
     float* pc = f32(env, a[2], batch * m * n, "matmul out");
-    if (m > 0 && n > 0 && k > 0) mnxc::matmul(pa, pb, pc, batch, ba, bb, m, k, n, boolean(env, a[9]), boolean(env, a[10]));
+    const float* bias = isNull(env, a[11]) ? nullptr : f32(env, a[11], n, "matmul bias");
+    if (m > 0 && n > 0 && k > 0) mnxc::matmul(pa, pb, pc, batch, ba, bb, m, k, n, boolean(env, a[9]), boolean(env, a[10]), bias);
+    else if (bias && m > 0 && n > 0)
+      for (int64_t r = 0; r < batch * m; r++)
+        for (int64_t j = 0; j < n; j++) pc[r * n + j] = bias[j];
     return undefinedValue(env);
   });
 }
@@ -331,13 +339,14 @@ napi_value DwConv3d(napi_env env, napi_callback_info info) {
   });
 }
 
-// gelu(x, y) and geluGrad(x, dy, dx)
+// gelu(x, y[, scale = 1]) and geluGrad(x, dy, dx)
 napi_value Gelu(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
-    auto a = args(env, info, 2);
+    auto a = args(env, info, 2, 3);
     int64_t n;
     const float* px = typedArray<float>(env, a[0], napi_float32_array, n, "gelu x");
-    mnxc::gelu(px, f32(env, a[1], n, "gelu y"), n);
+    const float scale = isNull(env, a[2]) ? 1.0f : float(f64(env, a[2]));
+    mnxc::gelu(px, f32(env, a[1], n, "gelu y"), n, scale);
     return undefinedValue(env);
   });
 }
@@ -348,6 +357,77 @@ napi_value GeluGrad(napi_env env, napi_callback_info info) {
     int64_t n;
     const float* px = typedArray<float>(env, a[0], napi_float32_array, n, "geluGrad x");
     mnxc::geluGrad(px, f32(env, a[1], n, "geluGrad dy"), f32(env, a[2], n, "geluGrad dx"), n);
+    return undefinedValue(env);
+  });
+}
+
+/** [n, v, c, groups] checked: all ≥ 1 (v ≥ 0) and groups dividing c. */
+void gnSizes(napi_env env, const std::vector<napi_value>& a, size_t at, int64_t& n, int64_t& v, int64_t& c, int64_t& g, const char* what) {
+  n = i64(env, a[at]);
+  v = i64(env, a[at + 1]);
+  c = i64(env, a[at + 2]);
+  g = i64(env, a[at + 3]);
+  if (n < 1 || v < 0 || c < 1 || g < 1 || c % g != 0) throw Failure{std::string(what) + ": bad sizes"};
+}
+
+// groupNormStats(x, centred | null, mean [n·c], rstd [n·c], n, v, c, groups, eps)
+napi_value GroupNormStats(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 9);
+    int64_t n, v, c, g;
+    gnSizes(env, a, 4, n, v, c, g, "groupNormStats");
+    const float* px = f32(env, a[0], n * v * c, "groupNormStats x");
+    float* pc = isNull(env, a[1]) ? nullptr : f32(env, a[1], n * v * c, "groupNormStats centred");
+    float* pm = f32(env, a[2], n * c, "groupNormStats mean");
+    float* pr = f32(env, a[3], n * c, "groupNormStats rstd");
+    mnxc::groupNormStats(px, pc, pm, pr, n, v, c, g, f64(env, a[8]));
+    return undefinedValue(env);
+  });
+}
+
+// channelAffine(x, scale [n·c], shift [n·c], y, n, v, c): y = x·scale + shift per sample and channel
+napi_value ChannelAffine(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 7);
+    const int64_t n = i64(env, a[4]), v = i64(env, a[5]), c = i64(env, a[6]);
+    if (n < 1 || v < 0 || c < 1) throw Failure{"channelAffine: bad sizes"};
+    const float* px = f32(env, a[0], n * v * c, "channelAffine x");
+    const float* ps = f32(env, a[1], n * c, "channelAffine scale");
+    const float* pb = f32(env, a[2], n * c, "channelAffine shift");
+    float* py = f32(env, a[3], n * v * c, "channelAffine y");
+    mnxc::channelAffine(px, ps, pb, py, n, v, c);
+    return undefinedValue(env);
+  });
+}
+
+// groupNormBackward(dy, centred, rstd [n·c], gamma [c], dx, dgamma [c] | null, dbeta [c] | null, n, v, c, groups)
+napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 11);
+    int64_t n, v, c, g;
+    gnSizes(env, a, 7, n, v, c, g, "groupNormBackward");
+    const int64_t all = n * v * c;
+    const float* pdy = f32(env, a[0], all, "groupNormBackward dy");
+    const float* pc = f32(env, a[1], all, "groupNormBackward centred");
+    const float* pr = f32(env, a[2], n * c, "groupNormBackward rstd");
+    const float* pg = f32(env, a[3], c, "groupNormBackward gamma");
+    float* pdx = f32(env, a[4], all, "groupNormBackward dx");
+    float* pdg = isNull(env, a[5]) ? nullptr : f32(env, a[5], c, "groupNormBackward dgamma");
+    float* pdb = isNull(env, a[6]) ? nullptr : f32(env, a[6], c, "groupNormBackward dbeta");
+    mnxc::groupNormBackward(pdy, pc, pr, pg, pdx, pdg, pdb, n, v, c, g);
+    return undefinedValue(env);
+  });
+}
+
+// softmax(x, y, rows, k): softmax over the last axis of x [rows, k]
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 4);
+    const int64_t rows = i64(env, a[2]), k = i64(env, a[3]);
+    if (rows < 0 || k < 1) throw Failure{"softmax: bad sizes"};
+    const float* px = f32(env, a[0], rows * k, "softmax x");
+    float* py = f32(env, a[1], rows * k, "softmax y");
+    mnxc::softmax(px, py, rows, k);
     return undefinedValue(env);
   });
 }
@@ -383,6 +463,10 @@ napi_value Init(napi_env env, napi_value exports) {
       {"dwconv3d", nullptr, DwConv3d, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gelu", nullptr, Gelu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"geluGrad", nullptr, GeluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"groupNormStats", nullptr, GroupNormStats, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"channelAffine", nullptr, ChannelAffine, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"groupNormBackward", nullptr, GroupNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

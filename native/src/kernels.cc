@@ -144,8 +144,16 @@ static void gemmRows(const float* a, int64_t ars, int64_t aks, const float* b, i
   }
 }
 
+static inline void addBiasRows(float* c, const float* bias, int64_t rows, int64_t n) {
+  if (!bias) return;
+  for (int64_t r = 0; r < rows; r++) {
+    float* __restrict cr = c + r * n;
+    for (int64_t j = 0; j < n; j++) cr[j] += bias[j];
+  }
+}
+
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t m, int64_t k, int64_t n,
-            bool transA, bool transB) {
+            bool transA, bool transB, const float* bias) {
   Pool& p = pool();
   const int64_t np = (n + NR - 1) / NR * NR;
   const bool pack = transB || np != n;
@@ -176,8 +184,9 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
     p.parallelFor(batch * mBlocks, 1, [&](int64_t s, int64_t e) {
       for (int64_t t = s; t < e; t++) {
         const int64_t bi = t / mBlocks, i0 = (t % mBlocks) * MB;
-        gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0,
-                 std::min(m, i0 + MB));
+        const int64_t i1 = std::min(m, i0 + MB);
+        gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0, i1);
+        addBiasRows(c + bi * m * n + i0 * n, bias, i1 - i0, n);  // while the rows are in cache
       }
     });
     return;
@@ -201,7 +210,7 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
       const int64_t bi = t / mn, idx = t % mn;
       double acc = 0;
       for (int64_t q = 0; q < parts; q++) acc += partial[size_t((bi * parts + q) * mn + idx)];
-      c[t] = float(acc);
+      c[t] = bias ? float(acc) + bias[idx % n] : float(acc);
     }
   });
 }
@@ -553,8 +562,10 @@ void dwConv3dBackpropFilter(const Conv3dGeom& g, const float* x, const float* dy
 // ---------------------------------------------------------------------------------------------
 // GELU, exact (erf) form, and its derivative.
 
-void gelu(const float* x, float* y, int64_t n) {
-  unaryVec([](vf v) { return 0.5f * v * (1.0f + verf(v * float(M_SQRT1_2))); }, x, y, n);
+void gelu(const float* x, float* y, int64_t n, float scale) {
+  // scale·½ first: for scale 2 the result is x·(1 + erf(x/√2)) rounded once, as the op chain has it.
+  const float half = 0.5f * scale;
+  unaryVec([half](vf v) { return half * v * (1.0f + verf(v * float(M_SQRT1_2))); }, x, y, n);
 }
 
 void geluGrad(const float* x, const float* dy, float* dx, int64_t n) {
@@ -568,6 +579,180 @@ void geluGrad(const float* x, const float* dy, float* dx, int64_t n) {
       for (int64_t j = i; j < e; j++) tx[j - i] = x[j], tg[j - i] = dy[j];
       vstore(tx, grad(vload(tx), vload(tg)));
       for (int64_t j = i; j < e; j++) dx[j] = tx[j - i];
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// GroupNorm over [N, V, C] (V voxels, channels last; groups of C/G consecutive channels).
+// Per-channel sums run over a fixed number of row ranges per sample (a function of the shape
+// only), each accumulating in double; the ranges are then added in order, so results do not
+// depend on threads.
+
+namespace {
+struct GnPlan {
+  int64_t n, v, c, groups, cg, parts, rPart;
+  GnPlan(int64_t n_, int64_t v_, int64_t c_, int64_t g_) : n(n_), v(v_), c(c_), groups(g_), cg(c_ / g_) {
+    parts = std::min<int64_t>(64, std::max<int64_t>(1, v * c / 65536));
+    rPart = (v + parts - 1) / parts;
+  }
+  /** fn(sample, row0, row1, partialIndex) over every part, in parallel. */
+  template <typename F>
+  void forParts(F&& fn) const {
+    pool().parallelFor(n * parts, 1, [&](int64_t s, int64_t e) {
+      for (int64_t t = s; t < e; t++) {
+        const int64_t nn = t / parts, r0 = (t % parts) * rPart, r1 = std::min(v, r0 + rPart);
+        if (r1 > r0) fn(nn, r0, r1, t);
+      }
+    });
+  }
+  /** Σ over the parts: partial [N·parts, k·C] → out [N, k·C]. */
+  void reduceParts(const std::vector<double>& partial, std::vector<double>& out, int64_t k) const {
+    out.assign(size_t(n * k * c), 0.0);
+    for (int64_t nn = 0; nn < n; nn++)
+      for (int64_t q = 0; q < parts; q++) {
+        const double* p = partial.data() + (nn * parts + q) * k * c;
+        double* o = out.data() + nn * k * c;
+        for (int64_t i = 0; i < k * c; i++) o[i] += p[i];
+      }
+  }
+  /** [N, C] → Σ over each group's channels, broadcast back to its channels. */
+  void groupSum(const double* in, double* out) const {
+    for (int64_t nn = 0; nn < n; nn++)
+      for (int64_t g = 0; g < groups; g++) {
+        double s = 0;
+        for (int64_t j = 0; j < cg; j++) s += in[nn * c + g * cg + j];
+        for (int64_t j = 0; j < cg; j++) out[nn * c + g * cg + j] = s;
+      }
+  }
+};
+}  // namespace
+
+void groupNormStats(const float* x, float* centred, float* mean, float* rstd, int64_t n, int64_t v, int64_t c, int64_t groups, double eps) {
+  const GnPlan plan(n, v, c, groups);
+  const double count = double(v) * double(plan.cg);
+  std::vector<double> partial(size_t(n * plan.parts * c), 0.0), sums, grouped(size_t(n * c));
+  plan.forParts([&](int64_t nn, int64_t r0, int64_t r1, int64_t t) {
+    double* __restrict acc = partial.data() + t * c;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* __restrict row = x + (nn * v + r) * c;
+      for (int64_t j = 0; j < c; j++) acc[j] += row[j];
+    }
+  });
+  plan.reduceParts(partial, sums, 1);
+  plan.groupSum(sums.data(), grouped.data());
+  for (int64_t i = 0; i < n * c; i++) mean[i] = float(grouped[size_t(i)] / count);
+  // Two-pass variance: Σ (x − μ)², with x − μ in float32 as the centred tensor holds it.
+  std::fill(partial.begin(), partial.end(), 0.0);
+  plan.forParts([&](int64_t nn, int64_t r0, int64_t r1, int64_t t) {
+    double* __restrict acc = partial.data() + t * c;
+    const float* __restrict mu = mean + nn * c;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* __restrict row = x + (nn * v + r) * c;
+      if (centred) {
+        float* __restrict out = centred + (nn * v + r) * c;
+        for (int64_t j = 0; j < c; j++) {
+          const float d = row[j] - mu[j];
+          out[j] = d;
+          acc[j] += double(d) * double(d);
+        }
+      } else {
+        for (int64_t j = 0; j < c; j++) {
+          const float d = row[j] - mu[j];
+          acc[j] += double(d) * double(d);
+        }
+      }
+    }
+  });
+  plan.reduceParts(partial, sums, 1);
+  plan.groupSum(sums.data(), grouped.data());
+  for (int64_t i = 0; i < n * c; i++) rstd[i] = float(1.0 / std::sqrt(grouped[size_t(i)] / count + eps));
+}
+
+void channelAffine(const float* x, const float* scale, const float* shift, float* y, int64_t n, int64_t v, int64_t c) {
+  pool().parallelFor(n * v, std::max<int64_t>(1, 32768 / c), [&](int64_t s, int64_t e) {
+    for (int64_t row = s; row < e; row++) {
+      const int64_t nn = row / v;
+      const float* __restrict a = scale + nn * c;
+      const float* __restrict b = shift + nn * c;
+      const float* __restrict xr = x + row * c;
+      float* __restrict yr = y + row * c;
+      for (int64_t j = 0; j < c; j++) yr[j] = xr[j] * a[j] + b[j];
+    }
+  });
+}
+
+void groupNormBackward(const float* dy, const float* centred, const float* rstd, const float* gamma, float* dx, float* dgamma, float* dbeta,
+                       int64_t n, int64_t v, int64_t c, int64_t groups) {
+  const GnPlan plan(n, v, c, groups);
+  const double count = double(v) * double(plan.cg);
+  // Pass 1: A = Σ dy, B = Σ dy·(x − μ) per sample and channel.
+  std::vector<double> partial(size_t(n * plan.parts * 2 * c), 0.0), sums;
+  plan.forParts([&](int64_t nn, int64_t r0, int64_t r1, int64_t t) {
+    double* __restrict a = partial.data() + t * 2 * c;
+    double* __restrict b = a + c;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* __restrict g = dy + (nn * v + r) * c;
+      const float* __restrict cr = centred + (nn * v + r) * c;
+      for (int64_t j = 0; j < c; j++) {
+        a[j] += g[j];
+        b[j] += double(g[j]) * double(cr[j]);
+      }
+    }
+  });
+  plan.reduceParts(partial, sums, 2);
+  // Coefficients: dx = dy·k1 + (x − μ)·k2 + k3.
+  std::vector<double> ga(size_t(n * c)), gb(size_t(n * c)), sa(size_t(n * c)), sb(size_t(n * c));
+  std::vector<double> dg(size_t(c), 0.0), db(size_t(c), 0.0);
+  for (int64_t nn = 0; nn < n; nn++)
+    for (int64_t j = 0; j < c; j++) {
+      const double A = sums[size_t(nn * 2 * c + j)], Bx = sums[size_t(nn * 2 * c + c + j)] * rstd[nn * c + j];  // Σ dy·x̂
+      dg[size_t(j)] += Bx;
+      db[size_t(j)] += A;
+      ga[size_t(nn * c + j)] = gamma[j] * A;
+      gb[size_t(nn * c + j)] = gamma[j] * Bx;
+    }
+  plan.groupSum(ga.data(), sa.data());
+  plan.groupSum(gb.data(), sb.data());
+  std::vector<float> k1(size_t(n * c)), k2(size_t(n * c)), k3(size_t(n * c));
+  for (int64_t i = 0; i < n * c; i++) {
+    const double r = rstd[i];
+    k1[size_t(i)] = float(r * gamma[i % c]);
+    k2[size_t(i)] = float(-r * r / count * sb[size_t(i)]);
+    k3[size_t(i)] = float(-r / count * sa[size_t(i)]);
+  }
+  for (int64_t j = 0; j < c; j++) {
+    if (dgamma) dgamma[j] = float(dg[size_t(j)]);
+    if (dbeta) dbeta[j] = float(db[size_t(j)]);
+  }
+  // Pass 2.
+  pool().parallelFor(n * v, std::max<int64_t>(1, 32768 / c), [&](int64_t s, int64_t e) {
+    for (int64_t row = s; row < e; row++) {
+      const int64_t nn = row / v;
+      const float* __restrict p1 = k1.data() + nn * c;
+      const float* __restrict p2 = k2.data() + nn * c;
+      const float* __restrict p3 = k3.data() + nn * c;
+      const float* __restrict g = dy + row * c;
+      const float* __restrict cr = centred + row * c;
+      float* __restrict out = dx + row * c;
+      for (int64_t j = 0; j < c; j++) out[j] = g[j] * p1[j] + cr[j] * p2[j] + p3[j];
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax over the last axis: exp(x − max) / Σ exp(x − max), row by row.
+
+void softmax(const float* x, float* y, int64_t rows, int64_t k) {
+  pool().parallelFor(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, k)), [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; r++) {
+      const float* __restrict xr = x + r * k;
+      float* __restrict yr = y + r * k;
+      float m = -INFINITY;
+      for (int64_t j = 0; j < k; j++) m = xr[j] > m || xr[j] != xr[j] ? xr[j] : m;
+      float sum = 0;
+      for (int64_t j = 0; j < k; j++) sum += (yr[j] = std::exp(xr[j] - m));
+      for (int64_t j = 0; j < k; j++) yr[j] /= sum;
     }
   });
 }

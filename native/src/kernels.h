@@ -9,9 +9,12 @@ namespace mnxc {
 
 constexpr int kMaxRank = 8;
 
-/** C[b] = op(A[b])·op(B[b]); A is [batchA, M, K] ([batchA, K, M] if transA), B [batchB, K, N] ([batchB, N, K] if transB); batch b uses A[b % batchA], B[b % batchB]. */
+/**
+ * C[b] = op(A[b])·op(B[b]) (+ bias [N] on every row if not null); A is [batchA, M, K] ([batchA, K, M] if transA), B [batchB, K, N]
+ * ([batchB, N, K] if transB); batch b uses A[b % batchA], B[b % batchB].
+ */
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t m, int64_t k, int64_t n,
-            bool transA, bool transB);
+            bool transA, bool transB, const float* bias = nullptr);
 
 enum class Binary { Add, Sub, Mul, Div, Max, Min, SquaredDifference, Pow };
 /** out[i] = op(a[i·sa], b[i·sb]) over `shape` (rank ≤ kMaxRank) with element strides sa, sb (0 where broadcast). */
@@ -50,8 +53,25 @@ void dwConv3dBackpropInput(const Conv3dGeom& g, const float* dy, const float* w,
 /** dw (and db if not null) from x and dy. */
 void dwConv3dBackpropFilter(const Conv3dGeom& g, const float* x, const float* dy, float* dw, float* db);
 
-/** y = x·Φ(x) (exact GELU); dx = dy·(Φ(x) + x·φ(x)). */
-void gelu(const float* x, float* y, int64_t n);
+/** y = scale·x·Φ(x) (exact GELU; scale 2 gives x·(1 + erf(x/√2))); dx = dy·(Φ(x) + x·φ(x)). */
+void gelu(const float* x, float* y, int64_t n, float scale = 1.0f);
 void geluGrad(const float* x, const float* dy, float* dx, int64_t n);
+
+/**
+ * GroupNorm statistics of x [N, V, C] (groups of C/groups consecutive channels): mean and σ⁻¹ = 1/√(var + eps) per sample and
+ * channel ([N, C], each channel holding its group's values), sums in double, two-pass variance; centred = x − mean if not null.
+ */
+void groupNormStats(const float* x, float* centred, float* mean, float* rstd, int64_t n, int64_t v, int64_t c, int64_t groups, double eps);
+/** y[n, v, c] = x[n, v, c]·scale[n, c] + shift[n, c]. */
+void channelAffine(const float* x, const float* scale, const float* shift, float* y, int64_t n, int64_t v, int64_t c);
+/**
+ * GroupNorm's gradient from dy, centred = x − μ, rstd [N, C] and gamma [C]: dx (all of dy's size), dgamma and dbeta [C] (each if
+ * not null). Two passes: the per-channel sums Σdy, Σdy·(x − μ) (double), then dx = dy·k1 + (x − μ)·k2 + k3.
+ */
+void groupNormBackward(const float* dy, const float* centred, const float* rstd, const float* gamma, float* dx, float* dgamma, float* dbeta,
+                       int64_t n, int64_t v, int64_t c, int64_t groups);
+
+/** y = softmax of each row of x [rows, k]. */
+void softmax(const float* x, float* y, int64_t rows, int64_t k);
 
 }  // namespace mnxc

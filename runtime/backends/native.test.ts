@@ -16,8 +16,11 @@ import { depthwiseConv3dSlabs } from '../ops/depthwise-conv3d.js';
 import { depthwiseConvTranspose3d } from '../ops/depthwise-conv-transpose3d.js';
 import { ops, resetOps } from '../ops/index.js';
 import { activation, autodiffGrads, erf64, loadCase, maxAbs, maxAbsDiff, numericGrad, randArr, refConv3d, refConvTranspose3d, rng, toTf } from '../ops/test-helpers.js';
+import { diceCeLoss } from '../train/loss.js';
 import { loadWeights } from '../weights/state-dict.js';
-import { loadNativeBackend, nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d, nativeGelu } from './native.js';
+import { geluPointwise, normPointwise } from '../kernels/fused-pointwise.js';
+import { groupNormFused } from '../kernels/group-norm.js';
+import { loadNativeBackend, nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d, nativeGelu, nativeGeluPointwise, nativeGroupNorm, nativeNormPointwise } from './native.js';
 
 const why = await loadNativeBackend();
 if (why) console.warn(`native backend tests skipped: ${why}`);
@@ -211,6 +214,37 @@ describe.skipIf(why !== null)('native kernels = cpu kernels', () => {
     expect(await versusCpu(withGrads((x) => tf.slice(tf.pad(x!, [[0, 0], [1, 1], [2, 1]]), [0, 1, 1], [3, 5, 6])), [input([3, 6, 5], 13)])).toBeLessThan(1e-6);
   });
 
+  it('softmax over the last axis, with its gradient', async () => {
+    for (const shape of [[5], [7, 3], [2, 5, 4, 3, 3], [3, 40000, 3], [4, 33]]) {
+      expect(await versusCpu(withGrads((x) => tf.softmax(x!)), [input(shape, 70, -8, 8)]), `[${shape}]`).toBeLessThan(1e-6);
+    }
+    // A row with -Infinity entries (masked logits) and a NaN stay as the cpu kernel has them.
+    const odd = { shape: [2, 3], data: Float32Array.from([-Infinity, 0, 1, NaN, 2, 3]) };
+    const [a, b] = [await runOn('native', (x) => tf.softmax(x!), [odd]), await runOn('cpu', (x) => tf.softmax(x!), [odd])];
+    await tf.setBackend('native');
+    expect(Array.from(a[0]!.data)).toEqual(Array.from(b[0]!.data));
+  });
+
+  it('casts of integers and booleans to float32 (then native element-wise kernels)', async () => {
+    const ints: Input = { shape: [3, 5000], data: Int32Array.from({ length: 15000 }, (_, i) => (i * 7919) % 13 - 6), dtype: 'int32' };
+    const f = (x: tf.Tensor) => {
+      const fx = tf.cast(x, 'float32');
+      const mask = tf.cast(tf.greaterEqual(x, 0), 'float32');
+      return [fx, mask, tf.mul(fx, mask), tf.mul(tf.oneHot(tf.maximum(x, tf.scalar(0, 'int32')), 7), tf.expandDims(mask, -1)), tf.cast(tf.cast(x, 'bool'), 'float32')];
+    };
+    expect(await versusCpu((x) => f(x!), [ints])).toBe(0);
+  });
+
+  it('Dice + CE loss and its gradient (softmax, one-hot, masks, reductions)', async () => {
+    const target: Input = { shape: [2, 6, 5, 7], data: Int32Array.from({ length: 420 }, (_, i) => ((i * 2654435761) % 5) - 1), dtype: 'int32' };
+    const cfg = { name: 'dice_ce' as const, batch_dice: false, smooth: 1e-5, do_background: false, weight_ce: 1, weight_dice: 1 };
+    const f = (logits: tf.Tensor, t: tf.Tensor) => {
+      const [g] = tf.grads((l: tf.Tensor) => diceCeLoss(l, t, cfg))([logits]);
+      return [diceCeLoss(logits, t, cfg), g!];
+    };
+    expect(await versusCpu((l, t) => f(l!, t!), [input([2, 6, 5, 7, 4], 71, -3, 3), target])).toBeLessThan(1e-5);
+  });
+
   it.each([
     { shape: [2, 7, 8, 3], k: [3, 3], s: 1, pad: 'same' as const },
     { shape: [1, 9, 6, 4], k: [5, 3], s: 2, pad: 'same' as const },
@@ -334,6 +368,123 @@ describe.skipIf(why !== null)('native depthwise 3-D ops and GELU', () => {
     step();
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([xv, wv]);
+  });
+});
+
+describe.skipIf(why !== null)('native GroupNorm and fused pointwise ops = the JS ops on cpu', () => {
+  beforeAll(async () => {
+    await useBackend('native');
+  });
+
+  /** Worst relative difference of values and all gradients: `fast` on native, `ref` on cpu. */
+  const compare = async (fast: (...xs: tf.Tensor[]) => tf.Tensor, ref: (...xs: tf.Tensor[]) => tf.Tensor, inputs: Input[]) => {
+    const a = await runOn('native', withGrads(fast), inputs);
+    const b = await runOn('cpu', withGrads(ref), inputs);
+    await tf.setBackend('native');
+    expect(a.length).toBe(b.length);
+    let worst = 0;
+    a.forEach((t, i) => {
+      expect(t.shape).toEqual(b[i]!.shape);
+      worst = Math.max(worst, maxAbsDiff(t.data, b[i]!.data) / Math.max(1, maxAbs(b[i]!.data)));
+    });
+    return worst;
+  };
+
+  // Odd sizes, N = 1 and 2, groups = C and groups < C (one group, several), and sizes that
+  // split each sample's sums into several parts (V·C ≥ 131072).
+  const gnCases = [
+    { shape: [1, 5, 4, 3, 6], groups: 6 },
+    { shape: [1, 5, 4, 3, 6], groups: 2 },
+    { shape: [2, 3, 5, 7, 4], groups: 4 },
+    { shape: [2, 3, 5, 7, 4], groups: 1 },
+    { shape: [2, 7, 9], groups: 3 },
+    { shape: [1, 24, 24, 32, 12], groups: 12 },
+    { shape: [2, 17, 16, 33, 8], groups: 4 },
+  ];
+
+  it.each(gnCases)('groupNorm $shape, $groups groups: values and gradients', async ({ shape, groups }) => {
+    const c = shape[shape.length - 1]!;
+    // An offset input (mean ≈ 3) checks the two-pass variance.
+    const inputs = [input(shape, 50, 2, 4), input([c], 51, 0.5, 1.5), input([c], 52)];
+    const err = await compare((x, g, b) => nativeGroupNorm(x!, groups, 1e-5, g, b), (x, g, b) => groupNormFused(x!, groups, 1e-5, g, b), inputs);
+    expect(err).toBeLessThan(1e-5);
+    // Without the affine parameters.
+    const plain = await compare((x) => nativeGroupNorm(x!, groups, 1e-5), (x) => groupNormFused(x!, groups, 1e-5), [inputs[0]!]);
+    expect(plain).toBeLessThan(1e-5);
+  });
+
+  it.each(gnCases)('normPointwise $shape, $groups groups: values and gradients', async ({ shape, groups }) => {
+    const c = shape[shape.length - 1]!;
+    const co = 2 * c + 1;
+    const inputs = [input(shape, 53, -2, 1), input([c], 54, 0.5, 1.5), input([c], 55), input([c, co], 56), input([co], 57)];
+    const err = await compare(
+      (x, g, bt, w, b) => nativeNormPointwise(x!, groups, 1e-5, g, bt, w as tf.Tensor2D, b!),
+      (x, g, bt, w, b) => normPointwise(x!, groups, 1e-5, g, bt, w as tf.Tensor2D, b!),
+      inputs,
+    );
+    expect(err).toBeLessThan(1e-5);
+  });
+
+  it.each([
+    { shape: [1, 3, 4, 5, 6], co: 10 },
+    { shape: [2, 5, 3, 3, 7], co: 5 },
+    { shape: [2, 9, 13, 11, 33], co: 17 },
+  ])('geluPointwise $shape → $co channels: values and gradients', async ({ shape, co }) => {
+    const c = shape[shape.length - 1]!;
+    const inputs = [input(shape, 58, -4, 4), input([c, co], 59), input([co], 60)];
+    const err = await compare(
+      (x, w, b) => nativeGeluPointwise(x!, w as tf.Tensor2D, b!),
+      (x, w, b) => geluPointwise(x!, w as tf.Tensor2D, b!),
+      inputs,
+    );
+    expect(err).toBeLessThan(1e-5);
+  });
+
+  it('the ops are installed for native, free their temporaries, and defer to the JS ops elsewhere', async () => {
+    const shape = [2, 4, 3, 5, 6];
+    const xd = random(shape, 61, -1, 2);
+    const run = async (backend: 'cpu' | 'native') => {
+      await useBackend(backend);
+      const x = tf.variable(tf.tensor(xd, shape), true, `x61${backend}`);
+      const g = tf.variable(tf.tensor(random([6], 62, 0.5, 1.5)), true, `g62${backend}`);
+      const w = tf.variable(tf.tensor(random([6, 8], 63), [6, 8]), true, `w63${backend}`);
+      const w2 = tf.variable(tf.tensor(random([8, 6], 64), [8, 6]), true, `w64${backend}`);
+      const b = tf.variable(tf.zeros([8]), true, `b65${backend}`);
+      const b2 = tf.variable(tf.zeros([6]), true, `b66${backend}`);
+      const vars = [x, g, w, w2, b, b2];
+      const step = () => {
+        const { value, grads } = tf.variableGrads(() => {
+          const h = ops.normPointwise(ops.groupNorm(x, 3, 1e-5, g, b2), 6, 1e-5, g, undefined, w as tf.Tensor2D, b);
+          return tf.sum(tf.square(ops.geluPointwise(h, w2 as tf.Tensor2D, b2))) as tf.Scalar;
+        }, vars);
+        const out = [value.dataSync()[0]!, ...vars.map((v) => Array.from(grads[v.name]!.dataSync()))];
+        tf.dispose([value, ...Object.values(grads)]);
+        return out;
+      };
+      const first = step();
+      const before = tf.memory().numTensors;
+      step();
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose(vars);
+      return first;
+    };
+    const cpu = await run('cpu');
+    const native = await run('native');
+    const kernels = async (backend: 'cpu' | 'native') => {
+      await useBackend(backend);
+      const x = tf.tensor(xd, shape);
+      const w = tf.ones([6, 4]) as tf.Tensor2D;
+      const p = await tf.profile(() => tf.tidy(() => [ops.groupNorm(x, 2, 1e-5), ops.normPointwise(x, 2, 1e-5, undefined, undefined, w, tf.zeros([4])), ops.geluPointwise(x, w, tf.zeros([4]))]));
+      tf.dispose([x, w]);
+      return p.kernelNames;
+    };
+    expect(await kernels('native')).toEqual(expect.arrayContaining(['MnxcGroupNormStats', 'MnxcChannelAffine', 'MnxcMatMulBias', 'MnxcGelu']));
+    expect((await kernels('cpu')).filter((k) => k.startsWith('Mnxc'))).toEqual([]);
+    expect(Math.abs((native[0] as number) - (cpu[0] as number)) / Math.abs(cpu[0] as number)).toBeLessThan(1e-5);
+    for (let i = 1; i < cpu.length; i++) {
+      const c = cpu[i] as number[];
+      expect(maxAbsDiff(native[i] as number[], c) / Math.max(1, maxAbs(c))).toBeLessThan(1e-5);
+    }
   });
 });
 

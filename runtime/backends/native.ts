@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { ops, setOp, type Ops } from '../ops/index.js';
 import { assertRank5, triple } from '../ops/spatial.js';
+import { groupNormPlan } from '../kernels/group-norm.js';
 
 /**
  * The `native` backend: TF.js's `cpu` backend (a `MathBackendCPU` instance under another name,
@@ -17,6 +18,9 @@ import { assertRank5, triple } from '../ops/spatial.js';
  * While `native` is the active backend, the depthwise 3-D convolutions (plain and transposed)
  * and GELU run as single native kernels with their gradients (ops `depthwiseConv3d`,
  * `depthwiseConvTranspose3d`, `gelu`): no padded copies, depth slabs or zero-inserted inputs.
+ * GroupNorm and the fused ops `geluPointwise` / `normPointwise` run their element-wise work as
+ * native passes (statistics, normalisation, the gradient's sums and combination) around the
+ * native matrix product, which adds the bias while the rows are in cache.
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -37,7 +41,7 @@ export interface NativeStamp {
 /** The addon's functions (native/src/addon.cc). */
 export interface NativeAddon {
   info(): { threads: number; simd: string };
-  matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, batchA: number, batchB: number, m: number, k: number, n: number, transA: boolean, transB: boolean): void;
+  matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, batchA: number, batchB: number, m: number, k: number, n: number, transA: boolean, transB: boolean, bias?: Float32Array | null): void;
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, shape: number[], sa: number[], sb: number[]): void;
   unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
   addN(inputs: Float32Array[], out: Float32Array): void;
@@ -46,8 +50,13 @@ export interface NativeAddon {
   fill(dst: Float32Array, value: number): void;
   gather(x: Float32Array, indices: Int32Array, out: Float32Array, outer: number, axisLen: number, inner: number): void;
   dwconv3d(mode: 0 | 1 | 2, geometry: number[], a: Float32Array, b: Float32Array, c: Float32Array | null, d: Float32Array | null): void;
-  gelu(x: Float32Array, y: Float32Array): void;
+  /** y = scale·GELU(x) (scale defaults to 1). */
+  gelu(x: Float32Array, y: Float32Array, scale?: number): void;
   geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  groupNormStats(x: Float32Array, centred: Float32Array | null, mean: Float32Array, rstd: Float32Array, n: number, v: number, c: number, groups: number, eps: number): void;
+  channelAffine(x: Float32Array, scale: Float32Array, shift: Float32Array, y: Float32Array, n: number, v: number, c: number): void;
+  softmax(x: Float32Array, y: Float32Array, rows: number, k: number): void;
+  groupNormBackward(dy: Float32Array, centred: Float32Array, rstd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null, n: number, v: number, c: number, groups: number): void;
 }
 
 export function readNativeStamp(): NativeStamp | null {
@@ -203,24 +212,31 @@ function unaryKernel(n: NativeAddon, op: number): NativeKernel {
   };
 }
 
+/** op(a)·op(b) (+ bias on every row) as the native product, or null for a pattern it does not handle. */
+function nativeMatMul(n: NativeAddon, backend: Backend, a: Info, b: Info, transposeA: boolean, transposeB: boolean, bias?: Float32Array): Info | null {
+  if (a.shape.length < 2 || b.shape.length < 2) return null;
+  const ra = a.shape.length, rb = b.shape.length;
+  const m = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+  const k = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+  const kb = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
+  const nn = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+  if (k !== kb) return null; // the cpu kernel reports the mismatch
+  const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batchA = size(a.shape.slice(0, -2)), batchB = size(b.shape.slice(0, -2)), batch = size(outer);
+  // The cpu kernel pairs batch i with A[i % batchA], B[i % batchB]: right when one side is 1 or both match.
+  if (!(batchA === batch || batchA === 1) || !(batchB === batch || batchB === 1)) return null;
+  if (bias && bias.length !== nn) return null;
+  const out = new Float32Array(batch * m * nn);
+  n.matmul(values(backend, a), values(backend, b), out, batch, batchA, batchB, m, k, nn, transposeA, transposeB, bias ?? null);
+  return backend.makeTensorInfo([...outer, m, nn], 'float32', out);
+}
+
 function batchMatMul(n: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const { a, b } = inputs as { a: Info; b: Info };
     const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
-    if (!isF32(backend, a, b) || a.shape.length < 2 || b.shape.length < 2) return null;
-    const ra = a.shape.length, rb = b.shape.length;
-    const m = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
-    const k = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
-    const kb = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
-    const nn = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
-    if (k !== kb) return null; // the cpu kernel reports the mismatch
-    const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
-    const batchA = size(a.shape.slice(0, -2)), batchB = size(b.shape.slice(0, -2)), batch = size(outer);
-    // The cpu kernel pairs batch i with A[i % batchA], B[i % batchB]: right when one side is 1 or both match.
-    if (!(batchA === batch || batchA === 1) || !(batchB === batch || batchB === 1)) return null;
-    const out = new Float32Array(batch * m * nn);
-    n.matmul(values(backend, a), values(backend, b), out, batch, batchA, batchB, m, k, nn, transposeA, transposeB);
-    return backend.makeTensorInfo([...outer, m, nn], 'float32', out);
+    if (!isF32(backend, a, b)) return null;
+    return nativeMatMul(n, backend, a, b, transposeA, transposeB);
   };
 }
 
@@ -402,6 +418,19 @@ const DW3D_INPUT = 'MnxcDepthwiseConv3dBackpropInput';
 const DW3D_FILTER = 'MnxcDepthwiseConv3dBackpropFilter';
 const GELU = 'MnxcGelu';
 const GELU_GRAD = 'MnxcGeluGrad';
+const MATMUL_BIAS = 'MnxcMatMulBias';
+const GN_STATS = 'MnxcGroupNormStats';
+const CHANNEL_AFFINE = 'MnxcChannelAffine';
+const GN_GRAD = 'MnxcGroupNormGrad';
+
+/** attrs of the GroupNorm kernels: x is [n, v, c] (any shape of that size), groups of c/groups channels. */
+interface GnAttrs {
+  n: number;
+  v: number;
+  c: number;
+  groups: number;
+  eps?: number;
+}
 
 function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info | Info[]> {
   const geom = (attrs: Args['attrs']) => (attrs as { geometry: Geometry }).geometry;
@@ -429,11 +458,55 @@ function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info | Info[
       n.dwconv3d(2, g, values(backend, inputs.x!), values(backend, inputs.dy!), dw, db);
       return [backend.makeTensorInfo([g[8]!, g[9]!, g[10]!, g[1]!, 1], 'float32', dw), backend.makeTensorInfo([g[1]!], 'float32', db)];
     },
-    [GELU]: ({ inputs, backend }) => {
+    // attrs.scale (default 1): scale·GELU(x); 2 gives x·(1 + erf(x/√2)).
+    [GELU]: ({ inputs, backend, attrs }) => {
       const x = inputs.x!;
       const out = new Float32Array(size(x.shape));
-      n.gelu(values(backend, x), out);
+      n.gelu(values(backend, x), out, Number((attrs as { scale?: number } | undefined)?.scale ?? 1));
       return backend.makeTensorInfo(x.shape, 'float32', out);
+    },
+    // inputs a, b, bias [N] → op(a)·op(b) + bias (attrs transposeA, transposeB)
+    [MATMUL_BIAS]: ({ inputs, backend, attrs }) => {
+      const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+      const r = nativeMatMul(n, backend, inputs.a!, inputs.b!, transposeA, transposeB, values(backend, inputs.bias!));
+      if (!r) throw new Error(`${MATMUL_BIAS}: shapes [${inputs.a!.shape}] × [${inputs.b!.shape}] + [${inputs.bias!.shape}] do not fit`);
+      return r;
+    },
+    // input x → [centred [n, v, c], mean [n, 1, c], rstd [n, 1, c]] (centred: false → [mean, rstd])
+    [GN_STATS]: ({ inputs, backend, attrs }) => {
+      const a = attrs as unknown as GnAttrs & { centred: boolean };
+      const centred = a.centred ? new Float32Array(a.n * a.v * a.c) : null;
+      const mean = new Float32Array(a.n * a.c), rstd = new Float32Array(a.n * a.c);
+      n.groupNormStats(values(backend, inputs.x!), centred, mean, rstd, a.n, a.v, a.c, a.groups, a.eps ?? 1e-5);
+      const stats = [backend.makeTensorInfo([a.n, 1, a.c], 'float32', mean), backend.makeTensorInfo([a.n, 1, a.c], 'float32', rstd)];
+      return centred ? [backend.makeTensorInfo([a.n, a.v, a.c], 'float32', centred), ...stats] : stats;
+    },
+    // inputs x [n, v, c], scale [n, 1, c] or [c], shift [n, 1, c] or [c] → x·scale + shift
+    [CHANNEL_AFFINE]: ({ inputs, backend, attrs }) => {
+      const a = attrs as unknown as GnAttrs;
+      const perSample = (t: Info) => {
+        const v = values(backend, t);
+        if (v.length === a.n * a.c) return v;
+        if (v.length !== a.c) throw new Error(`${CHANNEL_AFFINE}: [${t.shape}] is neither [${a.c}] nor [${a.n}, 1, ${a.c}]`);
+        const out = new Float32Array(a.n * a.c);
+        for (let i = 0; i < a.n; i++) out.set(v, i * a.c);
+        return out;
+      };
+      const y = new Float32Array(a.n * a.v * a.c);
+      n.channelAffine(values(backend, inputs.x!), perSample(inputs.scale!), perSample(inputs.shift!), y, a.n, a.v, a.c);
+      return backend.makeTensorInfo([a.n, a.v, a.c], 'float32', y);
+    },
+    // inputs dy, centred [n, v, c], rstd [n, 1, c], gamma [c] → [dx [n, v, c], dgamma [c], dbeta [c]]
+    [GN_GRAD]: ({ inputs, backend, attrs }) => {
+      const a = attrs as unknown as GnAttrs;
+      const dx = new Float32Array(a.n * a.v * a.c), dg = new Float32Array(a.c), db = new Float32Array(a.c);
+      const f = (t: string) => values(backend, inputs[t]!);
+      n.groupNormBackward(f('dy'), f('centred'), f('rstd'), f('gamma'), dx, dg, db, a.n, a.v, a.c, a.groups);
+      return [
+        backend.makeTensorInfo([a.n, a.v, a.c], 'float32', dx),
+        backend.makeTensorInfo([a.c], 'float32', dg),
+        backend.makeTensorInfo([a.c], 'float32', db),
+      ];
     },
     [GELU_GRAD]: ({ inputs, backend }) => {
       const x = inputs.x!;
@@ -443,6 +516,33 @@ function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info | Info[
     },
   };
 }
+
+function softmaxKernel(n: NativeAddon): NativeKernel {
+  return ({ inputs, backend, attrs }) => {
+    const { logits } = inputs as { logits: Info };
+    const { dim } = attrs as { dim: number };
+    const rank = logits.shape.length;
+    if (!isF32(backend, logits) || rank === 0 || (dim !== -1 && dim !== rank - 1)) return null;
+    const k = logits.shape[rank - 1]!;
+    const out = new Float32Array(size(logits.shape));
+    if (out.length > 0) n.softmax(values(backend, logits), out, out.length / k, k);
+    return backend.makeTensorInfo(logits.shape, 'float32', out);
+  };
+}
+
+/**
+ * Cast of integers or booleans to float32 into a Float32Array. The cpu kernel shares the input's
+ * Int32Array / Uint8Array instead, and every later kernel on such a tensor (e.g. the loss's
+ * one-hot and mask products) then falls back to the cpu's JavaScript loops.
+ */
+const castKernel: NativeKernel = ({ inputs, backend, attrs }) => {
+  const { x } = inputs as { x: Info };
+  const { dtype } = attrs as { dtype: string };
+  if (dtype !== 'float32' || (x.dtype !== 'int32' && x.dtype !== 'bool')) return null;
+  const v = backend.data.get(x.dataId).values;
+  if (!(v instanceof Int32Array || v instanceof Uint8Array)) return null;
+  return backend.makeTensorInfo(x.shape, 'float32', Float32Array.from(v));
+};
 
 function nativeKernels(n: NativeAddon): Map<string, NativeKernel> {
   const k = new Map<string, NativeKernel>();
@@ -455,6 +555,8 @@ function nativeKernels(n: NativeAddon): Map<string, NativeKernel> {
   k.set('PadV2', padKernel(n));
   k.set('Transpose', transposeKernel(n));
   k.set('GatherV2', gatherKernel(n));
+  if (typeof n.softmax === 'function') k.set('Softmax', softmaxKernel(n)); // absent from an addon built before it
+  k.set('Cast', castKernel);
   for (const [name, f] of Object.entries(depthwise2dKernels(n))) k.set(name, f);
   return k;
 }
@@ -483,6 +585,8 @@ function registerNativeBackend(n: NativeAddon): void {
 
 const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown> = {}) =>
   tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
+
+const f32 = (t: tf.Tensor) => (t.dtype === 'float32' ? t : tf.cast(t, 'float32'));
 
 /** Geometry of a PyTorch-style depthwise conv (`padding` zeros both sides) from x [N, D, H, W, C] and its kernel. */
 function convGeometry(xShape: number[], k: number[], s: number[], p: number[], what: string): Geometry {
@@ -518,7 +622,6 @@ export function nativeDepthwiseConv3d(
   assertRank5(x, 'depthwiseConv3d');
   checkFilter(x, filter, 'depthwiseConv3d');
   const g = convGeometry(x.shape, filter.shape.slice(0, 3), triple(stride, 'depthwiseConv3d stride'), triple(padding, 'depthwiseConv3d padding'), 'depthwiseConv3d');
-  const f32 = (t: tf.Tensor) => (t.dtype === 'float32' ? t : tf.cast(t, 'float32'));
   const forward = (xs: tf.Tensor, fs: tf.Tensor, bs?: tf.Tensor) =>
     run(DW3D, bs ? { x: f32(xs), filter: f32(fs), bias: f32(bs) } : { x: f32(xs), filter: f32(fs) }, { geometry: g }) as tf.Tensor;
   if (bias) {
@@ -574,7 +677,6 @@ export function nativeDepthwiseConvTranspose3d(
   const big = [d, h, w].map((len, i) => (len - 1) * s[i]! - 2 * p[i]! + k[i]!);
   if (big.some((v) => v < 1)) throw new Error(`depthwiseConvTranspose3d: input [${x.shape.join(', ')}] gives an empty output`);
   const g = convGeometry([nb, ...big, c], k, s, p, 'depthwiseConvTranspose3d');
-  const f32 = (t: tf.Tensor) => (t.dtype === 'float32' ? t : tf.cast(t, 'float32'));
   const value = (xs: tf.Tensor, fs: tf.Tensor) => run(DW3D_INPUT, { dy: f32(xs), filter: f32(fs) }, { geometry: g }) as tf.Tensor;
   const grads = (xs: tf.Tensor, fs: tf.Tensor, dz: tf.Tensor) => {
     const dx = run(DW3D, { x: dz, filter: fs }, { geometry: g }) as tf.Tensor;
@@ -616,10 +718,126 @@ export function nativeGelu(x: tf.Tensor): tf.Tensor {
   })(x);
 }
 
+/**
+ * GroupNorm (runtime/ops/group-norm.ts) with native passes: statistics (two passes over x,
+ * writing x − μ), the normalisation (one), and the gradient (the per-channel sums, then the
+ * combination). Saves x − μ, σ⁻¹ and γ, as the JS op does.
+ */
+export function nativeGroupNorm(x: tf.Tensor, groups: number, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
+  const gn = groupNormPlan(x.shape, groups, eps);
+  const attrs = { n: gn.n, v: gn.voxels, c: gn.channels, groups };
+  const c = gn.channels;
+  const core = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xs, gs, bs] = args as tf.Tensor[];
+    const [centred, mean, rstd] = run(GN_STATS, { x: xs! }, { ...attrs, eps, centred: true }) as tf.Tensor[];
+    mean!.dispose();
+    (args[3] as tf.GradSaveFunc)([centred!, rstd!, gs!]);
+    return {
+      value: run(CHANNEL_AFFINE, { x: centred!, scale: tf.mul(rstd!, gs!), shift: bs! }, attrs) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [cen, rs, gm] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        return run(GN_GRAD, { dy, centred: cen, rstd: rs, gamma: gm }, attrs) as tf.Tensor[];
+      },
+    };
+  });
+  return tf.tidy(() => {
+    const g = gamma ? tf.reshape(f32(gamma), [c]) : tf.ones([c]);
+    const b = beta ? tf.reshape(f32(beta), [c]) : tf.zeros([c]);
+    return tf.reshape(core(tf.reshape(f32(x), [gn.n, gn.voxels, c]), g, b), x.shape);
+  });
+}
+
+/**
+ * `geluPointwise` (runtime/kernels/fused-pointwise.ts), conv1×1×1(GELU(x)) + b keeping x and w:
+ * forward one native pass u = x·(1 + erf(x/√2)) and the product u·(½W) + b; backward u again
+ * (for dW), dh = dy·Wᵀ and dx = dh·GELU′(x) in one native pass.
+ */
+export function nativeGeluPointwise(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor): tf.Tensor {
+  const shape = x.shape;
+  const [ci, co] = w.shape;
+  if (shape[shape.length - 1] !== ci) throw new Error(`geluPointwise: weight [${w.shape}] does not fit input [${shape}]`);
+  const voxels = x.size / ci;
+  const outShape = [...shape.slice(0, -1), co];
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xs, ws, bs] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor];
+    (args[3] as tf.GradSaveFunc)([xs, ws]);
+    const u = run(GELU, { x: tf.reshape(xs, [voxels, ci]) }, { scale: 2 }) as tf.Tensor;
+    const y = run(MATMUL_BIAS, { a: u, b: tf.mul(ws, 0.5), bias: tf.reshape(bs, [co]) }, { transposeA: false, transposeB: false }) as tf.Tensor;
+    u.dispose();
+    return {
+      value: tf.reshape(y, outShape),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as [tf.Tensor, tf.Tensor2D];
+        const x2 = tf.reshape(sx, [voxels, ci]);
+        const dy2 = tf.reshape(dy, [voxels, co]) as tf.Tensor2D;
+        const u2 = run(GELU, { x: x2 }, { scale: 2 }) as tf.Tensor2D;
+        const dwTwice = tf.matMul(u2, dy2, true, false);
+        u2.dispose();
+        const dw = tf.mul(dwTwice, 0.5);
+        dwTwice.dispose();
+        const db = tf.reshape(tf.sum(dy2, 0), bs.shape);
+        const dh = tf.matMul(dy2, sw, false, true);
+        const dx = run(GELU_GRAD, { x: x2, dy: dh }) as tf.Tensor;
+        dh.dispose();
+        return [tf.reshape(dx, shape), dw, db];
+      },
+    };
+  });
+  return tf.tidy(() => op(f32(x), f32(w) as tf.Tensor2D, f32(b)));
+}
+
+/**
+ * `normPointwise` (runtime/kernels/fused-pointwise.ts), conv1×1×1(GroupNorm(x)) + b with the
+ * normalisation folded into the weights: native statistics (x − μ, σ⁻¹), the product
+ * (x − μ)·(diag(γσ⁻¹)·W) + (β·W + b) with the bias added in the product, and in the backward
+ * pass GroupNorm's native gradient of dh = dy·Wᵀ. Saves x − μ, σ⁻¹, γ, β, W as the JS op does.
+ */
+export function nativeNormPointwise(x: tf.Tensor, groups: number, eps: number, gamma: tf.Tensor | undefined, beta: tf.Tensor | undefined, w: tf.Tensor2D, b: tf.Tensor): tf.Tensor {
+  const shape = x.shape;
+  const gn = groupNormPlan(shape, groups, eps);
+  const [ci, co] = w.shape;
+  if (ci !== gn.channels) throw new Error(`normPointwise: weight [${w.shape}] does not fit ${gn.channels} channels`);
+  const { n, voxels } = gn;
+  const attrs = { n, v: voxels, c: ci, groups };
+  const outShape = [...shape.slice(0, -1), co];
+  /** a = γσ⁻¹ as a column per sample: [N, Cin, 1]. */
+  const scaleColumn = (rstd: tf.Tensor, g: tf.Tensor) => tf.reshape(tf.mul(rstd, g), [n, ci, 1]);
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xs, gs, bts, ws, bs] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D, tf.Tensor];
+    const [centred, mean, rstd] = run(GN_STATS, { x: xs }, { ...attrs, eps, centred: true }) as tf.Tensor[];
+    mean!.dispose();
+    (args[5] as tf.GradSaveFunc)([centred!, rstd!, gs, bts, ws]);
+    const wScaled = tf.mul(scaleColumn(rstd!, gs), ws); // [N, Cin, Cout]
+    const bias = tf.reshape(tf.add(tf.matMul(tf.reshape(bts, [1, ci]), ws), tf.reshape(bs, [1, co])), [co]);
+    return {
+      value: tf.reshape(run(MATMUL_BIAS, { a: centred!, b: wScaled, bias }, { transposeA: false, transposeB: false }) as tf.Tensor, outShape),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [cen, rs, gm, bt, sw] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D];
+        const dy3 = tf.reshape(dy, [n, voxels, co]);
+        const sumDy = tf.reshape(tf.sum(tf.reshape(dy, [n * voxels, co]), 0), [1, co]);
+        const perSample = tf.matMul(cen, dy3, true, false); // (x − μ)ᵀ·dy: [N, Cin, Cout]
+        const dw = tf.add(tf.sum(tf.mul(scaleColumn(rs, gm), perSample), 0), tf.matMul(tf.reshape(bt, [ci, 1]), sumDy));
+        perSample.dispose();
+        const dh = tf.matMul(tf.reshape(dy, [n * voxels, co]) as tf.Tensor2D, sw, false, true); // [N·V, Cin]
+        const [dx, dgamma, dbeta] = run(GN_GRAD, { dy: dh, centred: cen, rstd: rs, gamma: gm }, attrs) as tf.Tensor[];
+        dh.dispose();
+        return [tf.reshape(dx!, shape), dgamma!, dbeta!, dw, tf.reshape(sumDy, bs.shape)];
+      },
+    };
+  });
+  return tf.tidy(() => {
+    const g = gamma ? tf.reshape(f32(gamma), [ci]) : tf.ones([ci]);
+    const bt = beta ? tf.reshape(f32(beta), [ci]) : tf.zeros([ci]);
+    return op(f32(x), g, bt, f32(w) as tf.Tensor2D, f32(b));
+  });
+}
+
 const NATIVE_OPS = new Set<unknown>();
 
+type NativeOpName = 'depthwiseConv3d' | 'depthwiseConvTranspose3d' | 'gelu' | 'groupNorm' | 'geluPointwise' | 'normPointwise';
+
 /** Wraps `impl` to run while `native` is the active backend, else the op it replaces. */
-function whenNative<K extends 'depthwiseConv3d' | 'depthwiseConvTranspose3d' | 'gelu'>(name: K, impl: Ops[K]): void {
+function whenNative<K extends NativeOpName>(name: K, impl: Ops[K]): void {
   if (NATIVE_OPS.has(ops[name])) return;
   const fallback = ops[name];
   const wrapped = ((...a: unknown[]) =>
@@ -628,9 +846,15 @@ function whenNative<K extends 'depthwiseConv3d' | 'depthwiseConvTranspose3d' | '
   setOp(name, wrapped);
 }
 
-/** Puts the native depthwise convolutions and GELU into `ops` (idempotent; other backends keep the previous ops). */
+/** Puts the native depthwise convolutions, GELU, GroupNorm and the fused pointwise ops into `ops` (idempotent; other backends keep the previous ops). */
 export function installNativeOps(): void {
   whenNative('depthwiseConv3d', nativeDepthwiseConv3d);
   whenNative('depthwiseConvTranspose3d', nativeDepthwiseConvTranspose3d);
   whenNative('gelu', nativeGelu);
+  // An addon built from older sources (before `mnxc setup native` reran) lacks these kernels,
+  // and its matmul ignores the bias: keep the JS ops then.
+  if (typeof addon?.groupNormStats !== 'function') return;
+  whenNative('groupNorm', nativeGroupNorm);
+  whenNative('geluPointwise', nativeGeluPointwise);
+  whenNative('normPointwise', nativeNormPointwise);
 }
