@@ -61,6 +61,12 @@ function gatherPlanes(x: tf.Tensor, axis: number, idx: readonly number[]): tf.Te
 
 /** Takes planes `start, start + s, …` (`count` of them) along spatial `axis` (1..3). */
 export function takeStrided(x: tf.Tensor5D, axis: 1 | 2 | 3, start: number, count: number, s: number): tf.Tensor5D {
+  if (s === 1 && axis === 1 && x.shape[0] === 1) {
+    // One sample: the depth planes are the outermost axis of a 4-D view, and a slice of the
+    // outermost axis shares the tensor's buffer on the tensorflow backend instead of copying it.
+    const [, d, h, w, c] = x.shape;
+    return tf.reshape(tf.slice(tf.reshape(x, [d, h, w, c]), [start, 0, 0, 0], [count, h, w, c]), [1, count, h, w, c]);
+  }
   if (s === 1) {
     const begin = [0, 0, 0, 0, 0];
     const size: number[] = [...x.shape];
