@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { compileFile } from '../../compiler/compile.js';
 import { ROOT, haveFixtures } from '../../tests/fixtures.js';
-import { useBackend } from '../backend.js';
+import { useBackend, type BackendName } from '../backend.js';
 import { buildModel } from '../model/model.js';
 import { depthwiseConv3dSlabs } from '../ops/depthwise-conv3d.js';
 import { depthwiseConvTranspose3d } from '../ops/depthwise-conv-transpose3d.js';
@@ -38,7 +38,7 @@ const input = (shape: number[], seed: number, lo = -1, hi = 1): Input => ({ shap
 
 /** Runs `f` on fresh tensors on `backend`; returns every output's shape and values. */
 async function runOn(backend: string, f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[], inputs: Input[]) {
-  await tf.setBackend(backend);
+  await useBackend(backend as BackendName);
   return tf.tidy(() => {
     const xs = inputs.map((i) => tf.tensor(i.data, i.shape, i.dtype ?? 'float32'));
     const out = f(...xs);
