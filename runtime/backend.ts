@@ -77,6 +77,24 @@ async function installOps(name: BackendName): Promise<void> {
   if (name === 'native') (await import('./backends/native.js')).installNativeOps();
 }
 
+/** Backends with every gradient kernel MedNeXt's training needs (wasm lacks the depthwise ones). */
+export const TRAINING_BACKENDS: BackendName[] = ['tensorflow', 'native', 'cpu'];
+
+/** `useBackend` for training: `auto` tries tensorflow, native, then cpu; wasm is refused. */
+export async function useTrainingBackend(choice: BackendChoice = 'auto'): Promise<BackendName> {
+  if (choice === 'wasm') throw new Error('the wasm backend cannot train (TF.js wasm has no gradients for depthwise convolutions); use tensorflow, native or cpu');
+  if (choice !== 'auto') return useBackend(choice);
+  const reasons: string[] = [];
+  for (const name of TRAINING_BACKENDS) {
+    try {
+      return await useBackend(name);
+    } catch (e) {
+      reasons.push((e as Error).message);
+    }
+  }
+  throw new Error(`no backend can train here (${reasons.join('; ')})`);
+}
+
 /** Which backends load here and why the others do not (for `mnxc doctor`); each is tried on one op. */
 export async function probeBackends(): Promise<BackendProbe[]> {
   const out: BackendProbe[] = [];

@@ -4,7 +4,7 @@ import { DEMO_CONFIG, QUICK_CONFIG, runDemo } from '../../runtime/demo/demo.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 
-const HELP = `Usage: mnxc demo [--out DIR] [--backend auto|tensorflow|wasm|cpu] [--quick] [--min-dice D]
+const HELP = `Usage: mnxc demo [--out DIR] [--backend auto|tensorflow|native|wasm|cpu] [--quick] [--min-dice D]
 
 Runs the whole pipeline on a synthetic abdominal CT phantom with one command, printing each step:
   1. generate       ${DEMO_CONFIG.cases} training + ${DEMO_CONFIG.testCases} test cases (mnxc example-data; liver, kidney, lesion)
@@ -19,9 +19,10 @@ Runs the whole pipeline on a synthetic abdominal CT phantom with one command, pr
 
 On 2 CPU cores with the tensorflow backend (mnxc setup tensorflow) it takes about 5 minutes
 (309 s measured; training about 7 s per epoch) and reaches a mean foreground Dice of 0.825 on
-the test cases (seed 0: liver 0.89, kidney 0.93, lesion 0.66); the pure-JavaScript cpu backend is
-roughly 50 times slower (use --quick there). With --backend auto the demo uses tensorflow when
-it is set up, else cpu (training needs gradients, which the wasm backend lacks for some ops).
+the test cases (seed 0: liver 0.89, kidney 0.93, lesion 0.66); the native backend (our C++
+kernels, built by npm ci) is about 3 times slower, the pure-JavaScript cpu backend roughly 50
+times (use --quick there). With --backend auto the demo uses tensorflow when it is set up, else
+native, else cpu (training needs gradients, which the wasm backend lacks for some ops).
 
 Outputs (under --out):
   data/Dataset900_Phantom/   the dataset          plans.yaml, fingerprint.json
@@ -31,7 +32,7 @@ Outputs (under --out):
 
 Options:
   --out DIR        output folder, must be empty or absent (default: mnxc-demo)
-  --backend B      auto (default), tensorflow, wasm or cpu
+  --backend B      auto (default), tensorflow, native, wasm or cpu
   --min-dice D     exit 1 when the mean foreground Dice on the test cases is below D (CI's check)
   --quick          a reduced run for CI: ${QUICK_CONFIG.cases} + ${QUICK_CONFIG.testCases} small cases, coarse spacing
                    ${QUICK_CONFIG.targetSpacing.join('x')} mm, width ${QUICK_CONFIG.width}, ${QUICK_CONFIG.epochs} epochs x ${QUICK_CONFIG.iterationsPerEpoch} iterations, no mirroring;

@@ -12,7 +12,7 @@ export const command: Command = {
   name: 'forward',
   summary: 'run the network on an input tensor',
   help: `Usage: mnxc forward SPEC [--set NAME=VALUE]... [--variant V] --weights W.safetensors
-                    --input I.safetensors --output O.safetensors [--backend auto|tensorflow|wasm|cpu]
+                    --input I.safetensors --output O.safetensors [--backend auto|tensorflow|native|wasm|cpu]
 
 Runs the raw network (no pre- or post-processing). I holds a float32 tensor 'input' in NCDHW
 (NCHW for 2-D); O receives out_0 … out_N (one per head, full resolution first) in NCDHW.
@@ -22,7 +22,7 @@ ${SPEC_HELP}
   --weights FILE       weights (safetensors, PyTorch state_dict names and layouts)
   --input FILE         input tensor 'input', float32, NCDHW
   --output FILE        where to write out_0 …
-  --backend B          auto (default: tensorflow, then wasm, then cpu), tensorflow, wasm or cpu
+  --backend B          auto (default: tensorflow, then native, wasm, cpu), tensorflow, native, wasm or cpu
   --repeat N           run N times and report the fastest (the first run includes warm-up)`,
   async run(argv) {
     const { values, positionals } = parseCommandArgs(argv, {

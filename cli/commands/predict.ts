@@ -7,7 +7,7 @@ import { UsageError, UserError } from '../errors.js';
 
 const HELP = `Usage: mnxc predict -i IMAGES -o OUT_DIR -m RUN_DIR [--folds 0,1,2,3,4|all]
                     [--checkpoint final|best|latest] [--step 0.5] [--no-tta] [--save-probabilities]
-                    [--postprocess none|lcc] [--backend auto|tensorflow|wasm|cpu]
+                    [--postprocess none|lcc] [--backend auto|tensorflow|native|wasm|cpu]
 
 Segments images with a trained run folder (written by mnxc train), the nnU-Net way:
   1. preprocess each case exactly as in training (the run's plans.yaml: crop to the non-zero box,
@@ -31,7 +31,7 @@ Segments images with a trained run folder (written by mnxc train), the nnU-Net w
                            tensor 'probabilities' float32 [K, z, y, x] on the cropped original grid,
                            metadata crop_box and original_shape (array order) to paste it back
   --postprocess MODE       none (default) or lcc: keep the largest connected component of each class
-  --backend B              auto (default: tensorflow, then wasm, then cpu), tensorflow, wasm or cpu`;
+  --backend B              auto (default: tensorflow, then native, wasm, cpu), tensorflow, native, wasm or cpu`;
 
 export const command: Command = {
   name: 'predict',

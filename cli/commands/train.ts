@@ -5,7 +5,7 @@ import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { compileFromArgs, SPEC_HELP, specOptions } from '../spec-args.js';
 import { computeWeightMap } from '../../compiler/passes/upkern.js';
-import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../../runtime/backend.js';
+import { BACKEND_CHOICES, useTrainingBackend, type BackendChoice } from '../../runtime/backend.js';
 import { ensureSplits, loadPlans, savePlans, type Plans } from '../../runtime/data/plan/index.js';
 import { listPreprocessedCases, preprocessingHash, readCaseHeader } from '../../runtime/data/preprocess/index.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
@@ -38,7 +38,8 @@ ${SPEC_HELP}
   --upkern-from SPEC   --init holds weights of SPEC (e.g. the k3 network): resize its kernels to
                        this network first (UpKern)
   --upkern-set N=V     parameter override for --upkern-from SPEC (repeatable)
-  --backend B          auto (default: tensorflow, then cpu), tensorflow or cpu (wasm has no backprop)
+  --backend B          auto (default: tensorflow, then native, then cpu), tensorflow, native or cpu
+                       (wasm has no backprop)
   --seed N             seed of the initial weights and of every batch (default: plans training.seed)
   --epochs N           override training.epochs
   --iterations N       override training.iterations_per_epoch
@@ -92,7 +93,7 @@ export const command: Command = {
     const preDir = resolve(positionals[0]!);
     if (!values.fold) throw new UsageError('--fold K (0..4) or --fold all is required');
     if (!BACKEND_CHOICES.includes(values.backend as BackendChoice)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}`);
-    if (values.backend === 'wasm') throw new UsageError('--backend wasm cannot train (TF.js wasm has no gradients for depthwise convolutions); use cpu or tensorflow');
+    if (values.backend === 'wasm') throw new UsageError('--backend wasm cannot train (TF.js wasm has no gradients for depthwise convolutions); use tensorflow, native or cpu');
     if (values['upkern-from'] && !values.init) throw new UsageError('--upkern-from needs --init (the weights of that network)');
     if (values.continue && values.init) throw new UsageError('--continue and --init exclude each other');
     const epochs = intArg(values.epochs, '--epochs', 1);
@@ -194,7 +195,7 @@ export const command: Command = {
         JSON.stringify({ name: plans.dataset.name, channel_names: Object.fromEntries(plans.dataset.channels.map((c, i) => [String(i), c])), labels: Object.fromEntries(Object.entries(plans.dataset.labels).map(([v, n]) => [n, Number(v)])), numTraining: plans.dataset.num_training, file_ending: '.nii.gz' }, null, 2) + '\n',
       );
 
-    const backend = await useBackend(values.backend as BackendChoice).catch((e: Error) => {
+    const backend = await useTrainingBackend(values.backend as BackendChoice).catch((e: Error) => {
       throw new UserError(e.message);
     });
     const workers = workersArg ?? Math.max(1, Math.min(4, availableParallelism() - 1));

@@ -18,7 +18,7 @@ import { UserError } from '../../cli/errors.js';
 import { compileFile } from '../../compiler/compile.js';
 import { renderDiagnostics } from '../../compiler/diagnostics/render.js';
 import type { IRModel } from '../../compiler/ir/types.js';
-import { useBackend, type BackendChoice, type BackendName } from '../backend.js';
+import { useTrainingBackend, type BackendChoice, type BackendName } from '../backend.js';
 import { checkDataset, loadDataset } from '../data/dataset/index.js';
 import { readNifti } from '../data/nifti/index.js';
 import { computeFingerprint, ensureSplits, planFromFingerprint, savePlans, stringifyPlans, type Plans, type Triple } from '../data/plan/index.js';
@@ -131,16 +131,15 @@ function specFiles(path: string, seen = new Set<string>()): string[] {
   return [path, ...imports.flatMap((p) => specFiles(p, seen))];
 }
 
-/** Training needs gradients: `auto` without the tensorflow backend means cpu (wasm has no backward kernels for every op). */
+/** Training needs gradients: `auto` means tensorflow, else native, else cpu (never wasm). */
 async function chooseBackend(choice: BackendChoice, log: (s: string) => void): Promise<BackendName> {
-  if (choice !== 'auto') return useBackend(choice);
-  try {
-    return await useBackend('tensorflow');
-  } catch {
-    log('note: the tensorflow backend is not available here (mnxc setup tensorflow builds it); using the cpu backend,');
-    log('      about 50x slower: the full demo takes hours there, `mnxc demo --quick` under a minute');
-    return useBackend('cpu');
+  const name = await useTrainingBackend(choice);
+  if (choice === 'auto' && name === 'native') log('note: the tensorflow backend is not available here (mnxc setup tensorflow builds it); using native, about 3x slower');
+  if (choice === 'auto' && name === 'cpu') {
+    log('note: neither the tensorflow nor the native backend is available here (mnxc setup tensorflow / mnxc setup native);');
+    log('      using the cpu backend, about 50x slower: the full demo takes hours there, `mnxc demo --quick` under a minute');
   }
+  return name;
 }
 
 function refuseExisting(out: string): void {
