@@ -20,8 +20,8 @@ Runs the whole pipeline on a synthetic abdominal CT phantom with one command, pr
 On 2 CPU cores with the tensorflow backend (mnxc setup tensorflow) it takes about 5 minutes
 (309 s measured; training about 7 s per epoch) and reaches a mean foreground Dice of 0.825 on
 the test cases (seed 0: liver 0.89, kidney 0.93, lesion 0.66); the native backend (our C++
-kernels, built by npm ci) is about 3 times slower, the pure-JavaScript cpu backend roughly 50
-times (use --quick there). With --backend auto the demo uses tensorflow when it is set up, else
+kernels, built by npm ci) takes about as long (289 s, the same Dice), the pure-JavaScript cpu
+backend is roughly 50 times slower (use --quick there). With --backend auto the demo uses tensorflow when it is set up, else
 native, else cpu (training needs gradients, which the wasm backend lacks for some ops).
 
 Outputs (under --out):

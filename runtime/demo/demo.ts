@@ -134,7 +134,7 @@ function specFiles(path: string, seen = new Set<string>()): string[] {
 /** Training needs gradients: `auto` means tensorflow, else native, else cpu (never wasm). */
 async function chooseBackend(choice: BackendChoice, log: (s: string) => void): Promise<BackendName> {
   const name = await useTrainingBackend(choice);
-  if (choice === 'auto' && name === 'native') log('note: the tensorflow backend is not available here (mnxc setup tensorflow builds it); using native, about 3x slower');
+  if (choice === 'auto' && name === 'native') log('note: the tensorflow backend is not available here (mnxc setup tensorflow builds it); using native');
   if (choice === 'auto' && name === 'cpu') {
     log('note: neither the tensorflow nor the native backend is available here (mnxc setup tensorflow / mnxc setup native);');
     log('      using the cpu backend, about 50x slower: the full demo takes hours there, `mnxc demo --quick` under a minute');
