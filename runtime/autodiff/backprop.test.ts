@@ -98,6 +98,18 @@ describe('backprop with early release', () => {
     tf.dispose([a, b]);
   });
 
+  it('keeps a gradient that is one of the node’s saved tensors alive after freeing the saved set', () => {
+    const savedAsGradient = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const a = args[0] as tf.Tensor;
+      (args[1] as tf.GradSaveFunc)([tf.mul(a, 3)]);
+      return { value: tf.mul(a, 2), gradFunc: (_dy: tf.Tensor, saved: tf.Tensor[]) => [saved[0]!] };
+    });
+    const a = tf.tensor1d([1, -2]);
+    const [g] = grads((t) => tf.sum(savedAsGradient(t!) as tf.Tensor), [a]);
+    expect(Array.from(g!.dataSync())).toEqual([3, -6]);
+    tf.dispose([a, g!]);
+  });
+
   it('recomputes through recomputeGrad and accumulates gradients of a tensor read twice', () => {
     const x = tf.tensor1d([0.5, -1, 2]);
     const f = (t: tf.Tensor) => tf.sum(tf.mul(recomputeGrad((u) => tf.mul(tf.exp(u), u), [t]), t));

@@ -110,11 +110,12 @@ export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): 
             return fn();
           });
         });
-        // A gradient function may hand back one of its dys (or one tensor twice): own a copy.
+        // A gradient function may hand back one of its dys or saved tensors (freed below), or
+        // one tensor twice: own a copy.
         const owned = new Set<tf.Tensor>();
         for (let k = 0; k < dxs.length; k++) {
           const dx = dxs[k]!;
-          if (owned.has(dx) || dys.includes(dx)) dxs[k] = tf.clone(dx);
+          if (owned.has(dx) || dys.includes(dx) || (node.saved ?? []).includes(dx)) dxs[k] = tf.clone(dx);
           owned.add(dxs[k]!);
         }
         // This node was the last reader of its outputs' gradients and of what it saved.
