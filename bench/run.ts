@@ -190,29 +190,41 @@ function torchScript(): { script: string } | { why: string } {
   return { script };
 }
 
-function runTorch(script: string, m: ModelConfig, size: number, reps: number, malloc: TorchMalloc): Promise<Row[]> {
+/**
+ * Runs a PyTorch benchmark script with `malloc`'s environment; resolves to its last stdout line
+ * parsed as JSON, or to the reason it printed none (its last stderr line).
+ */
+function runPython(args: string[], malloc: TorchMalloc, script: string): Promise<{ json: unknown } | { error: string }> {
   return new Promise((done) => {
-    const child = spawn('python3', [script, '--variant', m.variant, '--kernel', String(m.kernel), '--size', String(size), '--repeat', String(reps)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...malloc.env } });
+    const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...malloc.env } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('close', () => {
-      const rows: Row[] = [];
-      for (const kind of ['forward', 'train'] as const) {
-        const c = modelCase(kind, m, size);
-        const label = caseLabel(c);
-        const row: Row = { key: `${label} @ ${malloc.key}`, label, backend: `torch${malloc.label}`, case: c };
-        try {
-          const j = JSON.parse(out.trim().split('\n').pop()!) as { engine: string; forward_s: { min: number; median: number }; train_step_s: { min: number; median: number }; peak_rss_mb: number };
-          const t = kind === 'forward' ? j.forward_s : j.train_step_s;
-          rows.push({ ...row, backend: j.engine + malloc.label, min: t.min, median: t.median, peakRssMiB: j.peak_rss_mb });
-        } catch {
-          rows.push({ ...row, error: lastLine(err) || 'torch_mednext.py printed no result' });
-        }
+      try {
+        done({ json: JSON.parse(out.trim().split('\n').pop()!) });
+      } catch {
+        done({ error: lastLine(err) || `${script} printed no result` });
       }
-      done(rows);
     });
+  });
+}
+
+/** A PyTorch row for case `c`, before its numbers. */
+function torchRow(c: CaseSpec, malloc: TorchMalloc): Row {
+  const label = caseLabel(c);
+  return { key: `${label} @ ${malloc.key}`, label, backend: `torch${malloc.label}`, case: c };
+}
+
+async function runTorch(script: string, m: ModelConfig, size: number, reps: number, malloc: TorchMalloc): Promise<Row[]> {
+  const r = await runPython([script, '--variant', m.variant, '--kernel', String(m.kernel), '--size', String(size), '--repeat', String(reps)], malloc, 'torch_mednext.py');
+  return (['forward', 'train'] as const).map((kind) => {
+    const row = torchRow(modelCase(kind, m, size), malloc);
+    if ('error' in r) return { ...row, error: r.error };
+    const j = r.json as { engine: string; forward_s: { min: number; median: number }; train_step_s: { min: number; median: number }; peak_rss_mb: number };
+    const t = kind === 'forward' ? j.forward_s : j.train_step_s;
+    return { ...row, backend: j.engine + malloc.label, min: t.min, median: t.median, peakRssMiB: j.peak_rss_mb };
   });
 }
 
@@ -225,27 +237,15 @@ function setting(c: CaseSpec, name: string): string | undefined {
  * bench/torch_sliding.py: the same sliding window (window positions, Gaussian, accumulation) on
  * torch_mednext.py's network (`mednext`), one window to warm up and the case's timed runs.
  */
-function runTorchSliding(mednext: string, c: CaseSpec, reps: number, malloc: TorchMalloc): Promise<Row> {
+async function runTorchSliding(mednext: string, c: CaseSpec, reps: number, malloc: TorchMalloc): Promise<Row> {
   const args = [join(ROOT, 'bench', 'torch_sliding.py'), '--mednext', mednext, '--variant', c.variant!, '--kernel', setting(c, 'kernel_size')!, '--classes', setting(c, 'n_classes')!];
   if (setting(c, 'deep_supervision') !== 'true') args.push('--no-deep-supervision');
   args.push('--volume', c.volume!.join(','), '--patch', c.patch!.join(','), '--step', '0.5', '--repeat', String(c.reps ?? reps));
-  return new Promise((done) => {
-    const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...malloc.env } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', () => {
-      const label = caseLabel(c);
-      const row: Row = { key: `${label} @ ${malloc.key}`, label, backend: `torch${malloc.label}`, case: c };
-      try {
-        const j = JSON.parse(out.trim().split('\n').pop()!) as { engine: string; windows: number; sliding_s: { min: number; median: number }; peak_rss_mb: number };
-        done({ ...row, backend: j.engine + malloc.label, min: j.sliding_s.min, median: j.sliding_s.median, peakRssMiB: j.peak_rss_mb, info: { windows: j.windows } });
-      } catch {
-        done({ ...row, error: lastLine(err) || 'torch_sliding.py printed no result' });
-      }
-    });
-  });
+  const r = await runPython(args, malloc, 'torch_sliding.py');
+  const row = torchRow(c, malloc);
+  if ('error' in r) return { ...row, error: r.error };
+  const j = r.json as { engine: string; windows: number; sliding_s: { min: number; median: number }; peak_rss_mb: number };
+  return { ...row, backend: j.engine + malloc.label, min: j.sliding_s.min, median: j.sliding_s.median, peakRssMiB: j.peak_rss_mb, info: { windows: j.windows } };
 }
 
 export async function runBench(o: BenchOptions): Promise<Report> {
