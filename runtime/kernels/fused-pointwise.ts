@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../ops/gradients.js';
 import { groupNormPlan } from './group-norm.js';
-import { geluDensityTimesX } from './gelu.js';
+import { geluDensityTimesX, onePlusErf } from './gelu.js';
 import { joinFree, thenFree } from './chain.js';
 
 /**
@@ -36,12 +36,12 @@ export function geluPointwise(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor): tf.Te
         const x2 = tf.reshape(sx, [voxels, ci]);
         const dy2 = tf.reshape(dy, [voxels, co]) as tf.Tensor2D;
         // 1 + erf(x/√2) serves both the recomputed activation and GELU's derivative.
-        const onePlusErf = thenFree(thenFree(tf.mul(x2, Math.SQRT1_2), (t) => tf.erf(t)), (e) => tf.add(e, 1));
-        const dw = thenFree(thenFree(tf.mul(x2, onePlusErf), (u2) => tf.matMul(u2 as tf.Tensor2D, dy2, true, false)), (t) => tf.mul(t, 0.5));
+        const cdfTimesTwo = onePlusErf(x2);
+        const dw = thenFree(thenFree(tf.mul(x2, cdfTimesTwo), (u2) => tf.matMul(u2 as tf.Tensor2D, dy2, true, false)), (t) => tf.mul(t, 0.5));
         const db = tf.reshape(tf.matMul(tf.ones([1, voxels]), dy2), bs.shape);
         const dh = tf.matMul(dy2, sw, false, true);
         // GELU'(x) = ½(1 + erf(x/√2)) + x·φ(x)
-        const derivative = joinFree(thenFree(onePlusErf, (t) => tf.mul(t, 0.5)), geluDensityTimesX(x2), tf.add);
+        const derivative = joinFree(thenFree(cdfTimesTwo, (t) => tf.mul(t, 0.5)), geluDensityTimesX(x2), tf.add);
         return [tf.reshape(joinFree(dh, derivative, tf.mul), shape), dw, db];
       },
     };
@@ -49,9 +49,9 @@ export function geluPointwise(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor): tf.Te
   return op(x, w, b);
 }
 
-/** x·(1 + erf(x/√2)) = 2·GELU(x), at most two temporaries alive. */
+/** x·(1 + erf(x/√2)) = 2·GELU(x). */
 function geluTimesTwo(x: tf.Tensor): tf.Tensor {
-  return thenFree(thenFree(thenFree(tf.mul(x, Math.SQRT1_2), (t) => tf.erf(t)), (e) => tf.add(e, 1)), (t) => tf.mul(t, x));
+  return thenFree(onePlusErf(x), (t) => tf.mul(t, x));
 }
 
 /**

@@ -4,10 +4,14 @@ import { joinFree, thenFree } from './chain.js';
 
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-/** 0.5·x·(1 + erf(x/√2)), at most two temporaries alive. */
+/** 1 + erf(x/√2) = 2·Φ(x), at most two temporaries alive. */
+export function onePlusErf(x: tf.Tensor): tf.Tensor {
+  return thenFree(thenFree(tf.mul(x, Math.SQRT1_2), (t) => tf.erf(t)), (e) => tf.add(e, 1));
+}
+
+/** 0.5·x·(1 + erf(x/√2)). */
 export function geluValue(x: tf.Tensor): tf.Tensor {
-  const onePlusErf = thenFree(thenFree(tf.mul(x, Math.SQRT1_2), (t) => tf.erf(t)), (e) => tf.add(e, 1));
-  return joinFree(onePlusErf, tf.mul(x, 0.5), tf.mul);
+  return joinFree(onePlusErf(x), tf.mul(x, 0.5), tf.mul);
 }
 
 /** x·φ(x), φ(x) = exp(−x²/2)/√(2π) the standard normal density. */
@@ -18,8 +22,7 @@ export function geluDensityTimesX(x: tf.Tensor): tf.Tensor {
 
 /** d GELU / dx = Φ(x) + x·φ(x), at most three temporaries alive. */
 export function geluDerivative(x: tf.Tensor): tf.Tensor {
-  const cdf = thenFree(thenFree(thenFree(tf.mul(x, Math.SQRT1_2), (t) => tf.erf(t)), (e) => tf.mul(e, 0.5)), (e) => tf.add(e, 0.5));
-  return joinFree(cdf, geluDensityTimesX(x), tf.add);
+  return joinFree(thenFree(onePlusErf(x), (t) => tf.mul(t, 0.5)), geluDensityTimesX(x), tf.add);
 }
 
 /**
