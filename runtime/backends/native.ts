@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { ops, setOp, type Ops } from '../ops/index.js';
-import { assertRank5, triple } from '../ops/spatial.js';
+import { assertRank5, triple, validOut } from '../ops/spatial.js';
 import { groupNormPlan } from '../kernels/group-norm.js';
 
 /**
@@ -591,7 +591,7 @@ const f32 = (t: tf.Tensor) => (t.dtype === 'float32' ? t : tf.cast(t, 'float32')
 /** Geometry of a PyTorch-style depthwise conv (`padding` zeros both sides) from x [N, D, H, W, C] and its kernel. */
 function convGeometry(xShape: number[], k: number[], s: number[], p: number[], what: string): Geometry {
   const [nb, d, h, w, c] = xShape as [number, number, number, number, number];
-  const out = [d, h, w].map((len, i) => Math.floor((len + 2 * p[i]! - k[i]!) / s[i]!) + 1);
+  const out = [d, h, w].map((len, i) => validOut(len + 2 * p[i]!, k[i]!, s[i]!));
   if (out.some((o) => o < 1)) {
     throw new Error(`${what}: input [${xShape.join(', ')}] is smaller than the kernel ${k.join('×')} after padding`);
   }
