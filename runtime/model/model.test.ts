@@ -110,6 +110,34 @@ describe('model builder', () => {
     [a, b].forEach((m) => m.dispose());
   });
 
+  it('leaves out exactly the conv biases a per-channel GroupNorm cancels, with the same outputs', () => {
+    // Every MedNeXt depthwise conv1 (and the transposed ones of the up blocks) feeds its norm.
+    const { ir } = compileFile(join(ROOT, 'examples', 'mednext.mnx'), { set: ['n_channels=4', 'block_counts=[1,1,1,1,1,1,1,1,1]', 'deep_supervision=true'], inputSize: [16, 16, 16] });
+    const m = buildModel(ir!, { seed: 4 });
+    const listed = [...m.executionPlan().cancelledBias].sort();
+    expect(listed).toEqual(ir!.nodes.filter((n) => n.id.endsWith('.conv1')).map((n) => n.id).sort());
+    expect(listed.length).toBe(9 + 4 + 4);
+    // Large biases: a skipped one that mattered would show.
+    for (const id of listed) {
+      const v = m.variables.get(m.paramName(ir!.nodes.find((n) => n.id === id)!, 'bias')!)!;
+      v.assign(tf.add(v, 3));
+    }
+    const x = tf.randomNormal([1, 16, 16, 16, 1], 0, 1, 'float32', 6);
+    const inference = m.forward(x);
+    const training = m.forward(x, { training: true });
+    inference.forEach((y, i) => expect(maxAbsDiff(y.dataSync(), training[i]!.dataSync())).toBeLessThan(1e-4));
+    tf.dispose([x, ...inference, ...training]);
+    m.dispose();
+    // Not when a group spans several channels (a per-channel bias shifts the group's channels apart).
+    const grouped = blockIR(4, 2, 3);
+    grouped.nodes.find((n) => n.op === 'group_norm')!.attrs.groups = 2;
+    const g = buildModel(grouped);
+    expect(g.executionPlan().cancelledBias.size).toBe(0);
+    const plain = buildModel(blockIR(4, 2, 3));
+    expect(plain.executionPlan().cancelledBias).toEqual(new Set(['conv1']));
+    [g, plain].forEach((b) => b.dispose());
+  });
+
   it('refuses an input of the wrong shape, naming what it expects', () => {
     const m = buildModel(blockIR(4, 2, 3));
     expect(() => m.forward(tf.zeros([1, 8, 8, 8, 3]))).toThrow(/input shape \[1, 8, 8, 8, 3\] is not \[N, D, H, W, 4\]/);

@@ -66,7 +66,9 @@ export class MnxModel {
       const plan = this.executionPlan();
       const run = (node: IRNode, inputs: tf.Tensor[]) => {
         const producer = plan.producerOf.get(node.id);
-        const y = producer ? this.runFused(producer, node, inputs[0]!) : this.runNode(node, inputs, x5);
+        // Without gradients, a bias that the next GroupNorm cancels is not added at all.
+        const skipBias = !options.training && plan.cancelledBias.has(node.id);
+        const y = producer ? this.runFused(producer, node, inputs[0]!) : this.runNode(node, inputs, x5, { skipBias });
         // Every node owns its result (an op may hand back its input unchanged, e.g. a zero pad).
         return inputs.includes(y) ? tf.clone(y) : y;
       };
@@ -103,8 +105,11 @@ export class MnxModel {
     return name === undefined ? undefined : this.variables.get(name);
   }
 
-  /** Executes one IR node on 5-D channels-last tensors. */
-  runNode(node: IRNode, inputs: tf.Tensor[], modelInput: tf.Tensor): tf.Tensor {
+  /**
+   * Executes one IR node on 5-D channels-last tensors. `skipBias` leaves out a convolution's
+   * bias (for one the plan found cancelled by the GroupNorm reading it).
+   */
+  runNode(node: IRNode, inputs: tf.Tensor[], modelInput: tf.Tensor, { skipBias = false } = {}): tf.Tensor {
     const a = node.attrs;
     const dims = this.ir.spatialDims;
     const x = inputs[0]!;
@@ -118,7 +123,7 @@ export class MnxModel {
         const w = this.variables.get(wName)!;
         const layout = this.layouts.get(wName)!;
         const depthwise = layout.kind !== 'plain' && layout.kind !== 'grn' && layout.depthwise;
-        const b = this.param(node, 'bias');
+        const b = skipBias ? undefined : this.param(node, 'bias');
         const stride = perAxis(a.stride, 1, dims, 1, `${node.id} stride`);
         const padding = perAxis(a.padding, 0, dims, 0, `${node.id} padding`);
         if (node.op === 'conv') return depthwise ? ops.depthwiseConv3d(x, w, stride, padding, b) : ops.conv3d(x, w, stride, padding, b);
@@ -158,6 +163,13 @@ export class MnxModel {
    * The nodes as they run: GroupNorm or GELU fused into the 1×1×1 convolution that is their only
    * reader (runtime/kernels/fused-pointwise.ts) — the same values, less memory kept for
    * backprop. A fused convolution appears with its producer's inputs; the producer is gone.
+   *
+   * It also lists the convolutions whose bias cancels: read only by a GroupNorm with one
+   * channel per group, which subtracts each channel's mean over the voxels, so a per-channel
+   * constant added before it changes nothing (MedNeXt's depthwise conv1 → norm). The forward
+   * pass without gradients skips those additions (a full pass over the activation each);
+   * training keeps them, so every parameter still gets its gradient (zero up to rounding, as
+   * in PyTorch).
    */
   executionPlan(): ExecutionPlan {
     if (this.plan) return this.plan;
@@ -183,7 +195,14 @@ export class MnxModel {
         const params = { ...Object.fromEntries(Object.entries(p.params).map(([k, v]) => [`${p.id}:${k}`, v])), ...n.params };
         return { ...n, inputs: p.inputs, params };
       });
-    this.plan = { nodes, producerOf };
+    const cancelledBias = new Set<string>();
+    for (const node of ir.nodes) {
+      if ((node.op !== 'conv' && node.op !== 'conv_transpose') || this.param(node, 'bias') === undefined) continue;
+      if (readers.get(node.id) !== 1 || ir.outputs.includes(node.id)) continue;
+      const reader = ir.nodes.find((n) => n.inputs.includes(node.id))!;
+      if (reader.op === 'group_norm' && num(reader.attrs.groups, -1) === node.out.channels) cancelledBias.add(node.id);
+    }
+    this.plan = { nodes, producerOf, cancelledBias };
     return this.plan;
   }
 
@@ -226,10 +245,14 @@ function lastUses(nodes: IRNode[]): Map<string, number> {
   return last;
 }
 
-/** What `MnxModel.executionPlan` returns: the nodes to run, and each fused conv's producer. */
+/** What `MnxModel.executionPlan` returns. */
 export interface ExecutionPlan {
+  /** The nodes to run, in order. */
   nodes: IRNode[];
+  /** Each fused 1×1×1 conv's producer (GroupNorm or GELU). */
   producerOf: Map<string, IRNode>;
+  /** Convolutions whose bias the GroupNorm reading them cancels. */
+  cancelledBias: Set<string>;
 }
 
 function num(v: unknown, fallback: number): number {
