@@ -178,6 +178,19 @@ describe.skipIf(why !== null)('native kernels = cpu kernels', () => {
     expect(err).toBeLessThan(1e-5);
   });
 
+  it('fused matMul with a bias (the product adds it), batched and transposed; other forms fall back', async () => {
+    const err = await versusCpu(
+      (a, b, c, bias, rowBias) => [
+        tf.fused.matMul({ a: a!, b: b!, bias: bias! }),
+        tf.fused.matMul({ a: b!, b: a!, bias: rowBias!, transposeA: true, transposeB: true }),
+        tf.fused.matMul({ a: c!, b: b!, bias: bias! }),
+        tf.fused.matMul({ a: a!, b: b!, bias: tf.reshape(bias!, [1, 40]), activation: 'relu' }),
+      ],
+      [input([300, 17], 12), input([17, 40], 13), input([2, 5, 17], 14), input([40], 15), input([300], 16)],
+    );
+    expect(err).toBeLessThan(1e-5);
+  });
+
   it('matMul gradients', async () => {
     expect(await versusCpu(withGrads((x, y) => tf.matMul(x!, y!)), [input([300, 17], 9), input([17, 40], 10)])).toBeLessThan(1e-5);
   });

@@ -240,6 +240,17 @@ function batchMatMul(n: NativeAddon): NativeKernel {
   };
 }
 
+/** tf.fused.matMul with a bias over the output columns and no activation: the product adds it. */
+function fusedMatMul(n: NativeAddon): NativeKernel {
+  return ({ inputs, backend, attrs }) => {
+    const { a, b, bias, preluActivationWeights } = inputs as { a: Info; b: Info; bias?: Info; preluActivationWeights?: Info };
+    const { transposeA, transposeB, activation } = attrs as { transposeA: boolean; transposeB: boolean; activation?: string };
+    if (!bias || preluActivationWeights || (activation !== undefined && activation !== 'linear')) return null;
+    if (!isF32(backend, a, b, bias) || bias.shape.length !== 1) return null;
+    return nativeMatMul(n, backend, a, b, transposeA, transposeB, values(backend, bias));
+  };
+}
+
 function sumKernel(n: NativeAddon): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const { x } = inputs as { x: Info };
@@ -550,6 +561,7 @@ function nativeKernels(n: NativeAddon): Map<string, NativeKernel> {
   for (const [name, op] of Object.entries(UNARY)) k.set(name, unaryKernel(n, op));
   k.set('AddN', addNKernel(n));
   k.set('BatchMatMul', batchMatMul(n));
+  k.set('_FusedMatMul', fusedMatMul(n));
   k.set('Sum', sumKernel(n));
   k.set('Slice', sliceKernel(n));
   k.set('PadV2', padKernel(n));

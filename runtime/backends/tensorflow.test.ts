@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs'; // registers the gradients (the tfjs-core bundle has none)
 import { useBackend } from '../backend.js';
-import { loadTensorflowBinding, tensorflowBinding } from './tensorflow.js';
+import { loadTensorflowBinding, readSetupStamp, tensorflowBinding } from './tensorflow.js';
+import { fusedMatMulInstalled } from './tensorflow-fused.js';
 
 // Present after `mnxc setup tensorflow` (CI runs it); skipped where it has not been built.
 const whyNot = await loadTensorflowBinding();
@@ -39,7 +40,17 @@ function compute(): Results {
     const b = tf.tensor2d(values(32 * 64, 6), [32, 64]);
     const [da, db] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D))))([a, b]);
 
+    // tf.fused.matMul with a bias: TensorFlow's fused kernel where it applies (2-D or a batch of
+    // one, either transpose), tfjs-node's product + add for a real batch.
+    const bias = tf.tensor1d(values(64, 7));
+    const at = tf.transpose(a);
+    const bt = tf.transpose(b);
+    const a3 = tf.tensor3d(values(2 * 37 * 32, 8), [2, 37, 32]);
     const out = {
+      'fused matMul': tf.fused.matMul({ a, b, bias }),
+      'fused matMul aᵀ bᵀ': tf.fused.matMul({ a: at, b: bt, bias, transposeA: true, transposeB: true }),
+      'fused matMul batch of 1': tf.fused.matMul({ a: tf.expandDims(a, 0), b: tf.expandDims(b, 0), bias }),
+      'fused matMul batch of 2': tf.fused.matMul({ a: a3, b, bias }),
       conv3d: conv(x3, w3),
       'conv3d dx': dx3!,
       'conv3d dw': dw3!,
@@ -75,6 +86,21 @@ describe.skipIf(whyNot !== null)('tensorflow backend (built by mnxc setup tensor
     expect(native.numDataIds()).toBeGreaterThan(before);
     expect(y.dataSync()[0]).toBe(16); // a corner voxel sees 2×2×2 positions × 2 channels
     y.dispose();
+  });
+
+  it('runs tf.fused.matMul as TensorFlow\'s fused kernel when the addon was built with the string-list patch', async () => {
+    await useBackend('tensorflow');
+    const stamp = readSetupStamp();
+    if (tensorflowBinding()?.location !== '.mnxc/tensorflow') return; // an npm-installed tfjs-node is not patched
+    expect(fusedMatMulInstalled()).toBe(!!stamp?.bindingPatches?.includes('string-list-attrs'));
+    if (!fusedMatMulInstalled()) return;
+    const a = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const b = tf.tensor2d([1, 0, -1, 2, 0.5, 1], [3, 2]);
+    const profile = await tf.profile(() => tf.fused.matMul({ a, b, bias: tf.tensor1d([10, 20]) }));
+    // One kernel, no separate Add.
+    expect(profile.kernels.map((k) => k.name)).not.toContain('Add');
+    expect(Array.from((profile.result as tf.Tensor).dataSync())).toEqual([10.5, 27, 12, 36]);
+    tf.dispose([a, b, profile.result as tf.Tensor]);
   });
 
   it('auto picks tensorflow', async () => {

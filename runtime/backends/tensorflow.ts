@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedMatMulInstalled, installFusedMatMul } from './tensorflow-fused.js';
 
 /**
  * The `tensorflow` backend: tfjs-node's native addon over a TensorFlow C library.
@@ -30,6 +31,9 @@ export interface SetupStamp {
   gpu: boolean;
   library: { kind: 'installed' | 'wheel'; origin: string; libDir: string; fingerprint: string };
   node: string;
+  /** Source patches applied to the addon (runtime/setup/tfjs-node-patch.ts), and those that did not fit. */
+  bindingPatches?: string[];
+  bindingPatchesSkipped?: string[];
   builtAt: string;
 }
 
@@ -129,6 +133,7 @@ async function loadOnce(): Promise<string | null> {
         reasons.push(`${label} loaded but registered no tensorflow backend`);
         continue;
       }
+      installFusedMatMul();
       binding = {
         packageName: pkg.name,
         packageVersion: pkg.version,
@@ -152,5 +157,6 @@ function firstLine(e: unknown): string {
 export function describeTensorflowBinding(): string {
   if (!binding) return 'not loaded';
   const device = binding.usingGpu ? 'GPU' : 'CPU';
-  return `TensorFlow ${binding.tensorflowVersion} C library on ${device}, via ${binding.packageName}@${binding.packageVersion} in ${binding.location}`;
+  const fused = fusedMatMulInstalled() ? '' : ' (no fused matMul+bias: rebuild with `mnxc setup tensorflow --force`)';
+  return `TensorFlow ${binding.tensorflowVersion} C library on ${device}, via ${binding.packageName}@${binding.packageVersion} in ${binding.location}${fused}`;
 }

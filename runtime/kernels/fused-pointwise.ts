@@ -3,6 +3,7 @@ import '../ops/gradients.js';
 import { groupNormPlan } from './group-norm.js';
 import { geluDensityTimesX, onePlusErf } from './gelu.js';
 import { joinFree, thenFree } from './chain.js';
+import { matMulBias } from './pointwise.js';
 
 /**
  * An element-wise op followed by a 1×1×1 convolution, as one op that keeps only the op's input
@@ -30,7 +31,7 @@ export function geluPointwise(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor): tf.Te
     (args[3] as tf.GradSaveFunc)([xs, ws]);
     const u = tf.reshape(geluTimesTwo(xs), [voxels, ci]) as tf.Tensor2D;
     return {
-      value: tf.reshape(thenFree(thenFree(u, (t) => tf.matMul(t as tf.Tensor2D, tf.mul(ws, 0.5))), (y) => tf.add(y, bs)), outShape),
+      value: tf.reshape(thenFree(u, (t) => matMulBias(t, tf.mul(ws, 0.5), bs)), outShape),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as [tf.Tensor, tf.Tensor2D];
         const x2 = tf.reshape(sx, [voxels, ci]);
@@ -76,9 +77,9 @@ export function normPointwise(x: tf.Tensor, groups: number, eps: number, gamma: 
     const { centred, rstd } = gn.statistics(tf.reshape(xs, [n, voxels, ci]));
     (args[5] as tf.GradSaveFunc)([centred, rstd, gs, bts, ws]);
     const wScaled = tf.mul(scaleColumn(rstd, gs), ws); // [N, Cin, Cout]
-    const bias = tf.add(tf.matMul(tf.reshape(bts, [1, ci]), ws), tf.reshape(bs, [1, co])); // [1, Cout]
+    const bias = tf.add(tf.reshape(tf.matMul(tf.reshape(bts, [1, ci]), ws), [co]), tf.reshape(bs, [co])); // [Cout]
     return {
-      value: tf.reshape(thenFree(tf.matMul(centred, wScaled), (y) => tf.add(y, bias)), outShape),
+      value: tf.reshape(matMulBias(centred, wScaled, bias), outShape),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [cen, rs, gm, bt, sw] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D];
         const dy2 = tf.reshape(dy, [n * voxels, co]) as tf.Tensor2D;

@@ -14,7 +14,7 @@ export function pointwiseBias(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor): tf.
     const [xs, ws, bs] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor];
     (args[3] as tf.GradSaveFunc)([xs, ws]);
     return {
-      value: tf.add(tf.matMul(xs, ws), bs),
+      value: matMulBias(xs, ws, bs),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
         const dy2 = dy as tf.Tensor2D;
@@ -24,4 +24,18 @@ export function pointwiseBias(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor): tf.
     };
   });
   return op(x, w, b) as tf.Tensor2D;
+}
+
+/**
+ * a·b + bias (bias over the last axis) as one fused kernel where the backend has one: the
+ * `tensorflow` backend's adds the bias while the output is in cache instead of in a second full
+ * pass (runtime/backends/tensorflow-fused.ts); elsewhere it is the product and an add. For
+ * forward values inside custom gradients: tf.fused.matMul's own gradient would keep its output.
+ */
+export function matMulBias<T extends tf.Tensor>(a: T, b: tf.Tensor, bias: tf.Tensor): T {
+  const n = b.shape[b.rank - 1]!;
+  // A vector made as one (the wasm kernel reads the shape its data was created with, so a
+  // reshaped [1, n] would still be refused there).
+  if (bias.rank !== 1 || bias.size !== n) throw new Error(`matMulBias: bias [${bias.shape}] for ${n} output columns; expected [${n}]`);
+  return tf.fused.matMul({ a, b, bias }) as T;
 }

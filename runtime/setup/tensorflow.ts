@@ -24,6 +24,7 @@ import {
   type WheelInfo,
 } from './tensorflow-library.js';
 import { findToolchain, type Toolchain } from './toolchain.js';
+import { BINDING_PATCH_NAMES, patchBinding } from './tfjs-node-patch.js';
 
 /**
  * `mnxc setup tensorflow`: makes the `tensorflow` backend from a TensorFlow pip package.
@@ -110,6 +111,7 @@ export async function setupTensorflow(options: SetupOptions = {}): Promise<Setup
     log(`unpacking ${LIB_CC}, ${LIB_FRAMEWORK} and the C headers from ${wheel!.path}`);
     library = await unpackWheel(wheel!, includedHeaders(), unpacked);
   }
+  const patches = patchBinding(PRIVATE_TFJS_NODE, log);
   buildAddon(tools, library, python, log);
   const check = verifyBuild();
   const stamp: SetupStamp = {
@@ -118,6 +120,8 @@ export async function setupTensorflow(options: SetupOptions = {}): Promise<Setup
     gpu: check.gpu,
     library: { kind: library.kind, origin: library.origin, libDir: library.libDir, fingerprint },
     node: process.version,
+    bindingPatches: patches,
+    bindingPatchesSkipped: BINDING_PATCH_NAMES.filter((name) => !patches.includes(name)),
     builtAt: new Date().toISOString(),
   };
   writeFileAtomic(SETUP_STAMP, JSON.stringify(stamp, null, 2) + '\n');
@@ -137,7 +141,9 @@ function bindingFile(): string | null {
 
 function buildIsCurrent(stamp: SetupStamp, fingerprint: string, tfjsVersion: string): boolean {
   const file = bindingFile();
-  return stamp.tfjsNode === tfjsVersion && stamp.library.fingerprint === fingerprint && file !== null && existsSync(file);
+  // A build from before a patch was added is rebuilt (one whose patch did not apply is not).
+  const patched = BINDING_PATCH_NAMES.every((name) => stamp.bindingPatches?.includes(name) || stamp.bindingPatchesSkipped?.includes(name));
+  return stamp.tfjsNode === tfjsVersion && stamp.library.fingerprint === fingerprint && patched && file !== null && existsSync(file);
 }
 
 function tail(text: string, lines = 25): string {

@@ -1,0 +1,106 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * `_FusedMatMul` (tf.fused.matMul) on the `tensorflow` backend as TensorFlow's own fused kernel.
+ *
+ * tfjs-node runs it as a matrix product and then a separate Add of the bias: one more full pass
+ * over the output, and in MedNeXt the outputs of the 1×1×1 convolutions are the largest
+ * activations (R·C channels). TensorFlow's `_FusedMatMul` adds the bias while the output tile is
+ * in cache. Its `fused_ops` attribute is a list of strings, which tfjs-node's addon can pass only
+ * with mnxc's source patch (runtime/setup/tfjs-node-patch.ts), so this is installed only when a
+ * probe on a small product gives the right numbers; otherwise tfjs-node's kernel stays.
+ *
+ * Handled: 2-D products (a 3-D batch of one, as tf.fused.matMul passes them) with a bias over
+ * the output columns and no activation; everything else goes to tfjs-node's kernel.
+ */
+
+interface NodeBackend {
+  binding: Record<string, number>;
+  executeSingleOutput(name: string, attrs: Array<{ name: string; type: number; value: unknown }>, inputs: tf.Tensor[]): tf.Tensor;
+}
+
+let installed = false;
+
+/** Whether the fused kernel is in place (after `installFusedMatMul`). */
+export function fusedMatMulInstalled(): boolean {
+  return installed;
+}
+
+/** Replaces tfjs-node's `_FusedMatMul` kernel when the addon can run TensorFlow's; returns whether it did. */
+export function installFusedMatMul(): boolean {
+  if (installed) return true;
+  const original = tf.getKernel(tf._FusedMatMul, 'tensorflow');
+  const backend = tf.engine().findBackend('tensorflow') as unknown as NodeBackend | null;
+  if (!original || !backend || !probe(backend)) return false;
+  tf.unregisterKernel(tf._FusedMatMul, 'tensorflow');
+  tf.registerKernel({
+    kernelName: tf._FusedMatMul,
+    backendName: 'tensorflow',
+    kernelFunc: (args) => {
+      const fused = fusedProduct(backend, args.inputs as unknown as FusedInputs, args.attrs as unknown as FusedAttrs);
+      return fused ?? original.kernelFunc(args);
+    },
+  });
+  installed = true;
+  return true;
+}
+
+interface FusedInputs {
+  a: tf.Tensor;
+  b: tf.Tensor;
+  bias?: tf.Tensor;
+  preluActivationWeights?: tf.Tensor;
+}
+
+interface FusedAttrs {
+  transposeA: boolean;
+  transposeB: boolean;
+  activation?: string;
+}
+
+/** op(a)·op(b) + bias as one TensorFlow kernel, or null for a case it does not cover. */
+function fusedProduct(backend: NodeBackend, { a, b, bias, preluActivationWeights }: FusedInputs, { transposeA, transposeB, activation }: FusedAttrs): tf.Tensor | null {
+  if (!bias || preluActivationWeights || (activation !== undefined && activation !== 'linear')) return null;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || bias.dtype !== 'float32') return null;
+  const lead = (t: tf.Tensor) => t.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+  if (a.rank < 2 || b.rank < 2 || lead(a) !== 1 || lead(b) !== 1) return null;
+  const [ar, ac] = a.shape.slice(-2) as [number, number];
+  const [br, bc] = b.shape.slice(-2) as [number, number];
+  const m = transposeA ? ac : ar;
+  const n = transposeB ? br : bc;
+  // The bias must be one value per output column, broadcast over the rows.
+  if (bias.size !== n || bias.shape[bias.rank - 1] !== n) return null;
+  return tf.tidy(() => {
+    const y = run(backend, tf.reshape(a, [ar, ac]), tf.reshape(b, [br, bc]), tf.reshape(bias, [n]), transposeA, transposeB);
+    return tf.reshape(y, [...a.shape.slice(0, -2).map(() => 1), m, n]);
+  });
+}
+
+function run(backend: NodeBackend, a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor, transposeA: boolean, transposeB: boolean): tf.Tensor {
+  const t = backend.binding;
+  return backend.executeSingleOutput(
+    '_FusedMatMul',
+    [
+      { name: 'T', type: t.TF_ATTR_TYPE!, value: t.TF_FLOAT },
+      { name: 'transpose_a', type: t.TF_ATTR_BOOL!, value: transposeA },
+      { name: 'transpose_b', type: t.TF_ATTR_BOOL!, value: transposeB },
+      { name: 'num_args', type: t.TF_ATTR_INT!, value: 1 },
+      { name: 'fused_ops', type: t.TF_ATTR_STRING!, value: ['BiasAdd'] },
+    ],
+    [a, b, bias],
+  );
+}
+
+/** Runs the kernel on a small product with transposes; false when the addon cannot or it computes wrongly. */
+function probe(backend: NodeBackend): boolean {
+  try {
+    return tf.tidy(() => {
+      const a = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]);
+      const b = tf.tensor2d([1, -1, 2, 0, 1, -2], [3, 2]);
+      const y = run(backend, a, b, tf.tensor1d([10, 20, 30]), false, true); // a·bᵀ + bias
+      return y.shape.join() === '3,3' && Array.from(y.dataSync()).join() === '9,22,27,9,26,25,9,30,23';
+    });
+  } catch {
+    return false;
+  }
+}
