@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { MATMUL_BIAS_ADD, MATMUL_BIAS_GELU } from '../kernels/pointwise.js';
 
 /**
  * `_FusedMatMul` (tf.fused.matMul) on the `tensorflow` backend as TensorFlow's own fused kernel.
@@ -20,10 +21,16 @@ interface NodeBackend {
 }
 
 let installed = false;
+let epilogues = false;
 
 /** Whether the fused kernel is in place (after `installFusedMatMul`). */
 export function fusedMatMulInstalled(): boolean {
   return installed;
+}
+
+/** Whether the epilogue kernels are registered (after `installFusedMatMul`). */
+export function epilogueKernelsInstalled(): boolean {
+  return epilogues;
 }
 
 /** Replaces tfjs-node's `_FusedMatMul` kernel when the addon can run TensorFlow's; returns whether it did. */
@@ -32,6 +39,7 @@ export function installFusedMatMul(): boolean {
   const original = tf.getKernel(tf._FusedMatMul, 'tensorflow');
   const backend = tf.engine().findBackend('tensorflow') as unknown as NodeBackend | null;
   if (!original || !backend || !probe(backend)) return false;
+  if (probeOneDnn(backend)) registerEpilogues(backend);
   tf.unregisterKernel(tf._FusedMatMul, 'tensorflow');
   tf.registerKernel({
     kernelName: tf._FusedMatMul,
@@ -99,6 +107,76 @@ function probe(backend: NodeBackend): boolean {
       const b = tf.tensor2d([1, -1, 2, 0, 1, -2], [3, 2]);
       const y = run(backend, a, b, tf.tensor1d([10, 20, 30]), false, true); // a·bᵀ + bias
       return y.shape.join() === '3,3' && Array.from(y.dataSync()).join() === '9,22,27,9,26,25,9,30,23';
+    });
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Forward-only products with an epilogue, as oneDNN's fused matrix product (TensorFlow's
+ * `_MklNativeFusedMatMul`, reached in eager mode through its kernel label):
+ *
+ *   MnxcMatMulBiasGelu  a [M, K], b [K, N], bias [N]            → GELU(a·b + bias)   (exact, erf)
+ *   MnxcMatMulBiasAdd   a [M, K], b [K, N], bias [N], addend [M, N] → a·b + bias + addend
+ *
+ * In a MedNeXt block the first is the expansion conv with its GELU, the second the compression
+ * conv with the residual sum: each removes full passes over the largest activations (GELU
+ * alone is four). The model's inference plan uses them; training keeps the kernels with
+ * gradients. Registered only when a probe gives the right numbers.
+ */
+function registerEpilogues(backend: NodeBackend): void {
+  tf.registerKernel({
+    kernelName: MATMUL_BIAS_GELU,
+    backendName: 'tensorflow',
+    kernelFunc: ({ inputs }) => {
+      const { a, b, bias } = inputs as unknown as { a: tf.Tensor; b: tf.Tensor; bias: tf.Tensor };
+      return oneDnn(backend, ['BiasAdd', 'GeluExact'], a, b, [bias]);
+    },
+  });
+  tf.registerKernel({
+    kernelName: MATMUL_BIAS_ADD,
+    backendName: 'tensorflow',
+    kernelFunc: ({ inputs }) => {
+      const { a, b, bias, addend } = inputs as unknown as { a: tf.Tensor; b: tf.Tensor; bias: tf.Tensor; addend: tf.Tensor };
+      return oneDnn(backend, ['BiasAdd', 'Add'], a, b, [bias, addend]);
+    },
+  });
+  epilogues = true;
+}
+
+function oneDnn(backend: NodeBackend, fusedOps: string[], a: tf.Tensor, b: tf.Tensor, args: tf.Tensor[]): tf.Tensor {
+  const t = backend.binding;
+  if (a.rank !== 2 || b.rank !== 2 || args.some((x) => x.dtype !== 'float32')) {
+    throw new Error(`${fusedOps.join('+')}: expects 2-D float32 a and b, got [${a.shape}] and [${b.shape}]`);
+  }
+  return backend.executeSingleOutput(
+    '_MklNativeFusedMatMul',
+    [
+      { name: 'T', type: t.TF_ATTR_TYPE!, value: t.TF_FLOAT },
+      { name: 'transpose_a', type: t.TF_ATTR_BOOL!, value: false },
+      { name: 'transpose_b', type: t.TF_ATTR_BOOL!, value: false },
+      { name: 'num_args', type: t.TF_ATTR_INT!, value: args.length },
+      { name: 'fused_ops', type: t.TF_ATTR_STRING!, value: fusedOps },
+      // oneDNN kernels are registered under this label (TensorFlow's graph rewrite sets it).
+      { name: '_kernel', type: t.TF_ATTR_STRING!, value: 'MklNameChangeOp' },
+    ],
+    [a, b, ...args],
+  );
+}
+
+/** Both oneDNN epilogues on a small product, against the separate ops; false when absent or wrong. */
+function probeOneDnn(backend: NodeBackend): boolean {
+  try {
+    return tf.tidy(() => {
+      const a = tf.tensor2d([0.5, -1, 2, 0.25, -3, 1.5], [3, 2]);
+      const b = tf.tensor2d([1, -2, 0.5, 3], [2, 2]);
+      const bias = tf.tensor1d([0.1, -0.2]);
+      const addend = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]);
+      const h = tf.add(tf.matMul(a, b), bias);
+      const gelu = tf.mul(tf.mul(h, 0.5), tf.add(1, tf.erf(tf.mul(h, Math.SQRT1_2))));
+      const close = (x: tf.Tensor, y: tf.Tensor) => tf.max(tf.abs(tf.sub(x, y))).dataSync()[0]! < 1e-5;
+      return close(oneDnn(backend, ['BiasAdd', 'GeluExact'], a, b, [bias]), gelu) && close(oneDnn(backend, ['BiasAdd', 'Add'], a, b, [bias, addend]), tf.add(h, addend));
     });
   } catch {
     return false;

@@ -3,7 +3,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs'; // registers the gradients (the tfjs-core bundle has none)
 import { useBackend } from '../backend.js';
 import { loadTensorflowBinding, readSetupStamp, tensorflowBinding } from './tensorflow.js';
-import { fusedMatMulInstalled } from './tensorflow-fused.js';
+import { epilogueKernelsInstalled, fusedMatMulInstalled } from './tensorflow-fused.js';
+import { hasEpilogueKernels, matMulBiasAdd, matMulBiasGelu } from '../kernels/pointwise.js';
+import { geluValue } from '../kernels/gelu.js';
 
 // Present after `mnxc setup tensorflow` (CI runs it); skipped where it has not been built.
 const whyNot = await loadTensorflowBinding();
@@ -101,6 +103,24 @@ describe.skipIf(whyNot !== null)('tensorflow backend (built by mnxc setup tensor
     expect(profile.kernels.map((k) => k.name)).not.toContain('Add');
     expect(Array.from((profile.result as tf.Tensor).dataSync())).toEqual([10.5, 27, 12, 36]);
     tf.dispose([a, b, profile.result as tf.Tensor]);
+  });
+
+  it('runs GELU(a·b + bias) and a·b + bias + addend as single oneDNN kernels where it has them', async () => {
+    await useBackend('tensorflow');
+    if (!epilogueKernelsInstalled()) return; // an unpatched addon, or a TensorFlow without oneDNN
+    expect(hasEpilogueKernels()).toBe(true);
+    const a = tf.tensor2d(values(300 * 32, 11), [300, 32]);
+    const b = tf.tensor2d(values(32 * 48, 12), [32, 48]);
+    const bias = tf.tensor1d(values(48, 13));
+    const addend = tf.tensor2d(values(300 * 48, 14), [300, 48]);
+    const h = tf.add(tf.matMul(a, b), bias);
+    const profile = await tf.profile(() => [matMulBiasGelu(a, b, bias), matMulBiasAdd(a, b, bias, addend)]);
+    expect(profile.kernels.map((k) => k.name)).toEqual(['MnxcMatMulBiasGelu', 'MnxcMatMulBiasAdd']);
+    const [gelu, sum] = profile.result as tf.Tensor[];
+    expect(maxRelativeError(gelu!.dataSync() as Float32Array, geluValue(h).dataSync() as Float32Array)).toBeLessThan(1e-5);
+    expect(maxRelativeError(sum!.dataSync() as Float32Array, tf.add(h, addend).dataSync() as Float32Array)).toBeLessThan(1e-6);
+    await useBackend('cpu');
+    expect(hasEpilogueKernels()).toBe(false);
   });
 
   it('auto picks tensorflow', async () => {

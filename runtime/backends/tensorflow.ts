@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedMatMulInstalled, installFusedMatMul } from './tensorflow-fused.js';
+import { epilogueKernelsInstalled, fusedMatMulInstalled, installFusedMatMul } from './tensorflow-fused.js';
 
 /**
  * The `tensorflow` backend: tfjs-node's native addon over a TensorFlow C library.
@@ -157,6 +157,10 @@ function firstLine(e: unknown): string {
 export function describeTensorflowBinding(): string {
   if (!binding) return 'not loaded';
   const device = binding.usingGpu ? 'GPU' : 'CPU';
-  const fused = fusedMatMulInstalled() ? '' : ' (no fused matMul+bias: rebuild with `mnxc setup tensorflow --force`)';
+  const fused = !fusedMatMulInstalled()
+    ? ' (no fused kernels: rebuild with `mnxc setup tensorflow --force`)'
+    : epilogueKernelsInstalled()
+      ? ', fused matMul + bias / GELU / residual'
+      : ', fused matMul + bias (no oneDNN epilogues)';
   return `TensorFlow ${binding.tensorflowVersion} C library on ${device}, via ${binding.packageName}@${binding.packageVersion} in ${binding.location}${fused}`;
 }

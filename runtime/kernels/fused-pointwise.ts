@@ -3,7 +3,7 @@ import '../ops/gradients.js';
 import { groupNormPlan } from './group-norm.js';
 import { geluDensityTimesX, onePlusErf } from './gelu.js';
 import { joinFree, thenFree } from './chain.js';
-import { matMulBias } from './pointwise.js';
+import { matMulBias, matMulBiasAdd, matMulBiasGelu } from './pointwise.js';
 
 /**
  * An element-wise op followed by a 1×1×1 convolution, as one op that keeps only the op's input
@@ -97,5 +97,47 @@ export function normPointwise(x: tf.Tensor, groups: number, eps: number, gamma: 
     const g = gamma ? tf.reshape(gamma, [ci]) : tf.ones([ci]);
     const bt = beta ? tf.reshape(beta, [ci]) : tf.zeros([ci]);
     return op(x, g, bt, w, b);
+  });
+}
+
+/** What `pointwiseInference` does around the product. */
+export interface PointwiseInference {
+  /** GroupNorm before the product, folded into it as in `normPointwise`. */
+  norm?: { groups: number; eps: number; gamma?: tf.Tensor; beta?: tf.Tensor };
+  /** GELU of the result (exact). */
+  gelu?: boolean;
+  /** Added to the result (the residual sum a 1×1×1 conv feeds), [N, ...spatial, Cout]. */
+  residual?: tf.Tensor;
+}
+
+/**
+ * The forward pass of a 1×1×1 conv with what the inference plan fused into it: an optional
+ * GroupNorm before (folded into the weights) and GELU or a residual sum after, each as the
+ * product's epilogue where the backend has the kernel (runtime/kernels/pointwise.ts). No
+ * gradient: the training plan runs `normPointwise` / `geluPointwise`, which keep what backprop
+ * needs. x [N, ...spatial, Cin], w [Cin, Cout], b [Cout].
+ */
+export function pointwiseInference(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor, { norm, gelu = false, residual }: PointwiseInference): tf.Tensor {
+  if (gelu && residual) throw new Error('pointwiseInference: GELU and a residual sum after the same product');
+  const shape = x.shape;
+  const [ci, co] = w.shape;
+  if (shape[shape.length - 1] !== ci) throw new Error(`pointwiseInference: weight [${w.shape}] does not fit input [${shape}]`);
+  const outShape = [...shape.slice(0, -1), co];
+  const epilogue = (a: tf.Tensor2D, wm: tf.Tensor2D, bias: tf.Tensor, res?: tf.Tensor) =>
+    gelu ? matMulBiasGelu(a, wm, bias) : res ? matMulBiasAdd(a, wm, bias, tf.reshape(res, [a.shape[0], co]) as tf.Tensor2D) : matMulBias(a, wm, bias);
+  return tf.tidy(() => {
+    if (!norm) return tf.reshape(epilogue(tf.reshape(x, [x.size / ci, ci]) as tf.Tensor2D, w, tf.reshape(b, [co]), residual), outShape);
+    const gn = groupNormPlan(shape, norm.groups, norm.eps);
+    const { n, voxels } = gn;
+    const { centred, rstd } = gn.statistics(tf.reshape(x, [n, voxels, ci]));
+    const gamma = norm.gamma ? tf.reshape(norm.gamma, [ci]) : tf.ones([ci]);
+    const beta = norm.beta ? tf.reshape(norm.beta, [ci]) : tf.zeros([ci]);
+    const wScaled = tf.mul(tf.reshape(tf.mul(rstd, gamma), [n, ci, 1]), w); // [N, Cin, Cout]: per sample
+    const bias = tf.add(tf.reshape(tf.matMul(tf.reshape(beta, [1, ci]), w), [co]), tf.reshape(b, [co]));
+    const samples = Array.from({ length: n }, (_, i) => {
+      const one = (t: tf.Tensor, rows: number, cols: number) => tf.reshape(n === 1 ? t : tf.slice(t, i, 1), [rows, cols]) as tf.Tensor2D;
+      return epilogue(one(centred, voxels, ci), one(wScaled, ci, co), bias, residual && (n === 1 ? residual : tf.slice(residual, i, 1)));
+    });
+    return tf.reshape(samples.length === 1 ? samples[0]! : tf.concat(samples, 0), outShape);
   });
 }

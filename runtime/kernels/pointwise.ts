@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../ops/gradients.js';
+import { geluValue } from './gelu.js';
+import { thenFree } from './chain.js';
 
 /**
  * A 1×1×1 convolution with bias as one matrix product per pass: y = x·W + b over the flattened
@@ -38,4 +40,30 @@ export function matMulBias<T extends tf.Tensor>(a: T, b: tf.Tensor, bias: tf.Ten
   // reshaped [1, n] would still be refused there).
   if (bias.rank !== 1 || bias.size !== n) throw new Error(`matMulBias: bias [${bias.shape}] for ${n} output columns; expected [${n}]`);
   return tf.fused.matMul({ a, b, bias }) as T;
+}
+
+/** Kernel names of the forward-only products with an epilogue (a backend may register them). */
+export const MATMUL_BIAS_GELU = 'MnxcMatMulBiasGelu';
+export const MATMUL_BIAS_ADD = 'MnxcMatMulBiasAdd';
+
+/** Whether the active backend runs both epilogue products as single kernels. */
+export function hasEpilogueKernels(): boolean {
+  const backend = tf.getBackend();
+  return !!tf.getKernel(MATMUL_BIAS_GELU, backend) && !!tf.getKernel(MATMUL_BIAS_ADD, backend);
+}
+
+/**
+ * GELU(a·b + bias), exact. Forward only (no gradient): for the inference plan. One kernel where
+ * the backend has it (runtime/backends/tensorflow-fused.ts), else the product and GELU's chain.
+ *   a [M, K], b [K, N], bias [N]
+ */
+export function matMulBiasGelu(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {
+  if (tf.getKernel(MATMUL_BIAS_GELU, tf.getBackend())) return tf.engine().runKernel(MATMUL_BIAS_GELU, { a, b, bias }, {}) as tf.Tensor2D;
+  return thenFree(matMulBias(a, b, bias), geluValue) as tf.Tensor2D;
+}
+
+/** a·b + bias + addend, forward only, as `matMulBiasGelu`. addend [M, N]. */
+export function matMulBiasAdd(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor, addend: tf.Tensor2D): tf.Tensor2D {
+  if (tf.getKernel(MATMUL_BIAS_ADD, tf.getBackend())) return tf.engine().runKernel(MATMUL_BIAS_ADD, { a, b, bias, addend }, {}) as tf.Tensor2D;
+  return thenFree(matMulBias(a, b, bias), (y) => tf.add(y, addend)) as tf.Tensor2D;
 }

@@ -138,6 +138,33 @@ describe('model builder', () => {
     [g, plain].forEach((b) => b.dispose());
   });
 
+  it('runs GELU and residual sums as epilogues of the 1×1×1 convs without gradients, with the same outputs', () => {
+    const set = ['n_channels=4', 'kernel_size=3', 'block_counts=[1,1,1,1,1,1,1,1,1]', 'deep_supervision=true', 'do_res=true', 'do_res_up_down=true'];
+    const { ir } = compileFile(join(ROOT, 'examples', 'mednext.mnx'), { set, inputSize: [16, 16, 16] });
+    const m = buildModel(ir!, { seed: 5 });
+    const plan = m.executionPlan({ epilogues: true });
+    // 9 MedNeXt blocks + 4 down + 4 up: each has norm → conv2 → GELU (one node) and conv3 + residual
+    // (one node), except the up blocks, whose residual sum comes after a pad.
+    const kinds = [...plan.epilogueOf.values()].map((e) => `${e.norm ? 'norm+' : ''}${e.gelu ? 'gelu' : 'add'}`);
+    expect(kinds.filter((k) => k === 'norm+gelu').length).toBe(17);
+    expect(kinds.filter((k) => k === 'add').length).toBe(13);
+    expect(plan.nodes.some((n) => n.op === 'gelu' || n.op === 'group_norm')).toBe(false);
+    expect(plan.producerOf.size).toBe(0); // no GELU left to fuse into a following conv
+    expect(new Set(plan.nodes.map((n) => n.id))).toEqual(new Set(ir!.nodes.map((n) => n.id).filter((id) => plan.nodes.some((n) => n.id === id))));
+    for (const id of ir!.outputs) expect(plan.nodes.some((n) => n.id === id)).toBe(true);
+    // The training plan is unchanged by it.
+    expect(m.executionPlan().epilogueOf.size).toBe(0);
+    const x = tf.randomNormal([2, 16, 16, 16, 1], 0, 1, 'float32', 7);
+    const fused = m.forward(x, { epilogues: true });
+    const plain = m.forward(x, { epilogues: false });
+    fused.forEach((y, i) => {
+      const scale = Math.max(1, maxAbs(plain[i]!.dataSync()));
+      expect(maxAbsDiff(y.dataSync(), plain[i]!.dataSync()) / scale).toBeLessThan(1e-5);
+    });
+    tf.dispose([x, ...fused, ...plain]);
+    m.dispose();
+  });
+
   it('refuses an input of the wrong shape, naming what it expects', () => {
     const m = buildModel(blockIR(4, 2, 3));
     expect(() => m.forward(tf.zeros([1, 8, 8, 8, 3]))).toThrow(/input shape \[1, 8, 8, 8, 3\] is not \[N, D, H, W, 4\]/);

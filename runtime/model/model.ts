@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { IRModel, IRNode, IRParam } from '../../compiler/ir/types.js';
 import { ops } from '../ops/index.js';
+import { pointwiseInference } from '../kernels/fused-pointwise.js';
+import { hasEpilogueKernels } from '../kernels/pointwise.js';
 import { paramLayouts, runtimeShape, toRuntime, type ParamLayout } from '../weights/layout.js';
 import { checkpointSegments, runCheckpointed } from './checkpoint.js';
 import { createRng, initialValues } from './init.js';
@@ -19,6 +21,11 @@ export interface ForwardOptions {
    * `hints.checkpointStyle` is `outside_block`.
    */
   checkpoint?: boolean;
+  /**
+   * Run the plan with epilogues (`executionPlan`). Default: when there are no gradients to take
+   * and the backend has the epilogue kernels; true forces it (the kernels' fallbacks are op chains).
+   */
+  epilogues?: boolean;
 }
 
 /**
@@ -63,8 +70,12 @@ export class MnxModel {
     return tf.tidy(() => {
       const x5 = ir.spatialDims === 2 ? tf.expandDims(input, 1) : input;
       const values = new Map<string, tf.Tensor>();
-      const plan = this.executionPlan();
+      // Without gradients, and where the backend runs products with an epilogue as one kernel,
+      // GELU and residual sums ride on the 1×1×1 convolutions (same values, fewer passes).
+      const plan = this.executionPlan({ epilogues: !options.training && (options.epilogues ?? hasEpilogueKernels()) });
       const run = (node: IRNode, inputs: tf.Tensor[]) => {
+        const epilogue = plan.epilogueOf.get(node.id);
+        if (epilogue) return this.runEpilogue(epilogue, inputs);
         const producer = plan.producerOf.get(node.id);
         // Without gradients, a bias that the next GroupNorm cancels is not added at all.
         const skipBias = !options.training && plan.cancelledBias.has(node.id);
@@ -157,53 +168,75 @@ export class MnxModel {
     }
   }
 
-  private plan?: ExecutionPlan;
+  private readonly plans = new Map<boolean, ExecutionPlan>();
 
   /**
-   * The nodes as they run: GroupNorm or GELU fused into the 1×1×1 convolution that is their only
-   * reader (runtime/kernels/fused-pointwise.ts) — the same values, less memory kept for
+   * The nodes as they run. GroupNorm or GELU is fused into the 1×1×1 convolution that is its
+   * only reader (runtime/kernels/fused-pointwise.ts): the same values, less memory kept for
    * backprop. A fused convolution appears with its producer's inputs; the producer is gone.
    *
-   * It also lists the convolutions whose bias cancels: read only by a GroupNorm with one
+   * With `epilogues` (forward passes without gradients), a 1×1×1 convolution whose only reader
+   * is a GELU or a two-input sum takes that reader's place instead, computing it as the
+   * product's epilogue (`pointwiseInference`); a GroupNorm before it is still folded in. In a
+   * MedNeXt block: norm → conv2 → GELU is one node, conv3 + residual another.
+   *
+   * Both plans list the convolutions whose bias cancels: read only by a GroupNorm with one
    * channel per group, which subtracts each channel's mean over the voxels, so a per-channel
    * constant added before it changes nothing (MedNeXt's depthwise conv1 → norm). The forward
    * pass without gradients skips those additions (a full pass over the activation each);
    * training keeps them, so every parameter still gets its gradient (zero up to rounding, as
    * in PyTorch).
    */
-  executionPlan(): ExecutionPlan {
-    if (this.plan) return this.plan;
+  executionPlan({ epilogues = false }: { epilogues?: boolean } = {}): ExecutionPlan {
+    const cached = this.plans.get(epilogues);
+    if (cached) return cached;
     const ir = this.ir;
-    const readers = new Map<string, number>();
-    for (const n of ir.nodes) for (const id of n.inputs) readers.set(id, (readers.get(id) ?? 0) + 1);
+    const readers = new Map<string, IRNode[]>();
+    for (const n of ir.nodes) for (const id of n.inputs) readers.set(id, [...(readers.get(id) ?? []), n]);
+    /** The one node reading `id`, if exactly one does and `id` is not a model output. */
+    const soleReader = (id: string) => {
+      const r = readers.get(id);
+      return r?.length === 1 && !ir.outputs.includes(id) ? r[0] : undefined;
+    };
     const byId = new Map(ir.nodes.map((n) => [n.id, n]));
     const producerOf = new Map<string, IRNode>();
-    for (const node of ir.nodes) {
-      if (node.inputs.length !== 1 || !this.isPointwiseConv(node)) continue;
-      const p = byId.get(node.inputs[0]!)!;
-      if ((p.op !== 'gelu' && p.op !== 'group_norm') || readers.get(p.id) !== 1 || ir.outputs.includes(p.id)) continue;
-      producerOf.set(node.id, p);
+    const epilogueOf = new Map<string, Epilogue>();
+    const gone = new Set<string>();
+    /** A fused node: `conv`'s parameters and those of the nodes folded in (prefixed by their ids). */
+    const fusedNode = (conv: IRNode, id: string, inputs: string[], folded: IRNode[]): IRNode => {
+      // Checkpointed segments differentiate with respect to every parameter their nodes list.
+      const params = Object.fromEntries(folded.flatMap((p) => Object.entries(p.params).map(([k, v]) => [`${p.id}:${k}`, v])));
+      return { ...conv, id, inputs, params: { ...params, ...conv.params } };
+    };
+    const replaced = new Map<string, IRNode>();
+    for (const conv of ir.nodes) {
+      if (conv.inputs.length !== 1 || !this.isPointwiseConv(conv)) continue;
+      const p = byId.get(conv.inputs[0]!)!;
+      const norm = p.op === 'group_norm' && soleReader(p.id) === conv ? p : undefined;
+      const next = epilogues ? soleReader(conv.id) : undefined;
+      if (next && (next.op === 'gelu' || (next.op === 'add' && next.inputs.length === 2 && next.inputs[0] !== next.inputs[1]))) {
+        const residual = next.op === 'add' ? next.inputs.find((id) => id !== conv.id) : undefined;
+        const e: Epilogue = { conv, norm, gelu: next.op === 'gelu' ? next : undefined, add: next.op === 'add' ? next : undefined };
+        epilogueOf.set(next.id, e);
+        replaced.set(next.id, fusedNode(conv, next.id, [...(norm ?? conv).inputs, ...(residual ? [residual] : [])], norm ? [norm, next] : [next]));
+        gone.add(conv.id);
+        if (norm) gone.add(norm.id);
+      } else if (norm || (p.op === 'gelu' && soleReader(p.id) === conv && !epilogueOf.has(p.id))) {
+        producerOf.set(conv.id, p);
+        replaced.set(conv.id, fusedNode(conv, conv.id, p.inputs, [p]));
+        gone.add(p.id);
+      }
     }
-    const fusedAway = new Set([...producerOf.values()].map((p) => p.id));
-    const nodes = ir.nodes
-      .filter((n) => !fusedAway.has(n.id))
-      .map((n) => {
-        const p = producerOf.get(n.id);
-        if (!p) return n;
-        // The fused node reads the producer's inputs and uses its parameters too (checkpointed
-        // segments differentiate with respect to every parameter their nodes list).
-        const params = { ...Object.fromEntries(Object.entries(p.params).map(([k, v]) => [`${p.id}:${k}`, v])), ...n.params };
-        return { ...n, inputs: p.inputs, params };
-      });
+    const nodes = ir.nodes.filter((n) => !gone.has(n.id)).map((n) => replaced.get(n.id) ?? n);
     const cancelledBias = new Set<string>();
     for (const node of ir.nodes) {
       if ((node.op !== 'conv' && node.op !== 'conv_transpose') || this.param(node, 'bias') === undefined) continue;
-      if (readers.get(node.id) !== 1 || ir.outputs.includes(node.id)) continue;
-      const reader = ir.nodes.find((n) => n.inputs.includes(node.id))!;
-      if (reader.op === 'group_norm' && num(reader.attrs.groups, -1) === node.out.channels) cancelledBias.add(node.id);
+      const reader = soleReader(node.id);
+      if (reader?.op === 'group_norm' && num(reader.attrs.groups, -1) === node.out.channels) cancelledBias.add(node.id);
     }
-    this.plan = { nodes, producerOf, cancelledBias };
-    return this.plan;
+    const plan = { nodes, producerOf, epilogueOf, cancelledBias };
+    this.plans.set(epilogues, plan);
+    return plan;
   }
 
   /** A dense convolution with a 1×1×1 kernel, stride 1 and no padding. */
@@ -227,6 +260,27 @@ export class MnxModel {
     return ops.normPointwise(x, num(a.groups, x.shape[4]!), num(a.eps, 1e-5), this.param(producer, 'norm_weight'), this.param(producer, 'norm_bias'), w2, b);
   }
 
+  /** Runs a 1×1×1 convolution with what the inference plan fused into it (`executionPlan`). */
+  private runEpilogue(e: Epilogue, inputs: tf.Tensor[]): tf.Tensor {
+    const w = this.param(e.conv, 'conv_weight')!;
+    const w2 = tf.reshape(w, [w.shape[3]!, w.shape[4]!]) as tf.Tensor2D;
+    const b = this.param(e.conv, 'bias') ?? tf.zeros([w.shape[4]!]);
+    const x = inputs[0]!;
+    const norm = e.norm && {
+      groups: num(e.norm.attrs.groups, x.shape[x.rank - 1]!),
+      eps: num(e.norm.attrs.eps, 1e-5),
+      gamma: this.param(e.norm, 'norm_weight'),
+      beta: this.param(e.norm, 'norm_bias'),
+    };
+    const residual = e.add ? inputs[1]! : undefined;
+    const outShape = [...x.shape.slice(0, -1), w2.shape[1]];
+    // A sum that broadcasts is not a residual the product can take: add it separately.
+    if (residual && !tf.util.arraysEqual(residual.shape, outShape)) {
+      return tf.tidy(() => ops.add(e.add!.inputs[0] === e.conv.id ? [pointwiseInference(x, w2, b, { norm }), residual] : [residual, pointwiseInference(x, w2, b, { norm })]));
+    }
+    return pointwiseInference(x, w2, b, { norm, gelu: !!e.gelu, residual });
+  }
+
   dispose(): void {
     for (const v of this.variables.values()) v.dispose();
     this.variables.clear();
@@ -245,12 +299,22 @@ function lastUses(nodes: IRNode[]): Map<string, number> {
   return last;
 }
 
+/** A 1×1×1 conv with a GroupNorm folded in before and a GELU or a two-input sum after. */
+export interface Epilogue {
+  conv: IRNode;
+  norm?: IRNode;
+  gelu?: IRNode;
+  add?: IRNode;
+}
+
 /** What `MnxModel.executionPlan` returns. */
 export interface ExecutionPlan {
   /** The nodes to run, in order. */
   nodes: IRNode[];
   /** Each fused 1×1×1 conv's producer (GroupNorm or GELU). */
   producerOf: Map<string, IRNode>;
+  /** Nodes run as a 1×1×1 conv with an epilogue, by the id of the node the conv replaces. */
+  epilogueOf: Map<string, Epilogue>;
   /** Convolutions whose bias the GroupNorm reading them cancels. */
   cancelledBias: Set<string>;
 }
