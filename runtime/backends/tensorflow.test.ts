@@ -6,6 +6,7 @@ import { loadTensorflowBinding, readSetupStamp, tensorflowBinding } from './tens
 import { epilogueKernelsInstalled, fusedMatMulInstalled } from './tensorflow-fused.js';
 import { hasEpilogueKernels, matMulBiasAdd, matMulBiasGelu } from '../kernels/pointwise.js';
 import { geluValue } from '../kernels/gelu.js';
+import { depthwiseConv3d } from '../ops/depthwise-conv3d.js';
 
 // Present after `mnxc setup tensorflow` (CI runs it); skipped where it has not been built.
 const whyNot = await loadTensorflowBinding();
@@ -48,7 +49,17 @@ function compute(): Results {
     const at = tf.transpose(a);
     const bt = tf.transpose(b);
     const a3 = tf.tensor3d(values(2 * 37 * 32, 8), [2, 37, 32]);
+    // The depthwise 3-D op with its written-out stride-1 gradient (two samples, bias).
+    const xd = tf.tensor5d(values(2 * 5 * 6 * 4 * 3, 9), [2, 5, 6, 4, 3]);
+    const fd = tf.tensor5d(values(3 * 3 * 3 * 3, 10), [3, 3, 3, 3, 1]);
+    const bd = tf.tensor1d(values(3, 11));
+    const dwConv = (x: tf.Tensor, f: tf.Tensor, b: tf.Tensor) => depthwiseConv3d(x, f, 1, 1, b);
+    const [dxd, dfd, dbd] = tf.grads((x: tf.Tensor, f: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(dwConv(x, f, b))))([xd, fd, bd]);
     const out = {
+      depthwiseConv3d: dwConv(xd, fd, bd),
+      'depthwiseConv3d dx': dxd!,
+      'depthwiseConv3d dfilter': dfd!,
+      'depthwiseConv3d dbias': dbd!,
       'fused matMul': tf.fused.matMul({ a, b, bias }),
       'fused matMul aᵀ bᵀ': tf.fused.matMul({ a: at, b: bt, bias, transposeA: true, transposeB: true }),
       'fused matMul batch of 1': tf.fused.matMul({ a: tf.expandDims(a, 0), b: tf.expandDims(b, 0), bias }),

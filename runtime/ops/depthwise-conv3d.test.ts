@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../backend.js';
 import { depthwiseConv3d } from './depthwise-conv3d.js';
-import { autodiffGrads, maxAbsDiff, numericGrad, randArr, refConv3d, toTf } from './test-helpers.js';
+import { autodiffGrads, maxAbsDiff, numericGrad, randArr, refConv3d, toTf, type Arr } from './test-helpers.js';
 
 describe.each(['cpu', 'wasm'] as const)('depthwiseConv3d on %s', (backend) => {
   beforeAll(async () => {
@@ -56,5 +56,29 @@ describe('depthwiseConv3d gradient (cpu)', () => {
     const f = ([a, b]: typeof x[]) => refConv3d(a!, b!, s, [1, 1, 1], true);
     expect(maxAbsDiff(gx!, numericGrad(f, [x, w], 0, r))).toBeLessThan(1e-4);
     expect(maxAbsDiff(gw!, numericGrad(f, [x, w], 1, r))).toBeLessThan(1e-4);
+  });
+
+  // The written-out stride-1 gradient: two samples (the plane grid has gaps between them),
+  // uneven kernels and paddings (p = 0 and p = k − 1 included), with a bias.
+  it.each([
+    { k: [3, 3, 3], p: [1, 1, 1], shape: [2, 4, 5, 3, 2] },
+    { k: [5, 3, 1], p: [2, 0, 0], shape: [2, 6, 4, 3, 3] },
+    { k: [3, 3, 3], p: [2, 1, 0], shape: [3, 3, 4, 4, 1] },
+  ])('stride 1, kernel $k, padding $p, N = $shape.0: input, filter and bias gradients match float64 finite differences', ({ k, p, shape }) => {
+    const x = randArr(shape, 8);
+    const w = randArr([...k, shape[4]!, 1], 9);
+    const b = randArr([shape[4]!], 10);
+    const withBias = (a: Arr, wf: Arr, bb: Arr) => {
+      const y = refConv3d(a, wf, [1, 1, 1], p, true);
+      const c = bb.shape[0]!;
+      return { shape: y.shape, data: y.data.map((v, i) => v + bb.data[i % c]!) };
+    };
+    const out = withBias(x, w, b);
+    const r = randArr(out.shape, 11);
+    const [gx, gw, gb] = autodiffGrads(([a, f, bb]) => depthwiseConv3d(a!, f!, 1, p, bb), [x, w, b], r);
+    const f = ([a, wf, bb]: Arr[]) => withBias(a!, wf!, bb!);
+    expect(maxAbsDiff(gx!, numericGrad(f, [x, w, b], 0, r))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(gw!, numericGrad(f, [x, w, b], 1, r))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(gb!, numericGrad(f, [x, w, b], 2, r))).toBeLessThan(1e-4);
   });
 });
