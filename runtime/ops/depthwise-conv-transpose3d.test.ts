@@ -43,4 +43,22 @@ describe('depthwiseConvTranspose3d gradient (cpu)', () => {
     expect(maxAbsDiff(gx!, numericGrad(f, [x, w], 0, r))).toBeLessThan(1e-4);
     expect(maxAbsDiff(gw!, numericGrad(f, [x, w], 1, r))).toBeLessThan(1e-4);
   });
+
+  it.each([
+    { k: [3, 3, 3], s: [2, 2, 2], p: [1, 1, 1], shape: [2, 3, 2, 3, 2] },
+    { k: [5, 3, 2], s: [2, 1, 2], p: [2, 0, 1], shape: [2, 2, 3, 3, 1] },
+  ])('kernel $k, stride $s, padding $p, two samples: input, filter and bias gradients match finite differences', ({ k, s, p, shape }) => {
+    const x = randArr(shape, 16);
+    const w = randArr([...k, shape[4]!, 1], 17);
+    const b = randArr([shape[4]!], 18);
+    const f = ([a, wf, bb]: typeof x[]) => {
+      const y = refConvTranspose3d(a!, wf!, s, p, true);
+      return { shape: y.shape, data: y.data.map((v, i) => v + bb!.data[i % bb!.shape[0]!]!) };
+    };
+    const r = randArr(f([x, w, b]).shape, 19);
+    const [gx, gw, gb] = autodiffGrads(([a, wf, bb]) => depthwiseConvTranspose3d(a!, wf!, s, p, bb), [x, w, b], r);
+    expect(maxAbsDiff(gx!, numericGrad(f, [x, w, b], 0, r))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(gw!, numericGrad(f, [x, w, b], 1, r))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(gb!, numericGrad(f, [x, w, b], 2, r))).toBeLessThan(1e-4);
+  });
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { recomputeGrad } from '../kernels/recompute.js';
+import { grads } from '../autodiff/backprop.js';
 import { depthwiseConv3dSlabs } from './depthwise-conv3d.js';
 import { assertRank5, triple, zeroInsert } from './spatial.js';
 
@@ -11,12 +11,14 @@ import { assertRank5, triple, zeroInsert } from './spatial.js';
  *   x       [N, D, H, W, C]
  *   filter  [kD, kH, kW, C, 1]   (runtime layout; PyTorch's is [C, 1, kD, kH, kW])
  *
- * The textbook form: a plain convolution of the zero-inserted input (s − 1 zeros between
- * voxels) with the spatially flipped kernel and k − 1 − p zero planes on each side, with its
- * gradient taken on a rerun in the backward pass (`recomputeGrad`), so only x and the filter are
- * kept between the passes, not the zero-inserted input (8× the voxels at stride 2). Splitting by
- * output phase (s³ small convolutions of x, none of the zeros' wasted work) was measured and
- * lost: interleaving the phases back costs more than the zeros on tensorflow, and 12× on wasm.
+ * The forward pass is the textbook form: a plain convolution of the zero-inserted input (s − 1
+ * zeros between voxels) with the spatially flipped kernel and k − 1 − p zero planes on each side.
+ * Splitting by output phase (s³ small convolutions of x, none of the zeros' wasted work) was
+ * measured and lost: interleaving the phases back costs more than the zeros on tensorflow, and
+ * 12× on wasm. The gradient is written out from the adjoint: dx is the strided convolution of dy
+ * with the filter (stride s, padding p: 1/s³ of the forward's voxels), dfilter that
+ * convolution's filter gradient against x, dbias dy's sum. Only x and the filter are kept
+ * between the passes, and the zero-inserted input (8× the voxels at stride 2) is never rerun.
  */
 export function depthwiseConvTranspose3d(
   x: tf.Tensor,
@@ -36,6 +38,21 @@ export function depthwiseConvTranspose3d(
   if (filter.rank !== 5 || filter.shape[3] !== x.shape[4] || filter.shape[4] !== 1) {
     throw new Error(`depthwiseConvTranspose3d: filter [${filter.shape.join(', ')}] does not fit input channels ${x.shape[4]} (expected [kD, kH, kW, ${x.shape[4]}, 1])`);
   }
-  const run = (a: tf.Tensor, f: tf.Tensor, b?: tf.Tensor) => depthwiseConv3dSlabs(zeroInsert(a as tf.Tensor5D, s), tf.reverse(f, [0, 1, 2]), 1, inner, b);
-  return (bias ? recomputeGrad(run, [x, filter, bias]) : recomputeGrad((a, f) => run(a, f), [x, filter])) as tf.Tensor5D;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [xs, fs, bs] = args as tf.Tensor[];
+    save([xs!, fs!]);
+    return {
+      value: tf.tidy(() => depthwiseConv3dSlabs(zeroInsert(xs as tf.Tensor5D, s), tf.reverse(fs!, [0, 1, 2]), 1, inner, bs)),
+      gradFunc: (dy: tf.Tensor, [sx, sf]: tf.Tensor[]) => {
+        // y = convᵀ(x, f)  ⇔  ⟨y, dy⟩ = ⟨x, conv_s(dy, f)⟩: dx is that strided convolution, and
+        // dfilter its filter gradient with x as the upstream gradient.
+        const dx = depthwiseConv3dSlabs(dy, sf!, s, p);
+        const [df] = grads((f) => tf.sum(tf.mul(depthwiseConv3dSlabs(dy, f, s, p), sx!)), [sf!]);
+        if (!bs) return [dx, df!];
+        return [dx, df!, tf.tidy(() => tf.sum(tf.reshape(dy, [-1, dy.shape[4]!]), 0))];
+      },
+    };
+  });
+  return (bias ? op(x, filter, bias) : op(x, filter)) as tf.Tensor5D;
 }
