@@ -33,7 +33,15 @@ describe('tfjs-node source patches', () => {
     expect(readFileSync(file, 'utf8')).toBe(applyPatch(source, patch));
     expect(readFileSync(`${file}.orig`, 'utf8')).toBe(source);
 
+    // tfjs-node reinstalled (a new source in place of the patched one): that is the pristine copy now.
+    const newer = source.replace('set_one_string', 'set_one_string_v2');
+    writeFileSync(file, newer);
+    expect(patchBinding(dir, () => {})).toEqual(['string-list-attrs']);
+    expect(readFileSync(`${file}.orig`, 'utf8')).toBe(newer);
+    expect(readFileSync(file, 'utf8')).toBe(applyPatch(newer, patch));
+
     writeFileSync(`${file}.orig`, 'int main() {}\n');
+    writeFileSync(file, 'int main() {}\n');
     const lines: string[] = [];
     expect(patchBinding(dir, (l) => lines.push(l))).toEqual([]);
     expect(lines.join('\n')).toMatch(/not the version .*'string-list-attrs'.*building without it/);

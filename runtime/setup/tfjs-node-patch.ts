@@ -61,9 +61,13 @@ export function patchBinding(packageDir: string, log: (line: string) => void): s
   for (const file of new Set(BINDING_PATCHES.map((p) => p.file))) {
     const target = join(packageDir, file);
     const original = `${target}.orig`;
-    if (!existsSync(original)) writeFileAtomic(original, readFileSync(target));
+    const patches = BINDING_PATCHES.filter((q) => q.file === file);
+    const current = readFileSync(target, 'utf8');
+    // The pristine copy is stale when the file is neither it nor it patched (tfjs-node reinstalled).
+    const kept = existsSync(original) ? readFileSync(original, 'utf8') : null;
+    if (kept === null || (current !== kept && current !== applyAll(kept, patches))) writeFileAtomic(original, current);
     let text = readFileSync(original, 'utf8');
-    for (const p of BINDING_PATCHES.filter((q) => q.file === file)) {
+    for (const p of patches) {
       try {
         text = applyPatch(text, p);
         applied.push(p.name);
@@ -84,4 +88,13 @@ export function applyPatch(text: string, patch: BindingPatch): string {
   }
   const end = at + patch.anchor.length;
   return text.slice(0, end) + patch.insert + text.slice(end);
+}
+
+/** `text` with every patch applied, or null when one does not fit. */
+function applyAll(text: string, patches: readonly BindingPatch[]): string | null {
+  try {
+    return patches.reduce((t, p) => applyPatch(t, p), text);
+  } catch {
+    return null;
+  }
 }
