@@ -94,7 +94,10 @@ static inline float hsum(vf v) {
 // ---------------------------------------------------------------------------------------------
 // Matrix product. B is used as row-major [K, Np] (Np a multiple of NR; packed with zero
 // columns when needed); an R×NR tile of C is kept in registers over the whole K range of a task.
-constexpr int MR = 4;
+// With AVX-512's 32 registers the tile is 8 rows (16 accumulators: 16 FMAs per 2 loads of B and 8
+// broadcasts of A; 4 rows left the product load-bound at half the FMA rate); with 16, 4 rows.
+// Each output is summed over k in order whatever the tile, so the results do not depend on it.
+constexpr int MR = VW == 16 ? 8 : 4;
 constexpr int NR = 2 * VW;
 
 template <int R>
@@ -135,6 +138,10 @@ static void gemmRows(const float* a, int64_t ars, int64_t aks, const float* b, i
       const float* bp = b + j;
       float* cp = c + i * n + j;
       switch (rows) {
+        case 8: microTile<8>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
+        case 7: microTile<7>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
+        case 6: microTile<6>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
+        case 5: microTile<5>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
         case 4: microTile<4>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
         case 3: microTile<3>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
         case 2: microTile<2>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
