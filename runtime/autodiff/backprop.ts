@@ -70,6 +70,11 @@ function disposeSaved(node: TapeNode): void {
  * Gradients of `f()` with respect to `xs` (null where y does not depend on an x), and f's value.
  * `dy` defaults to ones. Same contract as TF.js's `engine.gradients` with allowNoGradients.
  */
+/** Whether a gradient is being recorded (inside tf.grads, variableGrads, `gradients` …). */
+export function recordingGradients(): boolean {
+  return engine().state.gradientDepth > 0;
+}
+
 export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): { value: tf.Tensor; grads: Array<tf.Tensor | null> } {
   const e = engine();
   // Inside another gradient's forward pass (higher-order gradients) the outer tape must keep

@@ -7,6 +7,8 @@ import { epilogueKernelsInstalled, fusedMatMulInstalled } from './tensorflow-fus
 import { hasEpilogueKernels, matMulBiasAdd, matMulBiasGelu } from '../kernels/pointwise.js';
 import { geluValue } from '../kernels/gelu.js';
 import { depthwiseConv3d } from '../ops/depthwise-conv3d.js';
+import { buildModel } from '../model/model.js';
+import { blockIR } from '../model/test-ir.js';
 
 // Present after `mnxc setup tensorflow` (CI runs it); skipped where it has not been built.
 const whyNot = await loadTensorflowBinding();
@@ -130,6 +132,13 @@ describe.skipIf(whyNot !== null)('tensorflow backend (built by mnxc setup tensor
     const [gelu, sum] = profile.result as tf.Tensor[];
     expect(maxRelativeError(gelu!.dataSync() as Float32Array, geluValue(h).dataSync() as Float32Array)).toBeLessThan(1e-5);
     expect(maxRelativeError(sum!.dataSync() as Float32Array, tf.add(h, addend).dataSync() as Float32Array)).toBeLessThan(1e-6);
+    // A forward pass inside a caller's tf.grads takes the plan with gradients, not the epilogues.
+    const model = buildModel(blockIR(4, 2, 3), { seed: 2 });
+    const x = tf.tensor5d(values(2 * 5 * 5 * 5 * 4, 15), [2, 5, 5, 5, 4]);
+    const [viaForward] = tf.grads((a: tf.Tensor) => tf.sum(tf.square(model.forward(a)[0]!)))([x]);
+    const [viaTraining] = tf.grads((a: tf.Tensor) => tf.sum(tf.square(model.forward(a, { training: true })[0]!)))([x]);
+    expect(maxRelativeError(viaForward!.dataSync() as Float32Array, viaTraining!.dataSync() as Float32Array)).toBeLessThan(1e-6);
+    model.dispose();
     await useBackend('cpu');
     expect(hasEpilogueKernels()).toBe(false);
   });

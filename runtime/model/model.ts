@@ -3,6 +3,7 @@ import type { IRModel, IRNode, IRParam } from '../../compiler/ir/types.js';
 import { ops } from '../ops/index.js';
 import { pointwiseInference } from '../kernels/fused-pointwise.js';
 import { hasEpilogueKernels } from '../kernels/pointwise.js';
+import { recordingGradients } from '../autodiff/backprop.js';
 import { paramLayouts, runtimeShape, toRuntime, type ParamLayout } from '../weights/layout.js';
 import { checkpointSegments, runCheckpointed } from './checkpoint.js';
 import { createRng, initialValues } from './init.js';
@@ -23,7 +24,8 @@ export interface ForwardOptions {
   checkpoint?: boolean;
   /**
    * Run the plan with epilogues (`executionPlan`). Default: when there are no gradients to take
-   * and the backend has the epilogue kernels; true forces it (the kernels' fallbacks are op chains).
+   * and the backend has the epilogue kernels; true forces it (the kernels' fallbacks are op
+   * chains). Never while a gradient is recorded: the epilogue kernels have none.
    */
   epilogues?: boolean;
 }
@@ -72,13 +74,15 @@ export class MnxModel {
       const values = new Map<string, tf.Tensor>();
       // Without gradients, and where the backend runs products with an epilogue as one kernel,
       // GELU and residual sums ride on the 1×1×1 convolutions (same values, fewer passes).
-      const plan = this.executionPlan({ epilogues: !options.training && (options.epilogues ?? hasEpilogueKernels()) });
+      // No gradient wanted: neither a training pass nor one inside a caller's tf.grads.
+      const inference = !options.training && !recordingGradients();
+      const plan = this.executionPlan({ epilogues: inference && (options.epilogues ?? hasEpilogueKernels()) });
       const run = (node: IRNode, inputs: tf.Tensor[]) => {
         const epilogue = plan.epilogueOf.get(node.id);
         if (epilogue) return this.runEpilogue(epilogue, inputs);
         const producer = plan.producerOf.get(node.id);
         // Without gradients, a bias that the next GroupNorm cancels is not added at all.
-        const skipBias = !options.training && plan.cancelledBias.has(node.id);
+        const skipBias = inference && plan.cancelledBias.has(node.id);
         const y = producer ? this.runFused(producer, node, inputs[0]!) : this.runNode(node, inputs, x5, { skipBias });
         // Every node owns its result (an op may hand back its input unchanged, e.g. a zero pad).
         return inputs.includes(y) ? tf.clone(y) : y;
