@@ -18,7 +18,7 @@ import { ops, resetOps } from '../ops/index.js';
 import { activation, autodiffGrads, erf64, loadCase, maxAbs, maxAbsDiff, numericGrad, randArr, refConv3d, refConvTranspose3d, rng, toTf } from '../ops/test-helpers.js';
 import { diceCeLoss } from '../train/loss.js';
 import { loadWeights } from '../weights/state-dict.js';
-import { geluPointwise, normPointwise } from '../kernels/fused-pointwise.js';
+import { geluPointwise, normGeluPointwise, normPointwise } from '../kernels/fused-pointwise.js';
 import { groupNormFused } from '../kernels/group-norm.js';
 import { loadNativeBackend, nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d, nativeGelu, nativeGeluPointwise, nativeGroupNorm, nativeNormPointwise } from './native.js';
 
@@ -448,6 +448,17 @@ describe.skipIf(why !== null)('native GroupNorm and fused pointwise ops = the JS
     const err = await compare(
       (x, w, b) => nativeGeluPointwise(x!, w as tf.Tensor2D, b!),
       (x, w, b) => geluPointwise(x!, w as tf.Tensor2D, b!),
+      inputs,
+    );
+    expect(err).toBeLessThan(1e-5);
+  });
+
+  it('normGeluPointwise (a block tail) installed for native = the JS op on cpu: values and gradients', async () => {
+    const shape = [2, 5, 3, 4, 6];
+    const inputs = [input(shape, 66, 1, 3), input([6], 67, 0.5, 1.5), input([6], 68), input([6, 12], 69), input([12], 70), input([12, 5], 71), input([5], 72)];
+    const err = await compare(
+      (x, g, bt, w2, b2, w3, b3) => ops.normGeluPointwise(x!, 6, 1e-5, g, bt, w2 as tf.Tensor2D, b2!, w3 as tf.Tensor2D, b3!),
+      (x, g, bt, w2, b2, w3, b3) => normGeluPointwise(x!, 6, 1e-5, g, bt, w2 as tf.Tensor2D, b2!, w3 as tf.Tensor2D, b3!),
       inputs,
     );
     expect(err).toBeLessThan(1e-5);

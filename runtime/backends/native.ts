@@ -846,7 +846,7 @@ export function nativeNormPointwise(x: tf.Tensor, groups: number, eps: number, g
 
 const NATIVE_OPS = new Set<unknown>();
 
-type NativeOpName = 'depthwiseConv3d' | 'depthwiseConvTranspose3d' | 'gelu' | 'groupNorm' | 'geluPointwise' | 'normPointwise';
+type NativeOpName = 'depthwiseConv3d' | 'depthwiseConvTranspose3d' | 'gelu' | 'groupNorm' | 'geluPointwise' | 'normPointwise' | 'normGeluPointwise';
 
 /** Wraps `impl` to run while `native` is the active backend, else the op it replaces. */
 function whenNative<K extends NativeOpName>(name: K, impl: Ops[K]): void {
@@ -869,4 +869,6 @@ export function installNativeOps(): void {
   whenNative('groupNorm', nativeGroupNorm);
   whenNative('geluPointwise', nativeGeluPointwise);
   whenNative('normPointwise', nativeNormPointwise);
+  // The block's tail as the two native fused ops (native GroupNorm statistics and GELU passes).
+  whenNative('normGeluPointwise', (x, groups, eps, gamma, beta, w2, b2, w3, b3) => tf.tidy(() => nativeGeluPointwise(nativeNormPointwise(x, groups, eps, gamma, beta, w2, b2), w3, b3)));
 }

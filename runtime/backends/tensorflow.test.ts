@@ -7,6 +7,7 @@ import { epilogueKernelsInstalled, fusedMatMulInstalled } from './tensorflow-fus
 import { hasEpilogueKernels, matMulBiasAdd, matMulBiasGelu } from '../kernels/pointwise.js';
 import { geluValue } from '../kernels/gelu.js';
 import { depthwiseConv3d } from '../ops/depthwise-conv3d.js';
+import { normGeluPointwise } from '../kernels/fused-pointwise.js';
 import { buildModel } from '../model/model.js';
 import { blockIR } from '../model/test-ir.js';
 
@@ -57,7 +58,15 @@ function compute(): Results {
     const bd = tf.tensor1d(values(3, 11));
     const dwConv = (x: tf.Tensor, f: tf.Tensor, b: tf.Tensor) => depthwiseConv3d(x, f, 1, 1, b);
     const [dxd, dfd, dbd] = tf.grads((x: tf.Tensor, f: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(dwConv(x, f, b))))([xd, fd, bd]);
+    // A block tail as one op (two samples: the per-sample oneDNN GELU epilogue on tensorflow).
+    const xt = tf.tensor5d(values(2 * 4 * 3 * 5 * 6, 16), [2, 4, 3, 5, 6]);
+    const tailParams = [tf.tensor1d(values(6, 17)), tf.tensor1d(values(6, 18)), tf.tensor2d(values(6 * 12, 19), [6, 12]), tf.tensor1d(values(12, 20)), tf.tensor2d(values(12 * 5, 21), [12, 5]), tf.tensor1d(values(5, 22))];
+    const tail = (x: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor, w3: tf.Tensor, b3: tf.Tensor) =>
+      normGeluPointwise(x, 6, 1e-5, g, bt, w2 as tf.Tensor2D, b2, w3 as tf.Tensor2D, b3);
+    const tailGrads = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.square(tail(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!))))([xt, ...tailParams]);
     const out = {
+      normGeluPointwise: tail(xt, ...(tailParams as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])),
+      ...Object.fromEntries(tailGrads.map((g, i) => [`normGeluPointwise d${i}`, g])),
       depthwiseConv3d: dwConv(xd, fd, bd),
       'depthwiseConv3d dx': dxd!,
       'depthwiseConv3d dfilter': dfd!,

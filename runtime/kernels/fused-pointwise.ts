@@ -34,20 +34,26 @@ export function geluPointwise(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor): tf.Te
       value: tf.reshape(thenFree(u, (t) => matMulBias(t, tf.mul(ws, 0.5), bs)), outShape),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as [tf.Tensor, tf.Tensor2D];
-        const x2 = tf.reshape(sx, [voxels, ci]);
-        const dy2 = tf.reshape(dy, [voxels, co]) as tf.Tensor2D;
-        // 1 + erf(x/√2) serves both the recomputed activation and GELU's derivative.
-        const cdfTimesTwo = onePlusErf(x2);
-        const dw = thenFree(thenFree(tf.mul(x2, cdfTimesTwo), (u2) => tf.matMul(u2 as tf.Tensor2D, dy2, true, false)), (t) => tf.mul(t, 0.5));
-        const db = tf.reshape(tf.matMul(tf.ones([1, voxels]), dy2), bs.shape);
-        const dh = tf.matMul(dy2, sw, false, true);
-        // GELU'(x) = ½(1 + erf(x/√2)) + x·φ(x)
-        const derivative = joinFree(thenFree(cdfTimesTwo, (t) => tf.mul(t, 0.5)), geluDensityTimesX(x2), tf.add);
-        return [tf.reshape(joinFree(dh, derivative, tf.mul), shape), dw, db];
+        const { dx, dw, db } = geluProductBackward(tf.reshape(dy, [voxels, co]) as tf.Tensor2D, tf.reshape(sx, [voxels, ci]) as tf.Tensor2D, sw);
+        return [tf.reshape(dx, shape), dw, tf.reshape(db, bs.shape)];
       },
     };
   });
   return op(x, w, b);
+}
+
+/**
+ * Backward pass of y = GELU(x)·W + b from dy [V, Cout], x [V, Cin] and W: dx, dW, db. GELU is
+ * recomputed from x; 1 + erf(x/√2) serves both it and GELU's derivative.
+ */
+function geluProductBackward(dy: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor2D): { dx: tf.Tensor; dw: tf.Tensor; db: tf.Tensor } {
+  const cdfTimesTwo = onePlusErf(x);
+  const dw = thenFree(thenFree(tf.mul(x, cdfTimesTwo), (u) => tf.matMul(u as tf.Tensor2D, dy, true, false)), (t) => tf.mul(t, 0.5));
+  const db = tf.reshape(tf.matMul(tf.ones([1, dy.shape[0]]), dy), [dy.shape[1]]);
+  const dh = tf.matMul(dy, w, false, true);
+  // GELU'(x) = ½(1 + erf(x/√2)) + x·φ(x)
+  const derivative = joinFree(thenFree(cdfTimesTwo, (t) => tf.mul(t, 0.5)), geluDensityTimesX(x), tf.add);
+  return { dx: joinFree(dh, derivative, tf.mul), dw, db };
 }
 
 /** x·(1 + erf(x/√2)) = 2·GELU(x). */
@@ -65,39 +71,117 @@ function geluTimesTwo(x: tf.Tensor): tf.Tensor {
  */
 export function normPointwise(x: tf.Tensor, groups: number, eps: number, gamma: tf.Tensor | undefined, beta: tf.Tensor | undefined, w: tf.Tensor2D, b: tf.Tensor): tf.Tensor {
   const shape = x.shape;
+  const fold = normFold(shape, groups, eps, w);
+  const outShape = [...shape.slice(0, -1), fold.co];
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xs, gs, bts, ws, bs] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D, tf.Tensor];
+    const { centred, rstd } = fold.gn.statistics(tf.reshape(xs, [fold.gn.n, fold.gn.voxels, fold.ci]));
+    (args[5] as tf.GradSaveFunc)([centred, rstd, gs, bts, ws]);
+    return {
+      value: tf.reshape(matMulBias(centred, fold.weights(rstd, gs, ws), fold.bias(bts, ws, bs)), outShape),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [cen, rs, gm, bt, sw] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D];
+        const g = fold.backward(dy, cen, rs, gm, bt, sw);
+        return [tf.reshape(g.dx, shape), g.dgamma, g.dbeta, g.dw, tf.reshape(g.db, bs.shape)];
+      },
+    };
+  });
+  return tf.tidy(() => op(x, ...normAffine(fold.ci, gamma, beta), w, b));
+}
+
+/** γ and β as vectors (ones and zeros where the norm has none). */
+function normAffine(c: number, gamma?: tf.Tensor, beta?: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  return [gamma ? tf.reshape(gamma, [c]) : tf.ones([c]), beta ? tf.reshape(beta, [c]) : tf.zeros([c])];
+}
+
+/**
+ * GroupNorm folded into the 1×1×1 conv after it, for activations of `shape` and weight w
+ * [Cin, Cout]: with c = x − μ and a = γσ⁻¹, (c·a + β)·W + b = c·(diag(a)·W) + (β·W + b).
+ */
+function normFold(shape: readonly number[], groups: number, eps: number, w: tf.Tensor2D) {
   const gn = groupNormPlan(shape, groups, eps);
   const [ci, co] = w.shape;
   if (ci !== gn.channels) throw new Error(`normPointwise: weight [${w.shape}] does not fit ${gn.channels} channels`);
   const { n, voxels } = gn;
-  const outShape = [...shape.slice(0, -1), co];
   /** a = γσ⁻¹ as a column per sample: [N, Cin, 1]. */
   const scaleColumn = (rstd: tf.Tensor, g: tf.Tensor) => tf.reshape(tf.mul(rstd, g), [n, ci, 1]);
+  return {
+    gn,
+    ci,
+    co,
+    /** diag(a)·W per sample: [N, Cin, Cout]. */
+    weights: (rstd: tf.Tensor, g: tf.Tensor, wm: tf.Tensor) => tf.mul(scaleColumn(rstd, g), wm),
+    /** β·W + b: [Cout] (a vector made as one: see matMulBias). */
+    bias: (bt: tf.Tensor, wm: tf.Tensor, b: tf.Tensor) => tf.add(tf.reshape(tf.matMul(tf.reshape(bt, [1, ci]), wm), [co]), tf.reshape(b, [co])),
+    /**
+     * From dy (the product's output gradient, any shape of N·V·Cout values): dx [N, V, Cin], dγ,
+     * dβ, dW = diag(a)·(cᵀ·dy) + βᵀ·Σdy, db = Σdy [Cout]; dy·Wᵀ goes through GroupNorm's backward.
+     */
+    backward(dy: tf.Tensor, cen: tf.Tensor, rs: tf.Tensor, gm: tf.Tensor, bt: tf.Tensor, wm: tf.Tensor2D) {
+      const dy2 = tf.reshape(dy, [n * voxels, co]) as tf.Tensor2D;
+      const sumDy = tf.matMul(tf.ones([1, n * voxels]), dy2); // [1, Cout]
+      const perSample = tf.matMul(cen, tf.reshape(dy2, [n, voxels, co]), true, false); // cᵀ·dy: [N, Cin, Cout]
+      const dw = tf.add(tf.sum(thenFree(perSample, (t) => tf.mul(scaleColumn(rs, gm), t)), 0), tf.matMul(tf.reshape(bt, [ci, 1]), sumDy));
+      const dh = tf.reshape(tf.matMul(dy2, wm, false, true), [n, voxels, ci]);
+      const [dx, dgamma, dbeta] = gn.backward(dh, cen, rs, gm);
+      dh.dispose();
+      return { dx, dgamma, dbeta, dw, db: tf.reshape(sumDy, [co]) };
+    },
+  };
+}
+
+/**
+ * A MedNeXt block's pointwise tail as one op: conv3(GELU(conv2(GroupNorm(x)))), i.e.
+ * (GELU(GN(x)·W2 + b2))·W3 + b3. It keeps only GroupNorm's saved set (x − μ, σ⁻¹, γ, β) and
+ * the weights: the expanded activation h = GN(x)·W2 + b2 (R·C channels, the block's largest)
+ * is recomputed in the backward pass by one product with C rows of weights, where
+ * `normPointwise` → `geluPointwise` would keep it from the forward pass until then. Per sample,
+ * GELU runs as the expansion's epilogue where the backend has the kernel (`matMulBiasGelu`).
+ *
+ *   x [N, ...spatial, C], w2 [C, C2], b2 [C2], w3 [C2, Cout], b3 [Cout] → [N, ...spatial, Cout]
+ */
+export function normGeluPointwise(
+  x: tf.Tensor,
+  groups: number,
+  eps: number,
+  gamma: tf.Tensor | undefined,
+  beta: tf.Tensor | undefined,
+  w2: tf.Tensor2D,
+  b2: tf.Tensor,
+  w3: tf.Tensor2D,
+  b3: tf.Tensor,
+): tf.Tensor {
+  const shape = x.shape;
+  const fold = normFold(shape, groups, eps, w2);
+  const [c2, co] = w3.shape;
+  if (c2 !== fold.co) throw new Error(`normGeluPointwise: w3 [${w3.shape}] does not follow w2 [${w2.shape}]`);
+  const { n, voxels } = fold.gn;
+  const outShape = [...shape.slice(0, -1), co];
+  /** Sample i of a per-sample [N, rows, cols] tensor as a matrix (a view of the outermost axis). */
+  const sample = (t: tf.Tensor, i: number, rows: number, cols: number) => tf.reshape(n === 1 ? t : tf.slice(t, i, 1), [rows, cols]) as tf.Tensor2D;
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [xs, gs, bts, ws, bs] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D, tf.Tensor];
-    const { centred, rstd } = gn.statistics(tf.reshape(xs, [n, voxels, ci]));
-    (args[5] as tf.GradSaveFunc)([centred, rstd, gs, bts, ws]);
-    const wScaled = tf.mul(scaleColumn(rstd, gs), ws); // [N, Cin, Cout]
-    const bias = tf.add(tf.reshape(tf.matMul(tf.reshape(bts, [1, ci]), ws), [co]), tf.reshape(bs, [co])); // [Cout]
+    const [xs, gs, bts, w2s, b2s, w3s, b3s] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D, tf.Tensor, tf.Tensor2D, tf.Tensor];
+    const { centred, rstd } = fold.gn.statistics(tf.reshape(xs, [n, voxels, fold.ci]));
+    (args[7] as tf.GradSaveFunc)([centred, rstd, gs, bts, w2s, b2s, w3s]);
+    const wScaled = fold.weights(rstd, gs, w2s);
+    const bias = fold.bias(bts, w2s, b2s);
+    const ys = Array.from({ length: n }, (_, i) =>
+      thenFree(matMulBiasGelu(sample(centred, i, voxels, fold.ci), sample(wScaled, i, fold.ci, c2), bias), (t) => matMulBias(t, w3s, b3s)),
+    );
     return {
-      value: tf.reshape(matMulBias(centred, wScaled, bias), outShape),
+      value: tf.reshape(n === 1 ? ys[0]! : tf.concat(ys, 0), outShape),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [cen, rs, gm, bt, sw] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D];
-        const dy2 = tf.reshape(dy, [n * voxels, co]) as tf.Tensor2D;
-        const sumDy = tf.matMul(tf.ones([1, n * voxels]), dy2); // [1, Cout]
-        const perSample = tf.matMul(cen, tf.reshape(dy2, [n, voxels, co]), true, false); // cᵀ·dy: [N, Cin, Cout]
-        const dw = tf.add(tf.sum(thenFree(perSample, (t) => tf.mul(scaleColumn(rs, gm), t)), 0), tf.matMul(tf.reshape(bt, [ci, 1]), sumDy));
-        const dh = tf.reshape(tf.matMul(dy2, sw, false, true), [n, voxels, ci]);
-        const [dx, dgamma, dbeta] = gn.backward(dh, cen, rs, gm);
-        dh.dispose();
-        return [tf.reshape(dx, shape), dgamma, dbeta, dw, tf.reshape(sumDy, bs.shape)];
+        const [cen, rs, gm, bt, sw2, sb2, sw3] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D, tf.Tensor, tf.Tensor2D];
+        const h = tf.reshape(matMulBias(cen, fold.weights(rs, gm, sw2), fold.bias(bt, sw2, sb2)), [n * voxels, c2]) as tf.Tensor2D;
+        const g3 = geluProductBackward(tf.reshape(dy, [n * voxels, co]) as tf.Tensor2D, h, sw3);
+        h.dispose();
+        const g2 = fold.backward(g3.dx, cen, rs, gm, bt, sw2);
+        g3.dx.dispose();
+        return [tf.reshape(g2.dx, shape), g2.dgamma, g2.dbeta, g2.dw, g2.db, g3.dw, g3.db];
       },
     };
   });
-  return tf.tidy(() => {
-    const g = gamma ? tf.reshape(gamma, [ci]) : tf.ones([ci]);
-    const bt = beta ? tf.reshape(beta, [ci]) : tf.zeros([ci]);
-    return op(x, g, bt, w, b);
-  });
+  return tf.tidy(() => op(x, ...normAffine(fold.ci, gamma, beta), w2, tf.reshape(b2, [c2]), w3, tf.reshape(b3, [co])));
 }
 
 /** What `pointwiseInference` does around the product. */
@@ -127,13 +211,12 @@ export function pointwiseInference(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor, {
     gelu ? matMulBiasGelu(a, wm, bias) : res ? matMulBiasAdd(a, wm, bias, tf.reshape(res, [a.shape[0], co]) as tf.Tensor2D) : matMulBias(a, wm, bias);
   return tf.tidy(() => {
     if (!norm) return tf.reshape(epilogue(tf.reshape(x, [x.size / ci, ci]) as tf.Tensor2D, w, tf.reshape(b, [co]), residual), outShape);
-    const gn = groupNormPlan(shape, norm.groups, norm.eps);
-    const { n, voxels } = gn;
-    const { centred, rstd } = gn.statistics(tf.reshape(x, [n, voxels, ci]));
-    const gamma = norm.gamma ? tf.reshape(norm.gamma, [ci]) : tf.ones([ci]);
-    const beta = norm.beta ? tf.reshape(norm.beta, [ci]) : tf.zeros([ci]);
-    const wScaled = tf.mul(tf.reshape(tf.mul(rstd, gamma), [n, ci, 1]), w); // [N, Cin, Cout]: per sample
-    const bias = tf.add(tf.reshape(tf.matMul(tf.reshape(beta, [1, ci]), w), [co]), tf.reshape(b, [co]));
+    const fold = normFold(shape, norm.groups, norm.eps, w);
+    const { n, voxels } = fold.gn;
+    const { centred, rstd } = fold.gn.statistics(tf.reshape(x, [n, voxels, ci]));
+    const [gamma, beta] = normAffine(ci, norm.gamma, norm.beta);
+    const wScaled = fold.weights(rstd, gamma, w); // [N, Cin, Cout]: per sample
+    const bias = fold.bias(beta, w, b);
     const samples = Array.from({ length: n }, (_, i) => {
       const one = (t: tf.Tensor, rows: number, cols: number) => tf.reshape(n === 1 ? t : tf.slice(t, i, 1), [rows, cols]) as tf.Tensor2D;
       return epilogue(one(centred, voxels, ci), one(wScaled, ci, co), bias, residual && (n === 1 ? residual : tf.slice(residual, i, 1)));

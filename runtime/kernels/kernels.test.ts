@@ -12,7 +12,7 @@ import { gelu, geluReference } from '../ops/gelu.js';
 import { groupNorm, groupNormReference } from '../ops/group-norm.js';
 import { conv3d } from '../ops/conv3d.js';
 import { zeroInsert } from '../ops/spatial.js';
-import { geluPointwise, normPointwise } from './fused-pointwise.js';
+import { geluPointwise, normGeluPointwise, normPointwise } from './fused-pointwise.js';
 import { maxAbs, maxAbsDiff, randArr, refConvTranspose3d, toTf } from '../ops/test-helpers.js';
 
 type Fn = (...xs: tf.Tensor[]) => tf.Tensor;
@@ -109,6 +109,18 @@ describe('faster kernels agree with the reference implementations (cpu)', () => 
     const inputs = [rand(shape, 19, 2, 5), rand([c], 20, 0.5, 1.5), rand([c], 21), rand([c, 7], 22), rand([7], 23)];
     const slow: Fn = (a, g, bt, w, b) => conv3d(groupNormReference(a!, groups, 1e-5, g, bt), tf.reshape(w!, [1, 1, 1, c, 7]), 1, 0, b);
     const fast: Fn = (a, g, bt, w, b) => normPointwise(a!, groups, 1e-5, g, bt, w as tf.Tensor2D, b!);
+    expect(compare(fast, slow, inputs)).toBeLessThan(2e-5);
+  });
+
+  it.each([
+    { groups: 6, shape: [2, 4, 3, 5, 6] },
+    { groups: 2, shape: [1, 3, 2, 3, 6] },
+  ])('a block tail as one op = GroupNorm, conv, GELU, conv: $groups groups, N = $shape.0', ({ groups, shape }) => {
+    const c = shape[4]!;
+    const inputs = [rand(shape, 24, 2, 5), rand([c], 25, 0.5, 1.5), rand([c], 26), rand([c, 12], 27), rand([12], 28), rand([12, 5], 29), rand([5], 30)];
+    const conv = (a: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => conv3d(a, tf.reshape(w, [1, 1, 1, ...w.shape]), 1, 0, b);
+    const slow: Fn = (a, g, bt, w2, b2, w3, b3) => conv(geluReference(conv(groupNormReference(a!, groups, 1e-5, g, bt), w2!, b2!)), w3!, b3!);
+    const fast: Fn = (a, g, bt, w2, b2, w3, b3) => normGeluPointwise(a!, groups, 1e-5, g, bt, w2 as tf.Tensor2D, b2!, w3 as tf.Tensor2D, b3!);
     expect(compare(fast, slow, inputs)).toBeLessThan(2e-5);
   });
 

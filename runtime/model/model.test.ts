@@ -152,8 +152,12 @@ describe('model builder', () => {
     expect(plan.producerOf.size).toBe(0); // no GELU left to fuse into a following conv
     expect(new Set(plan.nodes.map((n) => n.id))).toEqual(new Set(ir!.nodes.map((n) => n.id).filter((id) => plan.nodes.some((n) => n.id === id))));
     for (const id of ir!.outputs) expect(plan.nodes.some((n) => n.id === id)).toBe(true);
-    // The training plan is unchanged by it.
-    expect(m.executionPlan().epilogueOf.size).toBe(0);
+    // The plan with gradients has none; each block's GroupNorm → conv2 → GELU → conv3 is one op there.
+    const training = m.executionPlan();
+    expect(training.epilogueOf.size).toBe(0);
+    expect(training.tailOf.size).toBe(17);
+    expect(training.nodes.some((n) => n.op === 'gelu' || n.op === 'group_norm')).toBe(false);
+    expect(plan.tailOf.size).toBe(0);
     const x = tf.randomNormal([2, 16, 16, 16, 1], 0, 1, 'float32', 7);
     const fused = m.forward(x, { epilogues: true });
     const plain = m.forward(x, { epilogues: false });

@@ -80,6 +80,8 @@ export class MnxModel {
       const run = (node: IRNode, inputs: tf.Tensor[]) => {
         const epilogue = plan.epilogueOf.get(node.id);
         if (epilogue) return this.runEpilogue(epilogue, inputs);
+        const tail = plan.tailOf.get(node.id);
+        if (tail) return this.runTail(tail, inputs[0]!);
         const producer = plan.producerOf.get(node.id);
         // Without gradients, a bias that the next GroupNorm cancels is not added at all.
         const skipBias = inference && plan.cancelledBias.has(node.id);
@@ -178,6 +180,8 @@ export class MnxModel {
    * The nodes as they run. GroupNorm or GELU is fused into the 1×1×1 convolution that is its
    * only reader (runtime/kernels/fused-pointwise.ts): the same values, less memory kept for
    * backprop. A fused convolution appears with its producer's inputs; the producer is gone.
+   * Without `epilogues`, a whole GroupNorm → conv → GELU → conv chain (a MedNeXt block's tail)
+   * is one op (`normGeluPointwise`), which keeps no expanded activation for backprop.
    *
    * With `epilogues` (forward passes without gradients), a 1×1×1 convolution whose only reader
    * is a GELU or a two-input sum takes that reader's place instead, computing it as the
@@ -213,8 +217,23 @@ export class MnxModel {
       return { ...conv, id, inputs, params: { ...params, ...conv.params } };
     };
     const replaced = new Map<string, IRNode>();
+    // With gradients: GroupNorm → conv2 → GELU → conv3, each the next one's only input, as one op.
+    const tailOf = new Map<string, Tail>();
+    if (!epilogues) {
+      for (const conv3 of ir.nodes) {
+        if (conv3.inputs.length !== 1 || !this.isPointwiseConv(conv3)) continue;
+        const gelu = byId.get(conv3.inputs[0]!)!;
+        const conv2 = gelu.op === 'gelu' && soleReader(gelu.id) === conv3 ? byId.get(gelu.inputs[0]!)! : undefined;
+        if (!conv2 || conv2.inputs.length !== 1 || !this.isPointwiseConv(conv2) || soleReader(conv2.id) !== gelu) continue;
+        const norm = byId.get(conv2.inputs[0]!)!;
+        if (norm.op !== 'group_norm' || soleReader(norm.id) !== conv2) continue;
+        tailOf.set(conv3.id, { norm, conv2, gelu, conv3 });
+        replaced.set(conv3.id, fusedNode(conv3, conv3.id, norm.inputs, [norm, conv2, gelu]));
+        for (const id of [norm.id, conv2.id, gelu.id]) gone.add(id);
+      }
+    }
     for (const conv of ir.nodes) {
-      if (conv.inputs.length !== 1 || !this.isPointwiseConv(conv)) continue;
+      if (conv.inputs.length !== 1 || !this.isPointwiseConv(conv) || gone.has(conv.id) || tailOf.has(conv.id)) continue;
       const p = byId.get(conv.inputs[0]!)!;
       const norm = p.op === 'group_norm' && soleReader(p.id) === conv ? p : undefined;
       const next = epilogues ? soleReader(conv.id) : undefined;
@@ -238,7 +257,7 @@ export class MnxModel {
       const reader = soleReader(node.id);
       if (reader?.op === 'group_norm' && num(reader.attrs.groups, -1) === node.out.channels) cancelledBias.add(node.id);
     }
-    const plan = { nodes, producerOf, epilogueOf, cancelledBias };
+    const plan = { nodes, producerOf, epilogueOf, tailOf, cancelledBias };
     this.plans.set(epilogues, plan);
     return plan;
   }
@@ -262,6 +281,20 @@ export class MnxModel {
     if (producer.op === 'gelu') return ops.geluPointwise(x, w2, b);
     const a = producer.attrs;
     return ops.normPointwise(x, num(a.groups, x.shape[4]!), num(a.eps, 1e-5), this.param(producer, 'norm_weight'), this.param(producer, 'norm_bias'), w2, b);
+  }
+
+  /** A 1×1×1 conv's weight as a [Cin, Cout] matrix and its bias (zeros where it has none). */
+  private pointwiseParams(conv: IRNode): [tf.Tensor2D, tf.Tensor] {
+    const w = this.param(conv, 'conv_weight')!;
+    return [tf.reshape(w, [w.shape[3]!, w.shape[4]!]) as tf.Tensor2D, this.param(conv, 'bias') ?? tf.zeros([w.shape[4]!])];
+  }
+
+  /** Runs a block's GroupNorm → conv2 → GELU → conv3 as one op (`executionPlan`). */
+  private runTail(t: Tail, x: tf.Tensor): tf.Tensor {
+    const a = t.norm.attrs;
+    const [w2, b2] = this.pointwiseParams(t.conv2);
+    const [w3, b3] = this.pointwiseParams(t.conv3);
+    return ops.normGeluPointwise(x, num(a.groups, x.shape[x.rank - 1]!), num(a.eps, 1e-5), this.param(t.norm, 'norm_weight'), this.param(t.norm, 'norm_bias'), w2, b2, w3, b3);
   }
 
   /** Runs a 1×1×1 convolution with what the inference plan fused into it (`executionPlan`). */
@@ -311,6 +344,14 @@ export interface Epilogue {
   add?: IRNode;
 }
 
+/** A MedNeXt block's pointwise tail: GroupNorm → conv2 → GELU → conv3. */
+export interface Tail {
+  norm: IRNode;
+  conv2: IRNode;
+  gelu: IRNode;
+  conv3: IRNode;
+}
+
 /** What `MnxModel.executionPlan` returns. */
 export interface ExecutionPlan {
   /** The nodes to run, in order. */
@@ -319,6 +360,8 @@ export interface ExecutionPlan {
   producerOf: Map<string, IRNode>;
   /** Nodes run as a 1×1×1 conv with an epilogue, by the id of the node the conv replaces. */
   epilogueOf: Map<string, Epilogue>;
+  /** Block tails run as one op (the plan with gradients), by conv3's id. */
+  tailOf: Map<string, Tail>;
   /** Convolutions whose bias the GroupNorm reading them cancels. */
   cancelledBias: Set<string>;
 }

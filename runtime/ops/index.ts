@@ -9,7 +9,7 @@ import { groupNorm } from './group-norm.js';
 import { layerNorm } from './layer-norm.js';
 import { leakyRelu } from './leaky-relu.js';
 import { padSpatial } from './pad.js';
-import { geluPointwise, normPointwise } from '../kernels/fused-pointwise.js';
+import { geluPointwise, normGeluPointwise, normPointwise } from '../kernels/fused-pointwise.js';
 
 /**
  * The operations the model builder uses, behind one interface so a faster kernel (fused,
@@ -37,6 +37,8 @@ export interface Ops {
   geluPointwise: typeof geluPointwise;
   /** 1×1×1 convolution of GroupNorm(x), keeping only GroupNorm's own saved tensors. */
   normPointwise: typeof normPointwise;
+  /** GroupNorm → 1×1×1 conv → GELU → 1×1×1 conv (a MedNeXt block's tail), keeping GroupNorm's saved set. */
+  normGeluPointwise: typeof normGeluPointwise;
 }
 
 const defaults: Ops = {
@@ -57,6 +59,7 @@ const defaults: Ops = {
   concat: (xs) => tf.concat(xs, -1),
   geluPointwise,
   normPointwise,
+  normGeluPointwise,
 };
 
 /** The current implementations (a live object: the builder looks ops up at call time). */
