@@ -122,8 +122,9 @@ function probe(backend: NodeBackend): boolean {
  *
  * In a MedNeXt block the first is the expansion conv with its GELU, the second the compression
  * conv with the residual sum: each removes full passes over the largest activations (GELU
- * alone is four). The model's inference plan uses them; training keeps the kernels with
- * gradients. Registered only when a probe gives the right numbers.
+ * alone is four). They have no gradient: the model's inference plan uses them, and
+ * `normGeluPointwise` in its forward pass (its backward pass is written out). Registered only
+ * when a probe gives the right numbers.
  */
 function registerEpilogues(backend: NodeBackend): void {
   tf.registerKernel({

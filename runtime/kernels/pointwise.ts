@@ -53,8 +53,9 @@ export function hasEpilogueKernels(): boolean {
 }
 
 /**
- * GELU(a·b + bias), exact. Forward only (no gradient): for the inference plan. One kernel where
- * the backend has it (runtime/backends/tensorflow-fused.ts), else the product and GELU's chain.
+ * GELU(a·b + bias), exact. Forward only (no gradient): for the inference plan and forward
+ * passes of ops with a written-out gradient. One kernel where the backend has it
+ * (runtime/backends/tensorflow-fused.ts), else the product and GELU's chain.
  *   a [M, K], b [K, N], bias [N]
  */
 export function matMulBiasGelu(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D {

@@ -275,9 +275,7 @@ export class MnxModel {
 
   /** Runs `producer` (GroupNorm or GELU) and the 1×1×1 convolution `conv` reading it as one op. */
   private runFused(producer: IRNode, conv: IRNode, x: tf.Tensor): tf.Tensor {
-    const w = this.param(conv, 'conv_weight')!;
-    const w2 = tf.reshape(w, [w.shape[3]!, w.shape[4]!]) as tf.Tensor2D;
-    const b = this.param(conv, 'bias') ?? tf.zeros([w.shape[4]!]);
+    const [w2, b] = this.pointwiseParams(conv);
     if (producer.op === 'gelu') return ops.geluPointwise(x, w2, b);
     const a = producer.attrs;
     return ops.normPointwise(x, num(a.groups, x.shape[4]!), num(a.eps, 1e-5), this.param(producer, 'norm_weight'), this.param(producer, 'norm_bias'), w2, b);
@@ -299,9 +297,7 @@ export class MnxModel {
 
   /** Runs a 1×1×1 convolution with what the inference plan fused into it (`executionPlan`). */
   private runEpilogue(e: Epilogue, inputs: tf.Tensor[]): tf.Tensor {
-    const w = this.param(e.conv, 'conv_weight')!;
-    const w2 = tf.reshape(w, [w.shape[3]!, w.shape[4]!]) as tf.Tensor2D;
-    const b = this.param(e.conv, 'bias') ?? tf.zeros([w.shape[4]!]);
+    const [w2, b] = this.pointwiseParams(e.conv);
     const x = inputs[0]!;
     const norm = e.norm && {
       groups: num(e.norm.attrs.groups, x.shape[x.rank - 1]!),
