@@ -189,6 +189,25 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
   });
 }
 
+// matmulEpilogue(a, b, out, m, k, n, bias, epilogue, addend): out = epilogue(a·b + bias), one
+// sample, no transposes; epilogue 1 = exact GELU, 2 = + addend [m, n] (a separate entry point, so
+// JavaScript can tell an addon built before it).
+napi_value MatMulEpilogue(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 9);
+    const int64_t m = i64(env, a[3]), k = i64(env, a[4]), n = i64(env, a[5]), e = i64(env, a[7]);
+    if (m < 1 || k < 1 || n < 1) throw Failure{"matmulEpilogue: bad sizes"};
+    if (e != int64_t(mnxc::Epilogue::Gelu) && e != int64_t(mnxc::Epilogue::Add)) throw Failure{"matmulEpilogue: unknown epilogue"};
+    const float* pa = f32(env, a[0], m * k, "matmulEpilogue a");
+    const float* pb = f32(env, a[1], k * n, "matmulEpilogue b");
+    float* pc = f32(env, a[2], m * n, "matmulEpilogue out");
+    const float* bias = f32(env, a[6], n, "matmulEpilogue bias");
+    const float* addend = e == int64_t(mnxc::Epilogue::Add) ? f32(env, a[8], m * n, "matmulEpilogue addend") : nullptr;
+    mnxc::matmul(pa, pb, pc, 1, 1, 1, m, k, n, false, false, bias, mnxc::Epilogue(e), addend);
+    return undefinedValue(env);
+  });
+}
+
 // binary(op, a, b, out, shape, stridesA, stridesB)
 napi_value BinaryOp(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
@@ -453,6 +472,7 @@ napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matmulEpilogue", nullptr, MatMulEpilogue, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, BinaryOp, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"addN", nullptr, AddN, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, UnaryOp, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -159,8 +159,25 @@ static inline void addBiasRows(float* c, const float* bias, int64_t rows, int64_
   }
 }
 
+/** GELU in place, or + addend, on `len` contiguous outputs (the epilogue of one row block). */
+static void applyEpilogue(Epilogue e, float* c, const float* addend, int64_t len) {
+  if (e == Epilogue::None) return;
+  int64_t i = 0;
+  const auto step = [&](vf v, int64_t at) {
+    if (e == Epilogue::Gelu) return 0.5f * v * (1.0f + verf(v * float(M_SQRT1_2)));
+    return v + vload(addend + at);
+  };
+  for (; i + VW <= len; i += VW) vstore(c + i, step(vload(c + i), i));
+  if (i < len) {  // the tail through a padded vector, so every element gets the same arithmetic
+    float tc[VW] = {}, ta[VW] = {};
+    for (int64_t j = i; j < len; j++) tc[j - i] = c[j], ta[j - i] = addend ? addend[j] : 0.0f;
+    vstore(tc, e == Epilogue::Gelu ? 0.5f * vload(tc) * (1.0f + verf(vload(tc) * float(M_SQRT1_2))) : vload(tc) + vload(ta));
+    for (int64_t j = i; j < len; j++) c[j] = tc[j - i];
+  }
+}
+
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t m, int64_t k, int64_t n,
-            bool transA, bool transB, const float* bias) {
+            bool transA, bool transB, const float* bias, Epilogue epilogue, const float* addend) {
   Pool& p = pool();
   const int64_t np = (n + NR - 1) / NR * NR;
   const bool pack = transB || np != n;
@@ -193,7 +210,9 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
         const int64_t bi = t / mBlocks, i0 = (t % mBlocks) * MB;
         const int64_t i1 = std::min(m, i0 + MB);
         gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0, i1);
-        addBiasRows(c + bi * m * n + i0 * n, bias, i1 - i0, n);  // while the rows are in cache
+        // Bias and epilogue while the rows are in cache.
+        addBiasRows(c + bi * m * n + i0 * n, bias, i1 - i0, n);
+        applyEpilogue(epilogue, c + bi * m * n + i0 * n, addend ? addend + bi * m * n + i0 * n : nullptr, (i1 - i0) * n);
       }
     });
     return;
@@ -220,6 +239,7 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
       c[t] = bias ? float(acc) + bias[idx % n] : float(acc);
     }
   });
+  p.parallelFor(batch * m, 64, [&](int64_t s, int64_t e) { applyEpilogue(epilogue, c + s * n, addend ? addend + s * n : nullptr, (e - s) * n); });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import { activation, autodiffGrads, erf64, loadCase, maxAbs, maxAbsDiff, numeric
 import { diceCeLoss } from '../train/loss.js';
 import { loadWeights } from '../weights/state-dict.js';
 import { geluPointwise, normGeluPointwise, normPointwise } from '../kernels/fused-pointwise.js';
+import { hasEpilogueKernels, matMulBiasAdd, matMulBiasGelu } from '../kernels/pointwise.js';
 import { groupNormFused } from '../kernels/group-norm.js';
 import { loadNativeBackend, nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d, nativeGelu, nativeGeluPointwise, nativeGroupNorm, nativeNormPointwise } from './native.js';
 
@@ -189,6 +190,22 @@ describe.skipIf(why !== null)('native kernels = cpu kernels', () => {
       [input([300, 17], 12), input([17, 40], 13), input([2, 5, 17], 14), input([40], 15), input([300], 16)],
     );
     expect(err).toBeLessThan(1e-5);
+  });
+
+  it('products with a GELU or residual epilogue (the inference plan runs here) = the op chains on cpu', async () => {
+    // 37·5 outputs: a vector tail in every row block; 70 000 rows: several row blocks per thread.
+    for (const [m, k, n] of [[37, 6, 5], [70000, 32, 16]]) {
+      const err = await versusCpu(
+        (a, b, bias, addend) => [matMulBiasGelu(a as tf.Tensor2D, b as tf.Tensor2D, bias!), matMulBiasAdd(a as tf.Tensor2D, b as tf.Tensor2D, bias!, addend as tf.Tensor2D)],
+        [input([m!, k!], 17, -3, 3), input([k!, n!], 18), input([n!], 19), input([m!, n!], 20)],
+      );
+      expect(err).toBeLessThan(1e-5);
+    }
+    await useBackend('native');
+    expect(hasEpilogueKernels()).toBe(true);
+    const p = await tf.profile(() => tf.tidy(() => [matMulBiasGelu(tf.ones([3, 2]), tf.ones([2, 2]), tf.zeros([2])), matMulBiasAdd(tf.ones([3, 2]), tf.ones([2, 2]), tf.zeros([2]), tf.ones([3, 2]))]));
+    expect(p.kernelNames).toEqual(expect.arrayContaining(['MnxcMatMulBiasGelu', 'MnxcMatMulBiasAdd']));
+    tf.dispose(p.result as tf.Tensor[]);
   });
 
   it('matMul gradients', async () => {

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { ops, setOp, type Ops } from '../ops/index.js';
 import { assertRank5, triple, validOut } from '../ops/spatial.js';
-import { groupNormPlan } from '../kernels/group-norm.js';
+import { GROUP_NORM_STATS, groupNormPlan } from '../kernels/group-norm.js';
+import { MATMUL_BIAS_ADD, MATMUL_BIAS_GELU } from '../kernels/pointwise.js';
 
 /**
  * The `native` backend: TF.js's `cpu` backend (a `MathBackendCPU` instance under another name,
@@ -56,6 +57,8 @@ export interface NativeAddon {
   groupNormStats(x: Float32Array, centred: Float32Array | null, mean: Float32Array, rstd: Float32Array, n: number, v: number, c: number, groups: number, eps: number): void;
   channelAffine(x: Float32Array, scale: Float32Array, shift: Float32Array, y: Float32Array, n: number, v: number, c: number): void;
   softmax(x: Float32Array, y: Float32Array, rows: number, k: number): void;
+  /** out = epilogue(a·b + bias) for one [m, k]·[k, n] product: 1 exact GELU, 2 + addend [m, n]. Absent before it was added. */
+  matmulEpilogue?(a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, bias: Float32Array, epilogue: 1 | 2, addend: Float32Array | null): void;
   groupNormBackward(dy: Float32Array, centred: Float32Array, rstd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null, n: number, v: number, c: number, groups: number): void;
 }
 
@@ -430,7 +433,7 @@ const DW3D_FILTER = 'MnxcDepthwiseConv3dBackpropFilter';
 const GELU = 'MnxcGelu';
 const GELU_GRAD = 'MnxcGeluGrad';
 const MATMUL_BIAS = 'MnxcMatMulBias';
-const GN_STATS = 'MnxcGroupNormStats';
+const GN_STATS = GROUP_NORM_STATS;
 const CHANNEL_AFFINE = 'MnxcChannelAffine';
 const GN_GRAD = 'MnxcGroupNormGrad';
 
@@ -589,6 +592,25 @@ function registerNativeBackend(n: NativeAddon): void {
   }
   for (const [name, f] of Object.entries(ownKernels(n))) {
     tf.registerKernel({ kernelName: name, backendName: 'native', kernelFunc: f as unknown as tf.KernelFunc });
+  }
+  // The products with an epilogue (runtime/kernels/pointwise.ts): with them the model's
+  // inference plan runs here too. An addon built before they were added has no entry point.
+  const epilogue = n.matmulEpilogue?.bind(n);
+  if (epilogue) {
+    const product = (kind: 1 | 2) => ({ inputs, backend }: Args) => {
+      const { a, b, bias, addend } = inputs as { a: Info; b: Info; bias: Info; addend?: Info };
+      const [m, k] = a.shape as [number, number];
+      const nn = b.shape[1]!;
+      if (a.shape.length !== 2 || b.shape.length !== 2 || b.shape[0] !== k || bias.shape.length !== 1 || bias.shape[0] !== nn) {
+        throw new Error(`matmul epilogue: shapes [${a.shape}] × [${b.shape}] + [${bias.shape}] do not fit`);
+      }
+      if (!isF32(backend, a, b, bias, ...(addend ? [addend] : []))) throw new Error('matmul epilogue: float32 inputs only');
+      const out = new Float32Array(m * nn);
+      epilogue(values(backend, a), values(backend, b), out, m, k, nn, values(backend, bias), kind, addend ? values(backend, addend) : null);
+      return backend.makeTensorInfo([m, nn], 'float32', out);
+    };
+    tf.registerKernel({ kernelName: MATMUL_BIAS_GELU, backendName: 'native', kernelFunc: product(1) as unknown as tf.KernelFunc });
+    tf.registerKernel({ kernelName: MATMUL_BIAS_ADD, backendName: 'native', kernelFunc: product(2) as unknown as tf.KernelFunc });
   }
 }
 

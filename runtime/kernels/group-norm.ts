@@ -43,6 +43,13 @@ export function groupNormFused(x: tf.Tensor, groups: number, eps: number, gamma?
   });
 }
 
+/**
+ * Kernel name of GroupNorm's statistics in one pass, where a backend registers it (native):
+ * input x [N, V, C], attrs { n, v, c, groups, eps, centred: true } → [x − μ, μ, σ⁻¹] ([N, V, C],
+ * [N, 1, C], [N, 1, C]). `GroupNormPlan.statistics` uses it when the active backend has it.
+ */
+export const GROUP_NORM_STATS = 'MnxcGroupNormStats';
+
 /** GroupNorm's passes on [N, V, C] (V voxels), for kernels that run it inside their own gradient. */
 export interface GroupNormPlan {
   n: number;
@@ -83,6 +90,12 @@ export function groupNormPlan(shape: readonly number[], groups: number, eps: num
     voxels,
     channels: c,
     statistics(x3) {
+      if (tf.getKernel(GROUP_NORM_STATS, tf.getBackend())) {
+        const attrs = { n, v: voxels, c, groups, eps, centred: true };
+        const [centred, mean, rstd] = tf.engine().runKernel(GROUP_NORM_STATS, { x: x3 }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        mean!.dispose();
+        return { centred: centred!, rstd: rstd! };
+      }
       const ones = onesRow();
       const mean = tf.tidy(() => tf.div(groupSum(voxelSum(x3, ones)), count));
       const centred = tf.sub(x3, mean);
