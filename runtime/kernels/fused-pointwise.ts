@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../ops/gradients.js';
 import { groupNormPlan } from './group-norm.js';
-import { geluDensityTimesX, onePlusErf } from './gelu.js';
+import { geluDerivativeTimesTwo, onePlusErf } from './gelu.js';
 import { joinFree, thenFree } from './chain.js';
 import { matMulBias, matMulBiasAdd, matMulBiasGelu } from './pointwise.js';
 
@@ -50,10 +50,9 @@ function geluProductBackward(dy: tf.Tensor2D, x: tf.Tensor2D, w: tf.Tensor2D): {
   const cdfTimesTwo = onePlusErf(x);
   const dw = thenFree(thenFree(tf.mul(x, cdfTimesTwo), (u) => tf.matMul(u as tf.Tensor2D, dy, true, false)), (t) => tf.mul(t, 0.5));
   const db = tf.reshape(tf.matMul(tf.ones([1, dy.shape[0]]), dy), [dy.shape[1]]);
-  const dh = tf.matMul(dy, w, false, true);
-  // GELU'(x) = ½(1 + erf(x/√2)) + x·φ(x)
-  const derivative = joinFree(thenFree(cdfTimesTwo, (t) => tf.mul(t, 0.5)), geluDensityTimesX(x), tf.add);
-  return { dx: joinFree(dh, derivative, tf.mul), dw, db };
+  // dx = dy·Wᵀ ⊙ GELU'(x) = (dy·(½W)ᵀ) ⊙ 2·GELU'(x): the ½ on the small matrix.
+  const dhHalf = tf.matMul(dy, tf.mul(w, 0.5), false, true);
+  return { dx: joinFree(dhHalf, geluDerivativeTimesTwo(x, cdfTimesTwo), tf.mul), dw, db };
 }
 
 /** x·(1 + erf(x/√2)) = 2·GELU(x). */

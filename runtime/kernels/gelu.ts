@@ -20,6 +20,16 @@ export function geluDensityTimesX(x: tf.Tensor): tf.Tensor {
   return thenFree(pdf, (p) => tf.mul(p, x));
 }
 
+/**
+ * 2·GELU'(x) = (1 + erf(x/√2)) + √(2/π)·x·e^(−x²/2), given `cdfTimesTwo` = 1 + erf(x/√2) (which
+ * is freed). x·e^(−x²/2) is computed as x / e^(x²/2): the negation rides on the division (an
+ * overflow to ∞ for |x| > 13 gives the right 0).
+ */
+export function geluDerivativeTimesTwo(x: tf.Tensor, cdfTimesTwo: tf.Tensor): tf.Tensor {
+  const density = thenFree(thenFree(thenFree(tf.mul(x, Math.SQRT1_2), (t) => tf.square(t)), (q) => tf.exp(q)), (e) => tf.div(x, e));
+  return joinFree(cdfTimesTwo, thenFree(density, (d) => tf.mul(d, Math.sqrt(2 / Math.PI))), tf.add);
+}
+
 /** d GELU / dx = Φ(x) + x·φ(x), at most three temporaries alive. */
 export function geluDerivative(x: tf.Tensor): tf.Tensor {
   return joinFree(thenFree(onePlusErf(x), (t) => tf.mul(t, 0.5)), geluDensityTimesX(x), tf.add);
