@@ -57,7 +57,7 @@ export interface DemoConfig {
   tta: boolean;
 }
 
-/** The default demo: about 5 minutes on 2 CPU cores with the tensorflow backend (800 iterations at ~0.35 s; 309 s measured). */
+/** The default demo: about 4 minutes on 2 CPU cores with the tensorflow backend (800 iterations at ~0.25 s; 211–246 s measured). */
 export const DEMO_CONFIG: DemoConfig = {
   name: 'full',
   cases: 20,
