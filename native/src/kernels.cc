@@ -481,26 +481,48 @@ static inline void madd(float* __restrict acc, const float* __restrict a, const 
 
 void dwConv3dForward(const Conv3dGeom& g, const float* x, const float* w, const float* bias, float* y) {
   const int64_t C = g.c, rows = g.n * g.out[0] * g.out[1];
+  const int64_t kw = g.k[2], sw = g.stride[2], pw = g.padBefore[2], dw = g.dilation[2], inW = g.in[2];
   pool().parallelFor(rows, 1, [&](int64_t s, int64_t e) {
+    std::vector<const float*> xrows(static_cast<size_t>(g.k[0] * g.k[1])), wrows(xrows.size());
     for (int64_t row = s; row < e; row++) {
       const int64_t nn = row / (g.out[0] * g.out[1]), od = (row / g.out[1]) % g.out[0], oh = row % g.out[1];
+      // The (a, b) taps inside the input for this output row, in order: their input and weight rows.
+      int64_t nab = 0;
+      for (int64_t a = 0; a < g.k[0]; a++) {
+        const int64_t id = od * g.stride[0] - g.padBefore[0] + a * g.dilation[0];
+        if (id < 0 || id >= g.in[0]) continue;
+        for (int64_t b = 0; b < g.k[1]; b++) {
+          const int64_t ih = oh * g.stride[1] - g.padBefore[1] + b * g.dilation[1];
+          if (ih < 0 || ih >= g.in[1]) continue;
+          xrows[size_t(nab)] = x + ((nn * g.in[0] + id) * g.in[1] + ih) * inW * C;
+          wrows[size_t(nab)] = w + (a * g.k[1] + b) * kw * C;
+          nab++;
+        }
+      }
       for (int64_t ow = 0; ow < g.out[2]; ow++) {
+        const int64_t iw0 = ow * sw - pw;
+        // Taps t with 0 ≤ iw0 + t·dw < inW.
+        int64_t t0 = 0, t1 = kw;
+        while (t0 < t1 && iw0 + t0 * dw < 0) t0++;
+        while (t1 > t0 && iw0 + (t1 - 1) * dw >= inW) t1--;
         float* yp = y + (row * g.out[2] + ow) * C;
-        if (bias) std::memcpy(yp, bias, sizeof(float) * C);
-        for (int64_t a = 0; a < g.k[0]; a++) {
-          const int64_t id = od * g.stride[0] - g.padBefore[0] + a * g.dilation[0];
-          if (id < 0 || id >= g.in[0]) continue;
-          for (int64_t b = 0; b < g.k[1]; b++) {
-            const int64_t ih = oh * g.stride[1] - g.padBefore[1] + b * g.dilation[1];
-            if (ih < 0 || ih >= g.in[1]) continue;
-            const float* xrow = x + ((nn * g.in[0] + id) * g.in[1] + ih) * g.in[2] * C;
-            const float* wrow = w + (a * g.k[1] + b) * g.k[2] * C;
-            for (int64_t t = 0; t < g.k[2]; t++) {
-              const int64_t iw = ow * g.stride[2] - g.padBefore[2] + t * g.dilation[2];
-              if (iw < 0 || iw >= g.in[2]) continue;
-              madd(yp, xrow + iw * C, wrow + t * C, C);
-            }
+        // Each output accumulates in a register over its taps, in (a, b, t) order, stored once
+        // (accumulating in memory made every tap a load and a store of the channel row).
+        int64_t c = 0;
+        for (; c + VW <= C; c += VW) {
+          vf acc = bias ? vload(bias + c) : vf{};
+          for (int64_t j = 0; j < nab; j++) {
+            const float* xp = xrows[size_t(j)] + iw0 * C + c;
+            const float* wp = wrows[size_t(j)] + c;
+            for (int64_t t = t0; t < t1; t++) acc += vload(xp + t * dw * C) * vload(wp + t * C);
           }
+          vstore(yp + c, acc);
+        }
+        for (; c < C; c++) {
+          float acc = bias ? bias[c] : 0.0f;
+          for (int64_t j = 0; j < nab; j++)
+            for (int64_t t = t0; t < t1; t++) acc += xrows[size_t(j)][(iw0 + t * dw) * C + c] * wrows[size_t(j)][t * C + c];
+          yp[c] = acc;
         }
       }
     }
@@ -517,11 +539,14 @@ static inline int64_t sourceOf(int64_t i, int64_t tap, int64_t s, int64_t p, int
 
 void dwConv3dBackpropInput(const Conv3dGeom& g, const float* dy, const float* w, float* dx) {
   const int64_t C = g.c, rows = g.n * g.in[0] * g.in[1];
+  const int64_t kAll = g.k[0] * g.k[1] * g.k[2];
   pool().parallelFor(rows, 1, [&](int64_t s, int64_t e) {
+    std::vector<const float*> ds(static_cast<size_t>(kAll)), ws(static_cast<size_t>(kAll));
     for (int64_t row = s; row < e; row++) {
       const int64_t nn = row / (g.in[0] * g.in[1]), id = (row / g.in[1]) % g.in[0], ih = row % g.in[1];
       for (int64_t iw = 0; iw < g.in[2]; iw++) {
-        float* dxp = dx + (row * g.in[2] + iw) * C;
+        // The taps that reach this input voxel, in (a, b, t) order.
+        int64_t taps = 0;
         for (int64_t a = 0; a < g.k[0]; a++) {
           const int64_t od = sourceOf(id, a, g.stride[0], g.padBefore[0], g.dilation[0], g.out[0]);
           if (od < 0) continue;
@@ -533,9 +558,23 @@ void dwConv3dBackpropInput(const Conv3dGeom& g, const float* dy, const float* w,
             for (int64_t t = 0; t < g.k[2]; t++) {
               const int64_t ow = sourceOf(iw, t, g.stride[2], g.padBefore[2], g.dilation[2], g.out[2]);
               if (ow < 0) continue;
-              madd(dxp, dyrow + ow * C, wrow + t * C, C);
+              ds[size_t(taps)] = dyrow + ow * C;
+              ws[size_t(taps)] = wrow + t * C;
+              taps++;
             }
           }
+        }
+        float* dxp = dx + (row * g.in[2] + iw) * C;
+        int64_t c = 0;
+        for (; c + VW <= C; c += VW) {
+          vf acc{};
+          for (int64_t j = 0; j < taps; j++) acc += vload(ds[size_t(j)] + c) * vload(ws[size_t(j)] + c);
+          vstore(dxp + c, acc);
+        }
+        for (; c < C; c++) {
+          float acc = 0.0f;
+          for (int64_t j = 0; j < taps; j++) acc += ds[size_t(j)][c] * ws[size_t(j)][c];
+          dxp[c] = acc;
         }
       }
     }
