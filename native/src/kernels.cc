@@ -479,26 +479,35 @@ static inline void madd(float* __restrict acc, const float* __restrict a, const 
   for (int64_t i = 0; i < c; i++) acc[i] += a[i] * b[i];
 }
 
+/**
+ * The (a, b) taps of output row `row` (sample, depth, height) that fall inside the input, in
+ * order: the input row each reads (`xrows`) and its index a·kH + b (`taps`). Returns how many.
+ */
+static int64_t inputRows(const Conv3dGeom& g, const float* x, int64_t row, const float** xrows, int64_t* taps) {
+  const int64_t nn = row / (g.out[0] * g.out[1]), od = (row / g.out[1]) % g.out[0], oh = row % g.out[1];
+  int64_t count = 0;
+  for (int64_t a = 0; a < g.k[0]; a++) {
+    const int64_t id = od * g.stride[0] - g.padBefore[0] + a * g.dilation[0];
+    if (id < 0 || id >= g.in[0]) continue;
+    for (int64_t b = 0; b < g.k[1]; b++) {
+      const int64_t ih = oh * g.stride[1] - g.padBefore[1] + b * g.dilation[1];
+      if (ih < 0 || ih >= g.in[1]) continue;
+      xrows[count] = x + ((nn * g.in[0] + id) * g.in[1] + ih) * g.in[2] * g.c;
+      taps[count++] = a * g.k[1] + b;
+    }
+  }
+  return count;
+}
+
 void dwConv3dForward(const Conv3dGeom& g, const float* x, const float* w, const float* bias, float* y) {
   const int64_t C = g.c, rows = g.n * g.out[0] * g.out[1];
   const int64_t kw = g.k[2], sw = g.stride[2], pw = g.padBefore[2], dw = g.dilation[2], inW = g.in[2];
   pool().parallelFor(rows, 1, [&](int64_t s, int64_t e) {
     std::vector<const float*> xrows(static_cast<size_t>(g.k[0] * g.k[1])), wrows(xrows.size());
+    std::vector<int64_t> taps(xrows.size());
     for (int64_t row = s; row < e; row++) {
-      const int64_t nn = row / (g.out[0] * g.out[1]), od = (row / g.out[1]) % g.out[0], oh = row % g.out[1];
-      // The (a, b) taps inside the input for this output row, in order: their input and weight rows.
-      int64_t nab = 0;
-      for (int64_t a = 0; a < g.k[0]; a++) {
-        const int64_t id = od * g.stride[0] - g.padBefore[0] + a * g.dilation[0];
-        if (id < 0 || id >= g.in[0]) continue;
-        for (int64_t b = 0; b < g.k[1]; b++) {
-          const int64_t ih = oh * g.stride[1] - g.padBefore[1] + b * g.dilation[1];
-          if (ih < 0 || ih >= g.in[1]) continue;
-          xrows[size_t(nab)] = x + ((nn * g.in[0] + id) * g.in[1] + ih) * inW * C;
-          wrows[size_t(nab)] = w + (a * g.k[1] + b) * kw * C;
-          nab++;
-        }
-      }
+      const int64_t nab = inputRows(g, x, row, xrows.data(), taps.data());
+      for (int64_t j = 0; j < nab; j++) wrows[size_t(j)] = w + taps[size_t(j)] * kw * C;
       for (int64_t ow = 0; ow < g.out[2]; ow++) {
         const int64_t iw0 = ow * sw - pw;
         // Taps t with 0 ≤ iw0 + t·dw < inW.
@@ -588,27 +597,22 @@ void dwConv3dBackpropFilter(const Conv3dGeom& g, const float* x, const float* dy
   const int64_t rPart = (rows + parts - 1) / parts;
   std::vector<float> partial(size_t(parts * per), 0.0f);
   pool().parallelFor(parts, 1, [&](int64_t s, int64_t e) {
+    std::vector<const float*> xrows(static_cast<size_t>(g.k[0] * g.k[1]));
+    std::vector<int64_t> abTaps(xrows.size());
     for (int64_t q = s; q < e; q++) {
       float* acc = partial.data() + q * per;
       float* accB = acc + taps * C;
       for (int64_t row = q * rPart; row < std::min(rows, (q + 1) * rPart); row++) {
-        const int64_t nn = row / (g.out[0] * g.out[1]), od = (row / g.out[1]) % g.out[0], oh = row % g.out[1];
+        const int64_t nab = inputRows(g, x, row, xrows.data(), abTaps.data());
         for (int64_t ow = 0; ow < g.out[2]; ow++) {
           const float* dyp = dy + (row * g.out[2] + ow) * C;
           for (int64_t c = 0; c < C; c++) accB[c] += dyp[c];
-          for (int64_t a = 0; a < g.k[0]; a++) {
-            const int64_t id = od * g.stride[0] - g.padBefore[0] + a * g.dilation[0];
-            if (id < 0 || id >= g.in[0]) continue;
-            for (int64_t b = 0; b < g.k[1]; b++) {
-              const int64_t ih = oh * g.stride[1] - g.padBefore[1] + b * g.dilation[1];
-              if (ih < 0 || ih >= g.in[1]) continue;
-              const float* xrow = x + ((nn * g.in[0] + id) * g.in[1] + ih) * g.in[2] * C;
-              float* arow = acc + (a * g.k[1] + b) * g.k[2] * C;
-              for (int64_t t = 0; t < g.k[2]; t++) {
-                const int64_t iw = ow * g.stride[2] - g.padBefore[2] + t * g.dilation[2];
-                if (iw < 0 || iw >= g.in[2]) continue;
-                madd(arow + t * C, dyp, xrow + iw * C, C);
-              }
+          for (int64_t j = 0; j < nab; j++) {
+            float* arow = acc + abTaps[size_t(j)] * g.k[2] * C;
+            for (int64_t t = 0; t < g.k[2]; t++) {
+              const int64_t iw = ow * g.stride[2] - g.padBefore[2] + t * g.dilation[2];
+              if (iw < 0 || iw >= g.in[2]) continue;
+              madd(arow + t * C, dyp, xrows[size_t(j)] + iw * C, C);
             }
           }
         }
