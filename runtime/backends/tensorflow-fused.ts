@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MATMUL_BIAS_ADD, MATMUL_BIAS_GELU } from '../kernels/pointwise.js';
+import { geluValue } from '../kernels/gelu.js';
 
 /**
  * `_FusedMatMul` (tf.fused.matMul) on the `tensorflow` backend as TensorFlow's own fused kernel.
@@ -79,24 +80,36 @@ function fusedProduct(backend: NodeBackend, { a, b, bias, preluActivationWeights
   // The bias must be one value per output column, broadcast over the rows.
   if (bias.size !== n || bias.shape[bias.rank - 1] !== n) return null;
   return tf.tidy(() => {
-    const y = run(backend, tf.reshape(a, [ar, ac]), tf.reshape(b, [br, bc]), tf.reshape(bias, [n]), transposeA, transposeB);
+    const y = fusedProduct2d(backend, '_FusedMatMul', ['BiasAdd'], tf.reshape(a, [ar, ac]), tf.reshape(b, [br, bc]), [tf.reshape(bias, [n])], transposeA, transposeB);
     return tf.reshape(y, [...a.shape.slice(0, -2).map(() => 1), m, n]);
   });
 }
 
-function run(backend: NodeBackend, a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor, transposeA: boolean, transposeB: boolean): tf.Tensor {
+/**
+ * One fused matrix product op of TensorFlow's: `op` with `fusedOps` applied to a·b, their
+ * operands `args` (the bias, then an addend). oneDNN's variant is registered under a kernel label.
+ */
+function fusedProduct2d(
+  backend: NodeBackend,
+  op: '_FusedMatMul' | '_MklNativeFusedMatMul',
+  fusedOps: string[],
+  a: tf.Tensor,
+  b: tf.Tensor,
+  args: tf.Tensor[],
+  transposeA = false,
+  transposeB = false,
+): tf.Tensor {
   const t = backend.binding;
-  return backend.executeSingleOutput(
-    '_FusedMatMul',
-    [
-      { name: 'T', type: t.TF_ATTR_TYPE!, value: t.TF_FLOAT },
-      { name: 'transpose_a', type: t.TF_ATTR_BOOL!, value: transposeA },
-      { name: 'transpose_b', type: t.TF_ATTR_BOOL!, value: transposeB },
-      { name: 'num_args', type: t.TF_ATTR_INT!, value: 1 },
-      { name: 'fused_ops', type: t.TF_ATTR_STRING!, value: ['BiasAdd'] },
-    ],
-    [a, b, bias],
-  );
+  const attrs: Array<{ name: string; type: number; value: unknown }> = [
+    { name: 'T', type: t.TF_ATTR_TYPE!, value: t.TF_FLOAT },
+    { name: 'transpose_a', type: t.TF_ATTR_BOOL!, value: transposeA },
+    { name: 'transpose_b', type: t.TF_ATTR_BOOL!, value: transposeB },
+    { name: 'num_args', type: t.TF_ATTR_INT!, value: args.length },
+    { name: 'fused_ops', type: t.TF_ATTR_STRING!, value: fusedOps },
+  ];
+  // oneDNN kernels are registered under this label (TensorFlow's graph rewrite sets it).
+  if (op === '_MklNativeFusedMatMul') attrs.push({ name: '_kernel', type: t.TF_ATTR_STRING!, value: 'MklNameChangeOp' });
+  return backend.executeSingleOutput(op, attrs, [a, b, ...args]);
 }
 
 /** Runs the kernel on a small product with transposes; false when the addon cannot or it computes wrongly. */
@@ -105,7 +118,7 @@ function probe(backend: NodeBackend): boolean {
     return tf.tidy(() => {
       const a = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]);
       const b = tf.tensor2d([1, -1, 2, 0, 1, -2], [3, 2]);
-      const y = run(backend, a, b, tf.tensor1d([10, 20, 30]), false, true); // a·bᵀ + bias
+      const y = fusedProduct2d(backend, '_FusedMatMul', ['BiasAdd'], a, b, [tf.tensor1d([10, 20, 30])], false, true); // a·bᵀ + bias
       return y.shape.join() === '3,3' && Array.from(y.dataSync()).join() === '9,22,27,9,26,25,9,30,23';
     });
   } catch {
@@ -147,23 +160,10 @@ function registerEpilogues(backend: NodeBackend): void {
 }
 
 function oneDnn(backend: NodeBackend, fusedOps: string[], a: tf.Tensor, b: tf.Tensor, args: tf.Tensor[]): tf.Tensor {
-  const t = backend.binding;
   if (a.rank !== 2 || b.rank !== 2 || args.some((x) => x.dtype !== 'float32')) {
     throw new Error(`${fusedOps.join('+')}: expects 2-D float32 a and b, got [${a.shape}] and [${b.shape}]`);
   }
-  return backend.executeSingleOutput(
-    '_MklNativeFusedMatMul',
-    [
-      { name: 'T', type: t.TF_ATTR_TYPE!, value: t.TF_FLOAT },
-      { name: 'transpose_a', type: t.TF_ATTR_BOOL!, value: false },
-      { name: 'transpose_b', type: t.TF_ATTR_BOOL!, value: false },
-      { name: 'num_args', type: t.TF_ATTR_INT!, value: args.length },
-      { name: 'fused_ops', type: t.TF_ATTR_STRING!, value: fusedOps },
-      // oneDNN kernels are registered under this label (TensorFlow's graph rewrite sets it).
-      { name: '_kernel', type: t.TF_ATTR_STRING!, value: 'MklNameChangeOp' },
-    ],
-    [a, b, ...args],
-  );
+  return fusedProduct2d(backend, '_MklNativeFusedMatMul', fusedOps, a, b, args);
 }
 
 /** Both oneDNN epilogues on a small product, against the separate ops; false when absent or wrong. */
@@ -175,7 +175,7 @@ function probeOneDnn(backend: NodeBackend): boolean {
       const bias = tf.tensor1d([0.1, -0.2]);
       const addend = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]);
       const h = tf.add(tf.matMul(a, b), bias);
-      const gelu = tf.mul(tf.mul(h, 0.5), tf.add(1, tf.erf(tf.mul(h, Math.SQRT1_2))));
+      const gelu = geluValue(h);
       const close = (x: tf.Tensor, y: tf.Tensor) => tf.max(tf.abs(tf.sub(x, y))).dataSync()[0]! < 1e-5;
       return close(oneDnn(backend, ['BiasAdd', 'GeluExact'], a, b, [bias]), gelu) && close(oneDnn(backend, ['BiasAdd', 'Add'], a, b, [bias, addend]), tf.add(h, addend));
     });
