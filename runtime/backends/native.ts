@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { ops, setOp, type Ops } from '../ops/index.js';
-import { assertRank5, triple, validOut } from '../ops/spatial.js';
+import { assertDepthwiseFilter, assertRank5, triple, validOut } from '../ops/spatial.js';
 import { GROUP_NORM_STATS, groupNormPlan } from '../kernels/group-norm.js';
 import { MATMUL_BIAS_ADD, MATMUL_BIAS_GELU } from '../kernels/pointwise.js';
 
@@ -639,12 +639,6 @@ function convGrads(g: Geometry, x: tf.Tensor, filter: tf.Tensor, dy: tf.Tensor):
   return [dx, tf.reshape(dw!, filter.shape), db!];
 }
 
-function checkFilter(x: tf.Tensor, filter: tf.Tensor, what: string): void {
-  if (filter.rank !== 5 || filter.shape[3] !== x.shape[4] || filter.shape[4] !== 1) {
-    throw new Error(`${what}: filter [${filter.shape.join(', ')}] does not fit input channels ${x.shape[4]} (expected [kD, kH, kW, ${x.shape[4]}, 1])`);
-  }
-}
-
 /** `depthwiseConv3d` (runtime/ops/depthwise-conv3d.ts) as native kernels. */
 export function nativeDepthwiseConv3d(
   x: tf.Tensor,
@@ -654,7 +648,7 @@ export function nativeDepthwiseConv3d(
   bias?: tf.Tensor,
 ): tf.Tensor5D {
   assertRank5(x, 'depthwiseConv3d');
-  checkFilter(x, filter, 'depthwiseConv3d');
+  assertDepthwiseFilter(x, filter, 'depthwiseConv3d');
   const g = convGeometry(x.shape, filter.shape.slice(0, 3), triple(stride, 'depthwiseConv3d stride'), triple(padding, 'depthwiseConv3d padding'), 'depthwiseConv3d');
   const forward = (xs: tf.Tensor, fs: tf.Tensor, bs?: tf.Tensor) =>
     run(DW3D, bs ? { x: f32(xs), filter: f32(fs), bias: f32(bs) } : { x: f32(xs), filter: f32(fs) }, { geometry: g }) as tf.Tensor;
@@ -706,7 +700,7 @@ export function nativeDepthwiseConvTranspose3d(
   if (k.some((kk, i) => kk - 1 - p[i]! < 0)) {
     throw new Error(`depthwiseConvTranspose3d: padding [${p.join(', ')}] exceeds kernel − 1 for kernel [${k.join(', ')}]`);
   }
-  checkFilter(x, filter, 'depthwiseConvTranspose3d');
+  assertDepthwiseFilter(x, filter, 'depthwiseConvTranspose3d');
   const [nb, d, h, w, c] = x.shape;
   const big = [d, h, w].map((len, i) => (len - 1) * s[i]! - 2 * p[i]! + k[i]!);
   if (big.some((v) => v < 1)) throw new Error(`depthwiseConvTranspose3d: input [${x.shape.join(', ')}] gives an empty output`);

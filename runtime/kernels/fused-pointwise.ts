@@ -156,19 +156,17 @@ export function normGeluPointwise(
   if (c2 !== fold.co) throw new Error(`normGeluPointwise: w3 [${w3.shape}] does not follow w2 [${w2.shape}]`);
   const { n, voxels } = fold.gn;
   const outShape = [...shape.slice(0, -1), co];
-  /** Sample i of a per-sample [N, rows, cols] tensor as a matrix (a view of the outermost axis). */
-  const sample = (t: tf.Tensor, i: number, rows: number, cols: number) => tf.reshape(n === 1 ? t : tf.slice(t, i, 1), [rows, cols]) as tf.Tensor2D;
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xs, gs, bts, w2s, b2s, w3s, b3s] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D, tf.Tensor, tf.Tensor2D, tf.Tensor];
     const { centred, rstd } = fold.gn.statistics(tf.reshape(xs, [n, voxels, fold.ci]));
     (args[7] as tf.GradSaveFunc)([centred, rstd, gs, bts, w2s, b2s, w3s]);
     const wScaled = fold.weights(rstd, gs, w2s);
     const bias = fold.bias(bts, w2s, b2s);
-    const ys = Array.from({ length: n }, (_, i) =>
-      thenFree(matMulBiasGelu(sample(centred, i, voxels, fold.ci), sample(wScaled, i, fold.ci, c2), bias), (t) => matMulBias(t, w3s, b3s)),
+    const y = bySample(n, (i) =>
+      thenFree(matMulBiasGelu(sampleMatrix(centred, i, voxels, fold.ci), sampleMatrix(wScaled, i, fold.ci, c2), bias), (t) => matMulBias(t, w3s, b3s)),
     );
     return {
-      value: tf.reshape(n === 1 ? ys[0]! : tf.concat(ys, 0), outShape),
+      value: tf.reshape(y, outShape),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [cen, rs, gm, bt, sw2, sb2, sw3] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor2D, tf.Tensor, tf.Tensor2D];
         const h = tf.reshape(matMulBias(cen, fold.weights(rs, gm, sw2), fold.bias(bt, sw2, sb2)), [n * voxels, c2]) as tf.Tensor2D;
@@ -181,6 +179,16 @@ export function normGeluPointwise(
     };
   });
   return tf.tidy(() => op(x, ...normAffine(fold.ci, gamma, beta), w2, tf.reshape(b2, [c2]), w3, tf.reshape(b3, [co])));
+}
+
+/** Sample i of a per-sample tensor ([N, …], rows·cols values each) as a matrix (a view of the outermost axis). */
+function sampleMatrix(t: tf.Tensor, i: number, rows: number, cols: number): tf.Tensor2D {
+  return tf.reshape(t.shape[0] === 1 ? t : tf.slice(t, i, 1), [rows, cols]) as tf.Tensor2D;
+}
+
+/** f(i) for each of n samples, stacked along the rows (one sample: f(0) itself, no copy). */
+function bySample(n: number, f: (i: number) => tf.Tensor): tf.Tensor {
+  return n === 1 ? f(0) : tf.concat(Array.from({ length: n }, (_, i) => f(i)), 0);
 }
 
 /** What `pointwiseInference` does around the product. */
@@ -216,10 +224,9 @@ export function pointwiseInference(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor, {
     const [gamma, beta] = normAffine(ci, norm.gamma, norm.beta);
     const wScaled = fold.weights(rstd, gamma, w); // [N, Cin, Cout]: per sample
     const bias = fold.bias(beta, w, b);
-    const samples = Array.from({ length: n }, (_, i) => {
-      const one = (t: tf.Tensor, rows: number, cols: number) => tf.reshape(n === 1 ? t : tf.slice(t, i, 1), [rows, cols]) as tf.Tensor2D;
-      return epilogue(one(centred, voxels, ci), one(wScaled, ci, co), bias, residual && (n === 1 ? residual : tf.slice(residual, i, 1)));
-    });
-    return tf.reshape(samples.length === 1 ? samples[0]! : tf.concat(samples, 0), outShape);
+    const y = bySample(n, (i) =>
+      epilogue(sampleMatrix(centred, i, voxels, ci), sampleMatrix(wScaled, i, ci, co), bias, residual && sampleMatrix(residual, i, voxels, co)),
+    );
+    return tf.reshape(y, outShape);
   });
 }

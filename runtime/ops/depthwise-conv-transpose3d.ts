@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { grads } from '../autodiff/backprop.js';
 import { depthwiseConv3dSlabs } from './depthwise-conv3d.js';
-import { assertRank5, triple, zeroInsert } from './spatial.js';
+import { assertDepthwiseFilter, assertRank5, triple, zeroInsert } from './spatial.js';
 
 /**
  * Depthwise transposed 3-D convolution with PyTorch's `ConvTranspose3d(groups=C)` semantics:
@@ -35,9 +35,7 @@ export function depthwiseConvTranspose3d(
   if (inner.some((v) => v < 0)) {
     throw new Error(`depthwiseConvTranspose3d: padding [${p.join(', ')}] exceeds kernel − 1 for kernel [${k.join(', ')}]`);
   }
-  if (filter.rank !== 5 || filter.shape[3] !== x.shape[4] || filter.shape[4] !== 1) {
-    throw new Error(`depthwiseConvTranspose3d: filter [${filter.shape.join(', ')}] does not fit input channels ${x.shape[4]} (expected [kD, kH, kW, ${x.shape[4]}, 1])`);
-  }
+  assertDepthwiseFilter(x, filter, 'depthwiseConvTranspose3d');
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const save = args.pop() as tf.GradSaveFunc;
     const [xs, fs, bs] = args as tf.Tensor[];

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { recomputeGrad } from '../kernels/recompute.js';
 import { padSpatial } from './pad.js';
-import { assertRank5, takeStrided, triple, validOut, type Triple } from './spatial.js';
+import { assertDepthwiseFilter, assertRank5, takeStrided, triple, validOut, type Triple } from './spatial.js';
 
 /**
  * Depthwise 3-D convolution (one filter per channel, channel multiplier 1) with PyTorch's
@@ -41,14 +41,6 @@ export function depthwiseConv3d(
 /** Stride 1, padding ≤ k − 1 per axis: the convolution with its gradient written out. */
 function depthwiseConv3dUnitStride(x: tf.Tensor, filter: tf.Tensor, p: Triple, bias?: tf.Tensor): tf.Tensor5D {
   const k = filter.shape.slice(0, 3) as number[];
-  const grad = (dy: tf.Tensor, xs: tf.Tensor, fs: tf.Tensor): tf.Tensor[] => {
-    const c = xs.shape[4]!;
-    // y = corr(pad_p(x), f)  ⇒  dx = corr(pad_{k−1−p}(dy), flip(f)): the same kernel, no recompute.
-    const dx = depthwiseConv3dSlabs(dy, tf.reverse(fs, [0, 1, 2]), 1, k.map((kk, i) => kk - 1 - p[i]!));
-    const dfilter = tf.tidy(() => filterGradient(padSpatial(xs, p, p), dy as tf.Tensor5D, k));
-    const dbias = tf.tidy(() => tf.sum(tf.reshape(dy, [-1, c]), 0));
-    return [dx, dfilter, dbias];
-  };
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const save = args.pop() as tf.GradSaveFunc;
     const [xs, fs, bs] = args as tf.Tensor[];
@@ -56,10 +48,11 @@ function depthwiseConv3dUnitStride(x: tf.Tensor, filter: tf.Tensor, p: Triple, b
     return {
       value: depthwiseConv3dSlabs(xs!, fs!, 1, p, bs),
       gradFunc: (dy: tf.Tensor, [sx, sf]: tf.Tensor[]) => {
-        const [dx, df, db] = grad(dy, sx!, sf!);
-        if (bs) return [dx!, df!, db!];
-        db!.dispose();
-        return [dx!, df!];
+        // y = corr(pad_p(x), f)  ⇒  dx = corr(pad_{k−1−p}(dy), flip(f)): the same kernel, no recompute.
+        const dx = depthwiseConv3dSlabs(dy, tf.reverse(sf!, [0, 1, 2]), 1, k.map((kk, i) => kk - 1 - p[i]!));
+        const df = tf.tidy(() => filterGradient(padSpatial(sx!, p, p), dy as tf.Tensor5D, k));
+        if (!bs) return [dx, df];
+        return [dx, df, tf.tidy(() => tf.sum(tf.reshape(dy, [-1, sx!.shape[4]!]), 0))];
       },
     };
   });
@@ -103,11 +96,9 @@ export function depthwiseConv3dSlabs(
   bias?: tf.Tensor,
 ): tf.Tensor5D {
   assertRank5(x, 'depthwiseConv3d');
-  const [kd, kh, kw, fc, mult] = filter.shape as number[];
+  assertDepthwiseFilter(x, filter, 'depthwiseConv3d');
+  const [kd, kh, kw] = filter.shape as number[];
   const [n, , , , c] = x.shape;
-  if (filter.rank !== 5 || fc !== c || mult !== 1) {
-    throw new Error(`depthwiseConv3d: filter [${filter.shape.join(', ')}] does not fit input channels ${c} (expected [kD, kH, kW, ${c}, 1])`);
-  }
   const s = triple(stride, 'depthwiseConv3d stride');
   const p = triple(padding, 'depthwiseConv3d padding');
   return tf.tidy(() => {

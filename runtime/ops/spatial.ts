@@ -20,6 +20,13 @@ export function assertRank5(x: tf.Tensor, what: string): asserts x is tf.Tensor5
   if (x.rank !== 5) throw new Error(`${what}: expected a rank-5 NDHWC tensor, got shape [${x.shape.join(', ')}]`);
 }
 
+/** Refuses a depthwise filter that is not [kD, kH, kW, C, 1] for x's C channels. */
+export function assertDepthwiseFilter(x: tf.Tensor, filter: tf.Tensor, what: string): void {
+  if (filter.rank !== 5 || filter.shape[3] !== x.shape[4] || filter.shape[4] !== 1) {
+    throw new Error(`${what}: filter [${filter.shape.join(', ')}] does not fit input channels ${x.shape[4]} (expected [kD, kH, kW, ${x.shape[4]}, 1])`);
+  }
+}
+
 /** Output extent of a strided VALID window: floor((n - k) / s) + 1. */
 export function validOut(n: number, k: number, s: number): number {
   return Math.floor((n - k) / s) + 1;
