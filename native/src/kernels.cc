@@ -270,32 +270,43 @@ static inline void rowOffsets(int64_t o, int rank, const int64_t* shape, const i
   }
 }
 
+/**
+ * fn(row, start, len, off1, off2) over every segment of every innermost row of `shape`, in
+ * parallel: row is the outer index, [start, start + len) the part of the row, off1 / off2 the
+ * row's offsets in two buffers with strides s1 / s2.
+ */
 template <typename F>
-static void binaryImpl(F f, const float* a, const float* b, float* out, int rank, const int64_t* shape, const int64_t* sa,
-                       const int64_t* sb) {
+static void forEachSegment(int rank, const int64_t* shape, const int64_t* s1, const int64_t* s2, F&& fn) {
   const RowPlan plan = planRows(rank, shape);
-  const int64_t ia = sa[rank - 1], ib = sb[rank - 1];
   const int64_t chunk = std::max<int64_t>(1, 32768 / plan.segLen);
   pool().parallelFor(plan.outer * plan.segs, chunk, [&](int64_t s, int64_t e) {
     for (int64_t t = s; t < e; t++) {
       const int64_t o = t / plan.segs, start = (t % plan.segs) * plan.segLen;
-      const int64_t len = std::min(plan.segLen, plan.inner - start);
-      int64_t oa, ob;
-      rowOffsets(o, rank, shape, sa, sb, oa, ob);
-      const float* __restrict pa = a + oa + start * ia;
-      const float* __restrict pb = b + ob + start * ib;
-      float* __restrict po = out + o * plan.inner + start;
-      if (ia == 1 && ib == 1) {
-        for (int64_t i = 0; i < len; i++) po[i] = f(pa[i], pb[i]);
-      } else if (ia == 1 && ib == 0) {
-        const float bv = pb[0];
-        for (int64_t i = 0; i < len; i++) po[i] = f(pa[i], bv);
-      } else if (ia == 0 && ib == 1) {
-        const float av = pa[0];
-        for (int64_t i = 0; i < len; i++) po[i] = f(av, pb[i]);
-      } else {
-        for (int64_t i = 0; i < len; i++) po[i] = f(pa[i * ia], pb[i * ib]);
-      }
+      int64_t off1, off2;
+      rowOffsets(o, rank, shape, s1, s2, off1, off2);
+      fn(o, start, std::min(plan.segLen, plan.inner - start), off1, off2);
+    }
+  });
+}
+
+template <typename F>
+static void binaryImpl(F f, const float* a, const float* b, float* out, int rank, const int64_t* shape, const int64_t* sa,
+                       const int64_t* sb) {
+  const int64_t ia = sa[rank - 1], ib = sb[rank - 1], inner = shape[rank - 1];
+  forEachSegment(rank, shape, sa, sb, [&](int64_t o, int64_t start, int64_t len, int64_t oa, int64_t ob) {
+    const float* __restrict pa = a + oa + start * ia;
+    const float* __restrict pb = b + ob + start * ib;
+    float* __restrict po = out + o * inner + start;
+    if (ia == 1 && ib == 1) {
+      for (int64_t i = 0; i < len; i++) po[i] = f(pa[i], pb[i]);
+    } else if (ia == 1 && ib == 0) {
+      const float bv = pb[0];
+      for (int64_t i = 0; i < len; i++) po[i] = f(pa[i], bv);
+    } else if (ia == 0 && ib == 1) {
+      const float av = pa[0];
+      for (int64_t i = 0; i < len; i++) po[i] = f(av, pb[i]);
+    } else {
+      for (int64_t i = 0; i < len; i++) po[i] = f(pa[i * ia], pb[i * ib]);
     }
   });
 }
@@ -440,22 +451,14 @@ void sumReduce(const float* x, float* out, int64_t outer, int64_t reduce, int64_
 // Copies (slice, pad, transpose) and gathers.
 
 void stridedCopy(const float* src, float* dst, int rank, const int64_t* shape, const int64_t* ss, const int64_t* ds) {
-  const RowPlan plan = planRows(rank, shape);
   const int64_t is = ss[rank - 1], id = ds[rank - 1];
-  const int64_t chunk = std::max<int64_t>(1, 32768 / plan.segLen);
-  pool().parallelFor(plan.outer * plan.segs, chunk, [&](int64_t s, int64_t e) {
-    for (int64_t t = s; t < e; t++) {
-      const int64_t o = t / plan.segs, start = (t % plan.segs) * plan.segLen;
-      const int64_t len = std::min(plan.segLen, plan.inner - start);
-      int64_t os, od;
-      rowOffsets(o, rank, shape, ss, ds, os, od);
-      const float* ps = src + os + start * is;
-      float* pd = dst + od + start * id;
-      if (is == 1 && id == 1)
-        std::memcpy(pd, ps, sizeof(float) * len);
-      else
-        for (int64_t i = 0; i < len; i++) pd[i * id] = ps[i * is];
-    }
+  forEachSegment(rank, shape, ss, ds, [&](int64_t, int64_t start, int64_t len, int64_t os, int64_t od) {
+    const float* ps = src + os + start * is;
+    float* pd = dst + od + start * id;
+    if (is == 1 && id == 1)
+      std::memcpy(pd, ps, sizeof(float) * len);
+    else
+      for (int64_t i = 0; i < len; i++) pd[i * id] = ps[i * is];
   });
 }
 
