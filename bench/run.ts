@@ -13,7 +13,7 @@
  * process (bench/child.ts) so its peak RSS is its own: one warm-up run, then --reps timed runs
  * (the sliding window: one window to warm up, one timed run). The cpu backend is 20–150× slower,
  * so it runs only the op rows unless --cpu-models. Where python3 can import torch,
- * ../shared/bench/torch_mednext.py (MNXC_TORCH_BENCH overrides) times the same networks, and
+ * bench/torch_mednext.py (MNXC_TORCH_BENCH overrides) times the same networks, and
  * bench/torch_sliding.py runs the same sliding window on its network, each twice: with glibc's
  * defaults and with glibc tuned to keep freed memory (TORCH_MALLOC; --torch-malloc picks one).
  * A child passing --max-rss MiB resident (default 75% of memory) is stopped and reported.
@@ -181,10 +181,10 @@ export const TORCH_MALLOC: TorchMalloc[] = [
   { name: 'tuned', env: { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: String(2 ** 30) }, key: 'torch-tuned', label: ', glibc tuned' },
 ];
 
-/** ../shared/bench/torch_mednext.py when python3 can import torch; otherwise why not. */
+/** bench/torch_mednext.py when python3 can import torch; otherwise why not. */
 function torchScript(): { script: string } | { why: string } {
-  const script = process.env.MNXC_TORCH_BENCH ?? resolve(ROOT, '..', 'shared', 'bench', 'torch_mednext.py');
-  if (!existsSync(script)) return { why: `no PyTorch benchmark script (${process.env.MNXC_TORCH_BENCH ? 'MNXC_TORCH_BENCH' : '../shared/bench/torch_mednext.py'} missing)` };
+  const script = process.env.MNXC_TORCH_BENCH ?? resolve(ROOT, 'bench', 'torch_mednext.py');
+  if (!existsSync(script)) return { why: `no PyTorch benchmark script (${process.env.MNXC_TORCH_BENCH ? 'MNXC_TORCH_BENCH' : 'bench/torch_mednext.py'} missing)` };
   const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8', timeout: 120_000 });
   if (probe.status !== 0) return { why: 'python3 cannot import torch' };
   return { script };

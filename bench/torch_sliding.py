@@ -13,7 +13,7 @@ float32, torch threads = os.cpu_count() unless --threads.
       --volume 160,160,96 --patch 64,64,64 --repeat 1
 
 The network is torch_mednext.py's MedNeXt (--mednext, else $MNXC_TORCH_BENCH, else
-../shared/bench/torch_mednext.py beside the repository). One window warms up, then --repeat timed
+bench/torch_mednext.py beside this script). One window warms up, then --repeat timed
 whole runs; prints one JSON line in torch_mednext.py's style ("sliding_s": min and median seconds,
 "peak_rss_mb": the process's peak resident memory). --print-windows prints the window starts instead.
 """
@@ -95,7 +95,7 @@ def load_mednext(path):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mednext", metavar="PATH", default=os.environ.get("MNXC_TORCH_BENCH") or os.path.join(HERE, "..", "..", "shared", "bench", "torch_mednext.py"))
+    p.add_argument("--mednext", metavar="PATH", default=os.environ.get("MNXC_TORCH_BENCH") or os.path.join(HERE, "torch_mednext.py"))
     p.add_argument("--variant", default="S")
     p.add_argument("--kernel", type=int, default=3)
     p.add_argument("--classes", type=int, default=3)

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, ROOT, haveFixtures } from '../tests/fixtures.js';
+import { FIXTURES, ROOT } from '../tests/fixtures.js';
 import { compileFile } from './compile.js';
 import { renderDiagnostics } from './diagnostics/render.js';
 import { summarize } from './emit/summary.js';
@@ -10,9 +10,9 @@ import { importPlans } from './import-plans.js';
 import { nnunetOverrides } from '../tests/overrides.js';
 
 const NNUNET = join(ROOT, 'examples', 'nnunet.mnx');
-describe.skipIf(!haveFixtures)("nnU-Net's PlainConvUNet in the language", () => {
+describe("nnU-Net's PlainConvUNet in the language", () => {
   const dir = join(FIXTURES, 'nnunet-reference');
-  const counts = haveFixtures ? JSON.parse(readFileSync(join(dir, 'param_counts.json'), 'utf8')) : { rows: [] };
+  const counts = JSON.parse(readFileSync(join(dir, 'param_counts.json'), 'utf8'));
   for (const row of counts.rows as { name: string; deep_supervision: boolean; constructor_args: Record<string, unknown>; num_parameters: number }[]) {
     it(`${row.name} ds=${row.deep_supervision}: official parameter count`, () => {
       const r = compileFile(NNUNET, { set: nnunetOverrides(row.constructor_args) });

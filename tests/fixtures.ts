@@ -6,9 +6,12 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
- * The shared reference fixtures (official PyTorch outputs, nibabel files, metric values) live
- * beside the checkout in `../shared/fixtures`; MNXC_FIXTURES overrides the location.
+ * The reference fixtures (official PyTorch outputs, nibabel files, metric values, real and hostile
+ * checkpoints) are part of the repository: `tests/fixtures/<kind>/`, each folder with its README
+ * (provenance, layouts, tolerance). A test that needs them fails when they are missing; it never skips.
  */
-export const FIXTURES = process.env.MNXC_FIXTURES ?? resolve(ROOT, '..', 'shared', 'fixtures');
+export const FIXTURES = resolve(ROOT, 'tests', 'fixtures');
 
-export const haveFixtures = existsSync(FIXTURES);
+if (!existsSync(resolve(FIXTURES, 'mednext-reference', 'index.json'))) {
+  throw new Error(`the reference fixtures are missing from ${FIXTURES}: the checkout is incomplete`);
+}

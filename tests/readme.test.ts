@@ -9,7 +9,7 @@ import { compileFile } from '../compiler/compile.js';
 import { buildModel } from '../runtime/model/model.js';
 import { exportWeights } from '../runtime/weights/state-dict.js';
 import { writeSafetensors } from '../runtime/io/safetensors.js';
-import { FIXTURES, ROOT, haveFixtures } from './fixtures.js';
+import { FIXTURES, ROOT } from './fixtures.js';
 
 /**
  * Every command in the README's ```sh blocks is run here, in order, in a scratch folder (so
@@ -39,7 +39,7 @@ function words(line: string): string[] {
   return [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
 }
 
-describe.skipIf(!haveFixtures)('README commands', () => {
+describe('README commands', () => {
   it('every command runs (or is listed with the reason it is not)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mnxc-readme-'));
     symlinkSync(join(ROOT, 'examples'), join(dir, 'examples'));

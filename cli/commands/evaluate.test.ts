@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, ROOT, haveFixtures } from '../../tests/fixtures.js';
+import { FIXTURES, ROOT } from '../../tests/fixtures.js';
 import { readSafetensors } from '../../runtime/io/safetensors.js';
 import { createImage, writeNifti } from '../../runtime/data/nifti/index.js';
 import { maskMetrics, maskOf } from '../../runtime/eval/metrics.js';
@@ -56,7 +56,7 @@ function close(got: number | null, want: number | null, tol = 1e-7): boolean {
   return want === null ? got === null : got !== null && Math.abs(got - want) <= tol;
 }
 
-describe.skipIf(!haveFixtures)('mnxc evaluate on the metric fixtures written as NIfTI', () => {
+describe('mnxc evaluate on the metric fixtures written as NIfTI', () => {
   let dir = '';
   let pairs: FixturePair[] = [];
   let tensors: ReturnType<typeof readSafetensors>;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FIXTURES, haveFixtures } from '../../tests/fixtures.js';
+import { FIXTURES } from '../../tests/fixtures.js';
 import { main } from '../main.js';
 import { mnxcInProcess } from '../../tests/cli.js';
 
@@ -9,7 +9,7 @@ afterEach(() => vi.restoreAllMocks());
 
 const DIR = join(FIXTURES, 'nifti');
 
-describe.skipIf(!haveFixtures)('mnxc info', () => {
+describe('mnxc info', () => {
   it('prints shape, type, voxel size, orientation and intensities', async () => {
     const r = await mnxc('info', join(DIR, 'ct_int16_slope.nii.gz'));
     expect(r.code).toBe(0);

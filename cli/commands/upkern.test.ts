@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURES, ROOT, haveFixtures } from '../../tests/fixtures.js';
+import { FIXTURES, ROOT } from '../../tests/fixtures.js';
 import { readSafetensors } from '../../runtime/io/safetensors.js';
 
-describe.skipIf(!haveFixtures)('mnxc upkern', () => {
+describe('mnxc upkern', () => {
   const work = mkdtempSync(join(tmpdir(), 'mnxc-upkern-'));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
   const tiny = join(ROOT, 'examples', 'tiny.mnx');

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { compileFile } from '../../compiler/compile.js';
-import { ROOT, haveFixtures } from '../../tests/fixtures.js';
+import { ROOT } from '../../tests/fixtures.js';
 import { useBackend, type BackendName } from '../backend.js';
 import { buildModel } from '../model/model.js';
 import { depthwiseConv3dSlabs } from '../ops/depthwise-conv3d.js';
@@ -531,7 +531,7 @@ describe.skipIf(why !== null)('native GroupNorm and fused pointwise ops = the JS
 
 type Arr = ReturnType<typeof randArr>;
 
-describe.skipIf(why !== null || !haveFixtures)('MedNeXt fixture on native', () => {
+describe.skipIf(why !== null)('MedNeXt fixture on native', () => {
   beforeAll(async () => {
     resetOps();
     await useBackend('native');

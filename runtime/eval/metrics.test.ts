@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, haveFixtures } from '../../tests/fixtures.js';
+import { FIXTURES } from '../../tests/fixtures.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { maskMetrics, maskOf } from './metrics.js';
 import { computeSurfaceDistances, surfaceDiceAtTolerance } from './surface-distances.js';
@@ -34,9 +34,9 @@ function expectClose(got: number, want: number | null, tol: number, what: string
   else expect(Math.abs(got - want), `${what}: got ${got}, want ${want}`).toBeLessThanOrEqual(tol);
 }
 
-describe.skipIf(!haveFixtures)('metrics against the MedNeXt / surface-distance fixtures', () => {
-  const tensors = haveFixtures ? readSafetensors(join(DIR, 'metrics.safetensors')) : new Map();
-  const fixture = haveFixtures ? (JSON.parse(readFileSync(join(DIR, 'metrics.json'), 'utf8')) as { pairs: FixturePair[] }) : { pairs: [] };
+describe('metrics against the MedNeXt / surface-distance fixtures', () => {
+  const tensors = readSafetensors(join(DIR, 'metrics.safetensors'));
+  const fixture = (JSON.parse(readFileSync(join(DIR, 'metrics.json'), 'utf8')) as { pairs: FixturePair[] });
 
   it('matches Dice, surface Dice (real and unit spacing), voxel NSD, HD95 and ASD for every pair and label', () => {
     expect(fixture.pairs.length).toBe(4);

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { compileFile } from '../../compiler/compile.js';
-import { ROOT, haveFixtures } from '../../tests/fixtures.js';
+import { ROOT } from '../../tests/fixtures.js';
 import { useBackend } from '../backend.js';
 import { activation, loadCase, maxAbs, maxAbsDiff } from '../ops/test-helpers.js';
 import { exportWeights, loadWeights } from '../weights/state-dict.js';
@@ -28,7 +28,7 @@ function checkOutputs(name: string, outputs: tf.Tensor[], io: ReturnType<typeof 
   });
 }
 
-describe.skipIf(!haveFixtures).each(['cpu', 'wasm'] as const)('model builder on %s', (backend) => {
+describe.each(['cpu', 'wasm'] as const)('model builder on %s', (backend) => {
   beforeAll(async () => {
     await useBackend(backend);
   });

@@ -7,7 +7,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../backend.js';
 import type { TensorMap } from '../io/safetensors.js';
-import { haveFixtures } from '../../tests/fixtures.js';
 import { toRuntime, type ParamLayout } from '../weights/layout.js';
 import { ops } from './index.js';
 import { activation, loadCase, maxAbs, maxAbsDiff } from './test-helpers.js';
@@ -55,7 +54,7 @@ const CASES = [
   { name: 'up_k3', k: 3, fn: up },
 ];
 
-describe.skipIf(!haveFixtures).each(['cpu', 'wasm'] as const)('MedNeXt blocks from the ops on %s', (backend) => {
+describe.each(['cpu', 'wasm'] as const)('MedNeXt blocks from the ops on %s', (backend) => {
   beforeAll(async () => {
     await useBackend(backend);
   });

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, haveFixtures } from '../../tests/fixtures.js';
+import { FIXTURES } from '../../tests/fixtures.js';
 import { parseSafetensors, type TensorMap } from '../io/safetensors.js';
 import { foldNnunetAliases } from './aliases.js';
 
-describe.skipIf(!haveFixtures)('nnU-Net state_dict aliases', () => {
+describe('nnU-Net state_dict aliases', () => {
   for (const c of ['plain_unet_iso', 'plain_unet_aniso']) {
     it(`${c}: the full state_dict (every alias) folds back onto the stored tensors`, () => {
       const dir = join(FIXTURES, 'nnunet-reference');

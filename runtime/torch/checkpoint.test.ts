@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURES, ROOT, haveFixtures } from '../../tests/fixtures.js';
+import { FIXTURES, ROOT } from '../../tests/fixtures.js';
 import { readSafetensors, type SafeTensor, type TensorMap } from '../io/safetensors.js';
 import { CheckpointError } from './errors.js';
 import { importTorchWeights, readTorchWeights, stripWrapperPrefixes } from './state-dict.js';
@@ -22,8 +22,8 @@ function expectSameTensors(actual: TensorMap, expected: TensorMap): void {
   }
 }
 
-describe.skipIf(!haveFixtures)('PyTorch checkpoints written by real PyTorch (shared fixtures)', () => {
-  const reference = haveFixtures ? readSafetensors(join(FIXTURES, 'mednext-reference', 'tiny_k3_ds.weights.safetensors')) : new Map();
+describe('PyTorch checkpoints written by real PyTorch (shared fixtures)', () => {
+  const reference = readSafetensors(join(FIXTURES, 'mednext-reference', 'tiny_k3_ds.weights.safetensors'));
 
   it.each([
     ['tiny_k3_ds_model_final_checkpoint.model', 'zip', 'state_dict', 0],

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileFile } from '../../compiler/compile.js';
-import { ROOT, haveFixtures } from '../../tests/fixtures.js';
+import { ROOT } from '../../tests/fixtures.js';
 import { useBackend } from '../backend.js';
 import { parseSafetensors, serializeSafetensors, type TensorMap } from '../io/safetensors.js';
 import { buildModel } from '../model/model.js';
@@ -12,7 +12,7 @@ import { exportWeights, loadWeights } from './state-dict.js';
 
 const bytesOf = (t: TensorMap) => new Map([...t].map(([k, v]) => [k, Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength).toString('hex')]));
 
-describe.skipIf(!haveFixtures)('weights in PyTorch naming and layout', () => {
+describe('weights in PyTorch naming and layout', () => {
   beforeAll(async () => {
     await useBackend('cpu');
   });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, haveFixtures } from '../../tests/fixtures.js';
+import { FIXTURES } from '../../tests/fixtures.js';
 import type { IRParam } from '../../compiler/ir/types.js';
 import { computeWeightMap } from '../../compiler/passes/upkern.js';
 import { compileFile } from '../../compiler/compile.js';
@@ -93,7 +93,7 @@ function paramsOf(caseName: string): IRParam[] {
   });
 }
 
-describe.skipIf(!haveFixtures)('UpKern k3 → k5 on the reference tiny network', () => {
+describe('UpKern k3 → k5 on the reference tiny network', () => {
   it('maps and applies to exactly the official upkern_load_weights result', () => {
     const meta = JSON.parse(readFileSync(join(FIXTURES, 'mednext-reference', 'tiny_k3_upkern_to_k5.json'), 'utf8')) as {
       upkern: { per_key_action: Record<string, string> };
@@ -132,7 +132,7 @@ describe.skipIf(!haveFixtures)('UpKern k3 → k5 on the reference tiny network',
   });
 });
 
-describe.skipIf(!haveFixtures)('UpKern between two compiled specs (examples/tiny.mnx, kernel 3 → 5)', () => {
+describe('UpKern between two compiled specs (examples/tiny.mnx, kernel 3 → 5)', () => {
   const compile = (set: string[]) => {
     const r = compileFile(join(ROOT, 'examples', 'tiny.mnx'), { set });
     expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
