@@ -1,4 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ROOT } from '../../tests/fixtures.js';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs'; // registers the gradients (the tfjs-core bundle has none)
 import { useBackend } from '../backend.js';
@@ -13,6 +18,7 @@ import { blockIR } from '../model/test-ir.js';
 
 // Present after `mnxc setup tensorflow` (CI runs it); skipped where it has not been built.
 const whyNot = await loadTensorflowBinding();
+const BIN = join(ROOT, 'bin', 'mnxc.js');
 
 /** Deterministic pseudo-random values in [-1, 1): the same inputs on both backends. */
 function values(n: number, seed: number): Float32Array {
@@ -170,9 +176,23 @@ describe.skipIf(whyNot !== null)('tensorflow backend (built by mnxc setup tensor
   });
 });
 
-describe.skipIf(whyNot === null)('tensorflow backend not built', () => {
-  it('says why and how to get it, and an explicit request fails with that reason', async () => {
-    expect(whyNot).toMatch(/mnxc setup tensorflow|failed to load/);
-    await expect(useBackend('tensorflow')).rejects.toThrow(/backend tensorflow is not available/);
+describe('tensorflow backend not built', () => {
+  // Runs on every machine: a child process is pointed at an empty build folder.
+  it('says why and how to get it, and an explicit request fails with that reason', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'mnxc-no-tf-'));
+    try {
+      const env = { ...process.env, MNXC_TENSORFLOW_HOME: empty };
+      const doctor = spawnSync(process.execPath, [BIN, 'doctor', '--json'], { env, encoding: 'utf8' });
+      const report = JSON.parse(doctor.stdout) as { backends: { name: string; available: boolean; reason?: string }[] };
+      const tensorflow = report.backends.find((b) => b.name === 'tensorflow')!;
+      expect(tensorflow.available).toBe(false);
+      expect(JSON.stringify(tensorflow)).toMatch(/mnxc setup tensorflow/);
+      const request = "const m = await import('./runtime/backend.ts'); try { await m.useBackend('tensorflow'); } catch (e) { console.error(e.message); process.exit(3); }";
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', request], { env, cwd: ROOT, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/backend tensorflow is not available[^]*mnxc setup tensorflow/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 });

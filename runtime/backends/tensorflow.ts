@@ -17,8 +17,8 @@ import { epilogueKernelsInstalled, fusedMatMulInstalled, installFusedMatMul } fr
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Where `mnxc setup tensorflow` puts its build. */
-export const TENSORFLOW_HOME = join(ROOT, '.mnxc', 'tensorflow');
+/** Where `mnxc setup tensorflow` puts its build (MNXC_TENSORFLOW_HOME overrides: another build, or none). */
+export const TENSORFLOW_HOME = process.env.MNXC_TENSORFLOW_HOME ? resolve(process.env.MNXC_TENSORFLOW_HOME) : join(ROOT, '.mnxc', 'tensorflow');
 /** Shown in messages instead of the absolute path. */
 export const TENSORFLOW_HOME_LABEL = '.mnxc/tensorflow';
 /** Written last by setup: its presence means the private build is complete and was verified. */
