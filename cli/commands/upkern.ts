@@ -3,7 +3,7 @@ import { parseCommandArgs } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { compileFromArgs } from '../spec-args.js';
 import { computeWeightMap, formatWeightMap } from '../../compiler/passes/upkern.js';
-import type { IRModel } from '../../compiler/ir/types.js';
+import type { IRModel } from '../../ir/types.js';
 import { readSafetensors, SafetensorsError, writeSafetensors } from '../../runtime/io/safetensors.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
 import { applyWeightMap, UpkernError } from '../../runtime/weights/upkern-apply.js';

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../../cli/errors.js';
 import { compileFile } from '../../compiler/compile.js';
 import { renderDiagnostics } from '../../compiler/diagnostics/render.js';
-import type { IRModel } from '../../compiler/ir/types.js';
+import type { IRModel } from '../../ir/types.js';
 import { useTrainingBackend, type BackendChoice, type BackendName } from '../backend.js';
 import { checkDataset, loadDataset } from '../data/dataset/index.js';
 import { readNifti } from '../data/nifti/index.js';

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { UserError } from '../../cli/errors.js';
-import type { IRModel } from '../../compiler/ir/types.js';
+import type { IRModel } from '../../ir/types.js';
 import { SafetensorsError, readSafetensors } from '../io/safetensors.js';
 import type { Triple } from '../data/plan/plans.js';
 import { loadCase, preprocessLoadedCase } from '../data/preprocess/index.js';

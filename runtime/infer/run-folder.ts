@@ -7,8 +7,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../cli/errors.js';
-import type { IRModel } from '../../compiler/ir/types.js';
-import { verifyIR } from '../../compiler/ir/verify.js';
+import type { IRModel } from '../../ir/types.js';
+import { verifyIR } from '../../ir/verify.js';
 import { readDatasetJson, type DatasetJson } from '../data/dataset/index.js';
 import { loadPlans, type Plans } from '../data/plan/index.js';
 

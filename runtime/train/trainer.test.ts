@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileFile } from '../../compiler/compile.js';
-import type { IRModel } from '../../compiler/ir/types.js';
+import type { IRModel } from '../../ir/types.js';
 import { useBackend } from '../backend.js';
 import type { Plans } from '../data/plan/plans.js';
 import { readSafetensors, serializeSafetensors, type TensorMap } from '../io/safetensors.js';

@@ -10,7 +10,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { IRModel } from '../../compiler/ir/types.js';
+import type { IRModel } from '../../ir/types.js';
 import type { Plans } from '../data/plan/plans.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { TensorMap } from '../io/safetensors.js';

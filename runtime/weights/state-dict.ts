@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { IRParam } from '../../compiler/ir/types.js';
+import type { IRParam } from '../../ir/types.js';
 import type { SafeTensor, TensorMap } from '../io/safetensors.js';
 import type { MnxModel } from '../model/model.js';
 import { runtimeShape, toPytorch, toRuntime } from './layout.js';
