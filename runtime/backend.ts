@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { BackendError } from './errors.js';
 
 /**
  * Backend selection. `auto` prefers the TensorFlow C library (tfjs-node-gpu, then tfjs-node)
@@ -69,7 +70,7 @@ export async function useBackend(choice: BackendChoice = 'auto'): Promise<Backen
     }
     reasons.push(`${name}: ${why ?? 'failed to initialise'}`);
   }
-  throw new Error(`backend ${choice} is not available (${reasons.join('; ')})`);
+  throw new BackendError(`backend ${choice} is not available (${reasons.join('; ')})`);
 }
 
 /** The native backend's own ops (depthwise convolutions, GELU); they defer to the others on other backends. */
@@ -82,7 +83,7 @@ export const TRAINING_BACKENDS: BackendName[] = ['tensorflow', 'native', 'cpu'];
 
 /** `useBackend` for training: `auto` tries tensorflow, native, then cpu; wasm is refused. */
 export async function useTrainingBackend(choice: BackendChoice = 'auto'): Promise<BackendName> {
-  if (choice === 'wasm') throw new Error('the wasm backend cannot train (TF.js wasm has no gradients for depthwise convolutions); use tensorflow, native or cpu');
+  if (choice === 'wasm') throw new BackendError('the wasm backend cannot train (TF.js wasm has no gradients for depthwise convolutions); use tensorflow, native or cpu');
   if (choice !== 'auto') return useBackend(choice);
   const reasons: string[] = [];
   for (const name of TRAINING_BACKENDS) {
@@ -92,7 +93,7 @@ export async function useTrainingBackend(choice: BackendChoice = 'auto'): Promis
       reasons.push((e as Error).message);
     }
   }
-  throw new Error(`no backend can train here (${reasons.join('; ')})`);
+  throw new BackendError(`no backend can train here (${reasons.join('; ')})`);
 }
 
 /** Which backends load here and why the others do not (for `mnxc doctor`); each is tried on one op. */

@@ -25,6 +25,7 @@ import { renderProgressSvg, type EpochRecord } from './progress-svg.js';
 import { CHECKPOINT_FORMAT, readCheckpoint, writeCheckpoint, type CheckpointName, type TrainState } from './run-dir.js';
 import type { Shape3 } from './volume.js';
 import { variableGrads } from '../autodiff/backprop.js';
+import { NonFiniteLossError, ResumeError } from '../errors.js';
 
 export interface TrainOptions {
   preprocessedDir: string;
@@ -68,8 +69,7 @@ export interface TrainResult {
   weights: TensorMap;
 }
 
-export class NonFiniteLossError extends Error {}
-export class ResumeError extends Error {}
+export { NonFiniteLossError, ResumeError };
 
 /** Output heads' spatial sizes from the IR compiled at the patch size (full resolution first). */
 export function headShapes(ir: IRModel, patch: Shape3): Shape3[] {
