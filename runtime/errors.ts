@@ -41,6 +41,9 @@ export class CheckpointError extends MnxError {}
 /** A pickle stream inside a PyTorch checkpoint that holds something other than plain data. */
 export class PickleError extends CheckpointError {}
 
+/** A zip archive (a PyTorch checkpoint, a Python wheel) that cannot be read. */
+export class ZipError extends MnxError {}
+
 /** UpKern weights that cannot be built from the given map and source weights. */
 export class UpkernError extends MnxError {}
 

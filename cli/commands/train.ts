@@ -13,6 +13,7 @@ import { readSafetensors, type TensorMap } from '../../runtime/io/safetensors.js
 import { sha256, specHash } from '../../runtime/train/run-dir.js';
 import { train } from '../../runtime/train/trainer.js';
 import { applyWeightMap } from '../../runtime/weights/upkern-apply.js';
+import { ProgressBar } from '../../runtime/io/progress.js';
 
 const HELP = `Usage: mnxc train PREPROCESSED_DIR --fold 0..4|all [--plans plans.yaml] [-o RUN_DIR] [options]
 
@@ -209,7 +210,7 @@ export const command: Command = {
     const sigterm = () => onSignal('SIGTERM');
     process.on('SIGINT', sigint);
     process.on('SIGTERM', sigterm);
-    const tty = process.stderr.isTTY;
+    const bar = new ProgressBar({ onlyOnTerminal: true });
     let epochStart = performance.now();
     try {
       const result = await train({
@@ -231,15 +232,14 @@ export const command: Command = {
         gradientCheckpointing: values['grad-checkpoint'] === true || plans.training.gradient_checkpointing !== 'off',
         stopAfterEpochs: untilEpoch,
         shouldStop: () => stopRequested,
-        log: (line) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${line}\n`),
+        log: (line) => bar.log(line),
         onIteration: ({ epoch, iteration, iterations: n, loss, itPerSec, phase }) => {
-          if (!tty) return;
           if (iteration === 1 && phase === 'train') epochStart = performance.now();
-          const width = 24;
-          const filled = Math.round((iteration / n) * width);
           const eta = itPerSec > 0 ? (n - iteration) / itPerSec : 0;
-          process.stderr.write(
-            `\r\x1b[Kepoch ${epoch + 1} ${phase} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${iteration}/${n} loss ${loss.toFixed(4)} ${itPerSec.toFixed(2)} it/s ETA ${eta.toFixed(0)} s (${((performance.now() - epochStart) / 1000).toFixed(0)} s)`,
+          bar.show(
+            iteration / n,
+            `epoch ${epoch + 1} ${phase}`,
+            `${iteration}/${n} loss ${loss.toFixed(4)} ${itPerSec.toFixed(2)} it/s ETA ${eta.toFixed(0)} s (${((performance.now() - epochStart) / 1000).toFixed(0)} s)`,
           );
         },
       });
