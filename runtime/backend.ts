@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from './errors.js';
+import { quietCpuBanner } from './tfjs-internals.js';
 
 /**
  * Backend selection. `auto` prefers the TensorFlow C library (tfjs-node-gpu, then tfjs-node)
@@ -45,8 +46,8 @@ async function register(name: BackendName): Promise<string | null> {
  * The cpu backend prints a banner recommending tfjs-node on its first tensor in Node; mnxc
  * chose the backend deliberately and `mnxc doctor` explains the choice, so skip it.
  */
-function quietCpuBanner(name: BackendName): void {
-  if (name === 'cpu' || name === 'native') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+function quietBanner(name: BackendName): void {
+  if (name === 'cpu' || name === 'native') quietCpuBanner();
 }
 
 /**
@@ -64,7 +65,7 @@ export async function useBackend(choice: BackendChoice = 'auto'): Promise<Backen
     const why = await register(name);
     if (why === null && (await tf.setBackend(name))) {
       await tf.ready();
-      quietCpuBanner(name);
+      quietBanner(name);
       await installOps(name);
       return name;
     }
@@ -113,7 +114,7 @@ async function tryOneOp(name: BackendName): Promise<string | null> {
   try {
     if (!(await tf.setBackend(name))) return 'failed to initialise';
     await tf.ready();
-    quietCpuBanner(name);
+    quietBanner(name);
     const y = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]);
     return y === 3 ? null : `computes 1 + 2 = ${y}`;
   } catch (e) {

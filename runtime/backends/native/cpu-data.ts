@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { cpuValues } from '../../tfjs-internals.js';
 
 /**
  * What the native kernels see of TF.js's cpu backend: its kernel arguments and the
@@ -19,7 +20,7 @@ export type NativeKernel = (args: Args) => Info | Info[] | null;
 
 /** A tensor's Float32Array (the cpu backend's own, not a copy); a float32 tensor held in another array is converted. */
 export const values = (b: Backend, t: Info): Float32Array => {
-  const v = b.data.get(t.dataId).values;
+  const v = cpuValues(b, t)!;
   return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
 };
 export const size = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
@@ -27,4 +28,4 @@ export const size = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 
  * Whether every input is float32 and stored as a Float32Array (the cpu backend keeps some
  * float32 tensors in other arrays, e.g. a Cast's output; those go to the cpu kernel).
  */
-export const isF32 = (b: Backend, ...ts: Info[]) => ts.every((t) => t.dtype === 'float32' && b.data.get(t.dataId)?.values instanceof Float32Array);
+export const isF32 = (b: Backend, ...ts: Info[]) => ts.every((t) => t.dtype === 'float32' && cpuValues(b, t) instanceof Float32Array);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { cpuValues } from '../../tfjs-internals.js';
 import type { NativeAddon } from './addon.js';
 import { isF32, size, values, type Backend, type Info, type NativeKernel } from './cpu-data.js';
 
@@ -208,7 +209,7 @@ function gatherKernel(n: NativeAddon): NativeKernel {
     const { axis, batchDims } = attrs as { axis: number; batchDims: number };
     if (!isF32(backend, x) || indices.dtype !== 'int32' || batchDims !== 0) return null;
     const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
-    const idx = backend.data.get(indices.dataId).values;
+    const idx = cpuValues(backend, indices)!;
     if (!(idx instanceof Int32Array)) return null;
     const axisLen = x.shape[ax]!;
     for (let i = 0; i < idx.length; i++) if (idx[i]! < 0 || idx[i]! >= axisLen) return null; // the cpu kernel reports it
@@ -320,7 +321,7 @@ const castKernel: NativeKernel = ({ inputs, backend, attrs }) => {
   const { x } = inputs as { x: Info };
   const { dtype } = attrs as { dtype: string };
   if (dtype !== 'float32' || (x.dtype !== 'int32' && x.dtype !== 'bool')) return null;
-  const v = backend.data.get(x.dataId).values;
+  const v = cpuValues(backend, x)!;
   if (!(v instanceof Int32Array || v instanceof Uint8Array)) return null;
   return backend.makeTensorInfo(x.shape, 'float32', Float32Array.from(v));
 };
