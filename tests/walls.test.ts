@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './fixtures.js';
-import { checkWalls, repositoryFiles, staleExceptions, type Violation } from './walls.js';
+import { checkWalls, IMPORT_RULES, LAYOUT_MODULE, repositoryFiles, staleExceptions, TFJS_INTERNALS_MODULE, type Violation } from './walls.js';
 import { TFJS_CORE_CHECKED } from '../runtime/tfjs-internals.js';
 
 const show = (vs: Violation[]) => vs.map((v) => `${v.file}:${v.line}: ${v.rule}: ${v.detail}`).join('\n');
@@ -42,6 +42,12 @@ describe('walls between the layers (tests/walls.ts)', () => {
       'runtime/train/bad.ts:2 backend.data.get',
       'runtime/weights/bad.ts:1 tf.transpose',
     ]);
+  });
+
+  it('docs/architecture.md describes every wall: each layer, the layout module and the TF.js internals module', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
+    for (const rule of IMPORT_RULES) for (const folder of rule.files) expect(doc, rule.name).toContain(`\`${folder}\``);
+    for (const path of [LAYOUT_MODULE, TFJS_INTERNALS_MODULE, 'tests/walls.ts']) expect(doc).toContain(path);
   });
 
   it('TF.js internals were checked against the installed tfjs-core', () => {
