@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs'; // registers the gradients of the built-in ops
 import { compileFile } from '../compiler/compile.js';
-import type { IRModel } from '../compiler/ir/types.js';
+import type { IRModel } from '../ir/types.js';
 import { summarize } from '../compiler/emit/summary.js';
 import { MEDNEXT_DS_WEIGHTS } from '../runtime/data/plan/plans.js';
 import { gaussianImportanceMap, modelWindowPredictor, predictSlidingWindow, windowGrid } from '../runtime/infer/index.js';

@@ -1,5 +1,5 @@
 import { commandEntries } from './commands/index.js';
-import { UsageError, UserError } from './errors.js';
+import { exitCodeFor } from './errors.js';
 
 const VERSION = '0.1.0';
 
@@ -40,14 +40,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`mnxc ${name}: ${e.message}\n(see 'mnxc ${name} --help')\n`);
-      return 2;
-    }
-    if (e instanceof UserError) {
-      process.stderr.write(`mnxc ${name}: error: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    const code = exitCodeFor(e);
+    if (code === null) throw e;
+    const message = (e as Error).message;
+    process.stderr.write(code === 2 ? `mnxc ${name}: ${message}\n(see 'mnxc ${name} --help')\n` : `mnxc ${name}: error: ${message}\n`);
+    return code;
   }
 }

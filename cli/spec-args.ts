@@ -1,6 +1,6 @@
 import { compileFile, type CompileResult } from '../compiler/compile.js';
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
-import type { IRModel } from '../compiler/ir/types.js';
+import type { IRModel } from '../ir/types.js';
 import { UsageError } from './errors.js';
 
 /** The options every command that takes a SPEC accepts. */

@@ -1,4 +1,4 @@
-import type { SourceSpan } from './ir/types.js';
+import type { SourceSpan } from '../ir/types.js';
 
 /** The abstract syntax tree of one .mnx file. Every node carries the span it was written at. */
 export interface FileAst {

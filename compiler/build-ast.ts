@@ -1,6 +1,6 @@
 import type { CstNode, IToken, CstElement } from 'chevrotain';
 import { MAX_NESTING, parseText } from '../grammar/parser.js';
-import type { SourceSpan } from './ir/types.js';
+import type { SourceSpan } from '../ir/types.js';
 import type { Assign, BinaryOp, CallArg, Expr, FileAst, ModelDecl, ParamDecl, Stmt, TypeExpr } from './ast.js';
 import type { DiagnosticBag } from './diagnostics/diagnostic.js';
 import { spanAt } from './source.js';

@@ -5,7 +5,7 @@ import { FIXTURES, ROOT } from '../tests/fixtures.js';
 import { compileFile } from './compile.js';
 import { renderDiagnostics } from './diagnostics/render.js';
 import { summarize } from './emit/summary.js';
-import { verifyIR } from './ir/verify.js';
+import { verifyIR } from '../ir/verify.js';
 import { fixtureOverrides } from '../tests/overrides.js';
 
 const MEDNEXT = join(ROOT, 'examples', 'mednext.mnx');

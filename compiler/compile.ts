@@ -5,11 +5,11 @@ import './blocks/nnunet.js';
 import { parseExpression } from './build-ast.js';
 import { DiagnosticBag, didYouMean, type Diagnostic } from './diagnostics/diagnostic.js';
 import { Evaluator, type ParamOrigin } from './evaluate.js';
-import { IR_VERSION, type IRModel, type OriginStep, type SourceSpan } from './ir/types.js';
+import { IR_VERSION, type IRModel, type OriginStep, type SourceSpan } from '../ir/types.js';
 import { loadProgram, type Program } from './program.js';
 import { SourceMap, spanAt, formatSpan } from './source.js';
 import { POISON, acceptsKernel, describeType, describeValue, isPoison, matches, toJson, typeFromAst, type MnxType, type Value } from './types.js';
-import { verifyIR } from './ir/verify.js';
+import { verifyIR } from '../ir/verify.js';
 
 /**
  * The compiler's public entry point: .mnx file (+ variant, overrides, input size) → IR and

@@ -3,7 +3,7 @@ import { lookupBlock, blockNames, type BlockKind } from './blocks/registry.js';
 import { didYouMean, type DiagnosticBag } from './diagnostics/diagnostic.js';
 import type { MessageKey } from './diagnostics/catalogue.js';
 import { GraphBuilder, type TensorRef } from './graph.js';
-import type { OriginStep, SourceSpan } from './ir/types.js';
+import type { OriginStep, SourceSpan } from '../ir/types.js';
 import { POISON, acceptsKernel, containsPoison, describeType, describeValue, isPoison, isTensor, matches, typeFromAst, type Value } from './types.js';
 import { emitAdd } from './blocks/primitives.js';
 

@@ -1,4 +1,4 @@
-import type { ActShape, IRNode, IROp, IRParam, OriginStep, SourceSpan } from './ir/types.js';
+import type { ActShape, IRNode, IROp, IRParam, OriginStep, SourceSpan } from '../ir/types.js';
 import type { DiagnosticBag } from './diagnostics/diagnostic.js';
 import type { MessageKey } from './diagnostics/catalogue.js';
 

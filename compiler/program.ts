@@ -3,7 +3,7 @@ import { dirname, resolve, relative } from 'node:path';
 import type { BlockDecl, FileAst, ModelDecl, ScalingDecl, VariantDecl } from './ast.js';
 import { parseFile } from './build-ast.js';
 import type { DiagnosticBag } from './diagnostics/diagnostic.js';
-import type { SourceSpan } from './ir/types.js';
+import type { SourceSpan } from '../ir/types.js';
 import { SourceMap, formatSpan } from './source.js';
 
 /**

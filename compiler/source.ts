@@ -1,4 +1,4 @@
-import type { SourceSpan } from './ir/types.js';
+import type { SourceSpan } from '../ir/types.js';
 
 /** Source texts by file name, so diagnostics can show the line they point at. */
 export class SourceMap {

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { BackendError } from './errors.js';
+import { quietCpuBanner } from './tfjs-internals.js';
 
 /**
  * Backend selection. `auto` prefers the TensorFlow C library (tfjs-node-gpu, then tfjs-node)
@@ -44,8 +46,8 @@ async function register(name: BackendName): Promise<string | null> {
  * The cpu backend prints a banner recommending tfjs-node on its first tensor in Node; mnxc
  * chose the backend deliberately and `mnxc doctor` explains the choice, so skip it.
  */
-function quietCpuBanner(name: BackendName): void {
-  if (name === 'cpu' || name === 'native') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+function quietBanner(name: BackendName): void {
+  if (name === 'cpu' || name === 'native') quietCpuBanner();
 }
 
 /**
@@ -63,13 +65,13 @@ export async function useBackend(choice: BackendChoice = 'auto'): Promise<Backen
     const why = await register(name);
     if (why === null && (await tf.setBackend(name))) {
       await tf.ready();
-      quietCpuBanner(name);
+      quietBanner(name);
       await installOps(name);
       return name;
     }
     reasons.push(`${name}: ${why ?? 'failed to initialise'}`);
   }
-  throw new Error(`backend ${choice} is not available (${reasons.join('; ')})`);
+  throw new BackendError(`backend ${choice} is not available (${reasons.join('; ')})`);
 }
 
 /** The native backend's own ops (depthwise convolutions, GELU); they defer to the others on other backends. */
@@ -82,7 +84,7 @@ export const TRAINING_BACKENDS: BackendName[] = ['tensorflow', 'native', 'cpu'];
 
 /** `useBackend` for training: `auto` tries tensorflow, native, then cpu; wasm is refused. */
 export async function useTrainingBackend(choice: BackendChoice = 'auto'): Promise<BackendName> {
-  if (choice === 'wasm') throw new Error('the wasm backend cannot train (TF.js wasm has no gradients for depthwise convolutions); use tensorflow, native or cpu');
+  if (choice === 'wasm') throw new BackendError('the wasm backend cannot train (TF.js wasm has no gradients for depthwise convolutions); use tensorflow, native or cpu');
   if (choice !== 'auto') return useBackend(choice);
   const reasons: string[] = [];
   for (const name of TRAINING_BACKENDS) {
@@ -92,7 +94,7 @@ export async function useTrainingBackend(choice: BackendChoice = 'auto'): Promis
       reasons.push((e as Error).message);
     }
   }
-  throw new Error(`no backend can train here (${reasons.join('; ')})`);
+  throw new BackendError(`no backend can train here (${reasons.join('; ')})`);
 }
 
 /** Which backends load here and why the others do not (for `mnxc doctor`); each is tried on one op. */
@@ -112,7 +114,7 @@ async function tryOneOp(name: BackendName): Promise<string | null> {
   try {
     if (!(await tf.setBackend(name))) return 'failed to initialise';
     await tf.ready();
-    quietCpuBanner(name);
+    quietBanner(name);
     const y = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]);
     return y === 3 ? null : `computes 1 + 2 = ${y}`;
   } catch (e) {

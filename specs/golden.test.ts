@@ -5,7 +5,7 @@ import { compileFile } from '../compiler/compile.js';
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
 import { renderSummary, summarize } from '../compiler/emit/summary.js';
 import { generateTypeScript } from '../compiler/emit/typescript.js';
-import type { IRModel } from '../compiler/ir/types.js';
+import type { IRModel } from '../ir/types.js';
 import { writeFileAtomic } from '../runtime/io/atomic.js';
 import { ROOT } from '../tests/fixtures.js';
 import { goldenCases } from './cases.js';

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../../runtime/backend.js';
 import { buildModel } from '../../runtime/model/model.js';
-import { readSafetensors, writeSafetensors, SafetensorsError, type TensorMap } from '../../runtime/io/safetensors.js';
-import { loadWeights, WeightsError } from '../../runtime/weights/state-dict.js';
+import { readSafetensors, writeSafetensors, type TensorMap } from '../../runtime/io/safetensors.js';
+import { loadWeights } from '../../runtime/weights/state-dict.js';
 import { channelsFirstToLast, channelsLastToFirst } from '../../runtime/weights/layout.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
@@ -37,15 +37,8 @@ ${SPEC_HELP}
     if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1000) throw new UsageError('--repeat expects a count from 1 to 1000');
     for (const k of ['weights', 'input', 'output'] as const) if (!values[k]) throw new UsageError(`missing --${k} FILE`);
     if (!BACKEND_CHOICES.includes(values.backend as BackendChoice)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}`);
-    let inputs: TensorMap;
-    let weights: TensorMap;
-    try {
-      inputs = readSafetensors(values.input!);
-      weights = readSafetensors(values.weights!);
-    } catch (e) {
-      if (e instanceof SafetensorsError) throw new UserError(e.message);
-      throw e;
-    }
+    const inputs = readSafetensors(values.input!);
+    const weights = readSafetensors(values.weights!);
     const x = inputs.get('input');
     if (!x) throw new UserError(`${values.input}: no tensor named 'input' (found: ${[...inputs.keys()].join(', ') || 'none'})`);
     if (x.dtype !== 'F32') throw new UserError(`${values.input}: tensor 'input' is ${x.dtype}, expected F32`);
@@ -56,20 +49,10 @@ ${SPEC_HELP}
     if (x.shape.length !== ir.spatialDims + 2 || x.shape[1] !== ir.input.channels) {
       throw new UserError(`${values.input}: 'input' has shape [${x.shape}] but the network takes [N, ${ir.input.channels}, ${ir.spatialDims === 3 ? 'D, H, W' : 'H, W'}]`);
     }
-    let backend: string;
-    try {
-      backend = await useBackend(values.backend as BackendChoice);
-    } catch (e) {
-      throw new UserError((e as Error).message);
-    }
+    const backend = await useBackend(values.backend as BackendChoice);
     process.stderr.write(`backend: ${backend}\n`);
     const model = buildModel(ir);
-    try {
-      loadWeights(model, weights, values.weights!);
-    } catch (e) {
-      if (e instanceof WeightsError) throw new UserError(e.message);
-      throw e;
-    }
+    loadWeights(model, weights, values.weights!);
     const last = channelsFirstToLast({ shape: x.shape, data: x.data as Float32Array });
     const input = tf.tensor(last.data, last.shape, 'float32');
     const times: number[] = [];

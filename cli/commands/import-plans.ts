@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { importPlans, PlansImportError } from '../../compiler/import-plans.js';
+import { importPlans } from '../../compiler/import-plans.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
@@ -57,13 +57,8 @@ classes, operators or arguments are reported, not guessed.`,
     if (!Number.isInteger(channels) || channels < 1 || !Number.isInteger(classes) || classes < 2) {
       throw new UsageError('give --input-channels and --num-classes, or a dataset.json (--dataset-json) with channel_names and labels');
     }
-    try {
-      const text = importPlans(readJson(file), { configuration: values.configuration, inputChannels: channels, numClasses: classes, outputPath: values.output, familyPath: FAMILY, source: file });
-      writeFileAtomic(values.output, text);
-    } catch (e) {
-      if (e instanceof PlansImportError) throw new UserError(e.message);
-      throw e;
-    }
+    const text = importPlans(readJson(file), { configuration: values.configuration, inputChannels: channels, numClasses: classes, outputPath: values.output, familyPath: FAMILY, source: file });
+    writeFileAtomic(values.output, text);
     process.stderr.write(`wrote ${values.output}\n`);
     return 0;
   },

@@ -1,7 +1,6 @@
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
-import { CheckpointError } from '../../runtime/torch/errors.js';
 import { readTorchWeights } from '../../runtime/torch/state-dict.js';
 import { foldNnunetAliases } from '../../runtime/torch/aliases.js';
 import { writeSafetensors } from '../../runtime/io/safetensors.js';
@@ -37,15 +36,9 @@ export const command: Command = {
     if (positionals.length !== 1) throw new UsageError('expected exactly one checkpoint file');
     if (!values.out) throw new UsageError('--out is required');
     const file = positionals[0]!;
-    let imported;
+    const imported = readTorchWeights(file, values.key);
     let folded = 0;
-    try {
-      imported = readTorchWeights(file, values.key);
-      ({ tensors: imported.tensors, folded } = foldNnunetAliases(imported.tensors, file));
-    } catch (e) {
-      if (e instanceof CheckpointError) throw new UserError(e.message);
-      throw e;
-    }
+    ({ tensors: imported.tensors, folded } = foldNnunetAliases(imported.tensors, file));
     try {
       writeSafetensors(values.out, imported.tensors);
     } catch (e) {

@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../command.js';
-import { UsageError, UserError } from '../errors.js';
+import { exitCodeFor, UsageError, UserError } from '../errors.js';
 import { readNifti, orientationCode, intensityStats, type NiftiImage } from '../../runtime/data/nifti/index.js';
 
 const XFORM_NAMES: Record<number, string> = { 0: 'unknown', 1: 'scanner', 2: 'aligned', 3: 'talairach', 4: 'mni', 5: 'template' };
@@ -81,8 +81,8 @@ Exit status: 0 when every file was read, 1 when any file is missing or malformed
       try {
         described.push(describeImage(file, readNifti(file)));
       } catch (e) {
-        if (!(e instanceof UserError)) throw e;
-        failures.push(e.message);
+        if (exitCodeFor(e) === null) throw e;
+        failures.push((e as Error).message);
       }
     }
     if (failures.length === 1 && positionals.length === 1) throw new UserError(failures[0]!);

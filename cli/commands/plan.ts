@@ -4,7 +4,7 @@ import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
 import { loadDataset, type Dataset } from '../../runtime/data/dataset/index.js';
 import { computeFingerprint, planFromFingerprint, savePlans, type Triple } from '../../runtime/data/plan/index.js';
-import { Progress } from '../../runtime/data/preprocess/progress.js';
+import { Progress } from '../../runtime/io/progress.js';
 
 const HELP = `Usage: mnxc plan DATASET [-o plans.yaml] [--target-spacing 1,1,1|median] [--patch 128,128,128]
                  [--batch-size N] [--spec FILE.mnx] [--variant V] [--set NAME=VALUE]...

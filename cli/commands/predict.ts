@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../../runtime/backend.js';
 import { PredictProgress, checkpointWeightsPath, findInputCases, openRunFolder, predictCases, selectFolds, type CheckpointName } from '../../runtime/infer/index.js';
 import { parseCommandArgs, type Command } from '../command.js';
-import { UsageError, UserError } from '../errors.js';
+import { UsageError } from '../errors.js';
 
 const HELP = `Usage: mnxc predict -i IMAGES -o OUT_DIR -m RUN_DIR [--folds 0,1,2,3,4|all]
                     [--checkpoint final|best|latest] [--step 0.5] [--no-tta] [--save-probabilities]
@@ -68,12 +68,7 @@ export const command: Command = {
     // Every checkpoint is checked before anything is written.
     for (const f of folds) checkpointWeightsPath(run, f, values.checkpoint as CheckpointName);
     const cases = findInputCases(values.input, run.plans.dataset.channels.length);
-    let backend: string;
-    try {
-      backend = await useBackend(values.backend as BackendChoice);
-    } catch (e) {
-      throw new UserError((e as Error).message);
-    }
+    const backend = await useBackend(values.backend as BackendChoice);
     const tta = !values['no-tta'];
     process.stderr.write(
       `backend: ${backend}; ${cases.length} case(s), fold(s) ${folds.join(',')} (${values.checkpoint}), patch ${run.plans.training.patch_size.join('×')}, ` +

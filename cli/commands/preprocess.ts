@@ -4,7 +4,7 @@ import { UsageError, UserError } from '../errors.js';
 import { loadDataset } from '../../runtime/data/dataset/index.js';
 import { ensureSplits, loadPlans, savePlans } from '../../runtime/data/plan/index.js';
 import { listPreprocessedCases, preprocessDataset } from '../../runtime/data/preprocess/index.js';
-import { Progress } from '../../runtime/data/preprocess/progress.js';
+import { Progress } from '../../runtime/io/progress.js';
 
 const HELP = `Usage: mnxc preprocess DATASET --plans plans.yaml [-o DIR] [--workers N]
 

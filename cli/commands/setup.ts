@@ -1,7 +1,6 @@
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../command.js';
-import { UsageError, UserError } from '../errors.js';
-import { SetupError } from '../../runtime/setup/setup-error.js';
+import { UsageError } from '../errors.js';
 
 const HELP = `Usage: mnxc setup tensorflow [--wheel FILE] [--python EXE] [--force]
        mnxc setup native [--python EXE] [--force]
@@ -52,38 +51,28 @@ export const command: Command = {
       return setupNativeCommand(values.python, values.force);
     }
     const { setupTensorflow } = await import('../../runtime/setup/tensorflow.js');
-    try {
-      const result = await setupTensorflow({
-        wheel: values.wheel,
-        python: values.python,
-        force: values.force,
-        log: (line) => process.stdout.write(`  ${line}\n`),
-      });
-      const s = result.stamp;
-      const device = s.gpu ? 'GPU' : 'CPU';
-      process.stdout.write(
-        `tensorflow backend ${result.upToDate ? 'already built' : 'built'}: TensorFlow ${s.tensorflow} C library on ${device}, ` +
-          `tfjs-node ${s.tfjsNode}, from ${s.library.origin}\n` +
-          `  ${result.seconds.toFixed(1)} s; ${formatBytes(result.diskBytes)} in .mnxc/tensorflow\n`,
-      );
-      return 0;
-    } catch (e) {
-      if (e instanceof SetupError) throw new UserError(e.message);
-      throw e;
-    }
+    const result = await setupTensorflow({
+      wheel: values.wheel,
+      python: values.python,
+      force: values.force,
+      log: (line) => process.stdout.write(`  ${line}\n`),
+    });
+    const s = result.stamp;
+    const device = s.gpu ? 'GPU' : 'CPU';
+    process.stdout.write(
+      `tensorflow backend ${result.upToDate ? 'already built' : 'built'}: TensorFlow ${s.tensorflow} C library on ${device}, ` +
+        `tfjs-node ${s.tfjsNode}, from ${s.library.origin}\n` +
+        `  ${result.seconds.toFixed(1)} s; ${formatBytes(result.diskBytes)} in .mnxc/tensorflow\n`,
+    );
+    return 0;
   },
 };
 
 async function setupNativeCommand(python: string | undefined, force: boolean): Promise<number> {
   const { setupNative } = await import('../../runtime/setup/native.js');
-  try {
-    const r = await setupNative({ python, force, log: (line) => process.stdout.write(`  ${line}\n`) });
-    process.stdout.write(
-      `native backend ${r.upToDate ? 'already built' : 'built'}: C++ kernels (${r.info.simd}, ${r.info.threads} threads) in .mnxc/native, ${r.seconds.toFixed(1)} s\n`,
-    );
-    return 0;
-  } catch (e) {
-    if (e instanceof SetupError) throw new UserError(e.message);
-    throw e;
-  }
+  const r = await setupNative({ python, force, log: (line) => process.stdout.write(`  ${line}\n`) });
+  process.stdout.write(
+    `native backend ${r.upToDate ? 'already built' : 'built'}: C++ kernels (${r.info.simd}, ${r.info.threads} threads) in .mnxc/native, ${r.seconds.toFixed(1)} s\n`,
+  );
+  return 0;
 }

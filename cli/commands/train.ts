@@ -11,8 +11,9 @@ import { listPreprocessedCases, preprocessingHash, readCaseHeader } from '../../
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
 import { readSafetensors, type TensorMap } from '../../runtime/io/safetensors.js';
 import { sha256, specHash } from '../../runtime/train/run-dir.js';
-import { NonFiniteLossError, ResumeError, train } from '../../runtime/train/trainer.js';
+import { train } from '../../runtime/train/trainer.js';
 import { applyWeightMap } from '../../runtime/weights/upkern-apply.js';
+import { ProgressBar } from '../../runtime/io/progress.js';
 
 const HELP = `Usage: mnxc train PREPROCESSED_DIR --fold 0..4|all [--plans plans.yaml] [-o RUN_DIR] [options]
 
@@ -195,9 +196,7 @@ export const command: Command = {
         JSON.stringify({ name: plans.dataset.name, channel_names: Object.fromEntries(plans.dataset.channels.map((c, i) => [String(i), c])), labels: Object.fromEntries(Object.entries(plans.dataset.labels).map(([v, n]) => [n, Number(v)])), numTraining: plans.dataset.num_training, file_ending: '.nii.gz' }, null, 2) + '\n',
       );
 
-    const backend = await useTrainingBackend(values.backend as BackendChoice).catch((e: Error) => {
-      throw new UserError(e.message);
-    });
+    const backend = await useTrainingBackend(values.backend as BackendChoice);
     const workers = workersArg ?? Math.max(1, Math.min(4, availableParallelism() - 1));
     process.stderr.write(`backend ${backend}; ${trainIds.length} training and ${valIds.length} validation case(s); ${workers} loader thread(s); run folder ${relative(process.cwd(), runDir) || '.'}\n`);
 
@@ -211,7 +210,7 @@ export const command: Command = {
     const sigterm = () => onSignal('SIGTERM');
     process.on('SIGINT', sigint);
     process.on('SIGTERM', sigterm);
-    const tty = process.stderr.isTTY;
+    const bar = new ProgressBar({ onlyOnTerminal: true });
     let epochStart = performance.now();
     try {
       const result = await train({
@@ -233,24 +232,20 @@ export const command: Command = {
         gradientCheckpointing: values['grad-checkpoint'] === true || plans.training.gradient_checkpointing !== 'off',
         stopAfterEpochs: untilEpoch,
         shouldStop: () => stopRequested,
-        log: (line) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${line}\n`),
+        log: (line) => bar.log(line),
         onIteration: ({ epoch, iteration, iterations: n, loss, itPerSec, phase }) => {
-          if (!tty) return;
           if (iteration === 1 && phase === 'train') epochStart = performance.now();
-          const width = 24;
-          const filled = Math.round((iteration / n) * width);
           const eta = itPerSec > 0 ? (n - iteration) / itPerSec : 0;
-          process.stderr.write(
-            `\r\x1b[Kepoch ${epoch + 1} ${phase} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${iteration}/${n} loss ${loss.toFixed(4)} ${itPerSec.toFixed(2)} it/s ETA ${eta.toFixed(0)} s (${((performance.now() - epochStart) / 1000).toFixed(0)} s)`,
+          bar.show(
+            iteration / n,
+            `epoch ${epoch + 1} ${phase}`,
+            `${iteration}/${n} loss ${loss.toFixed(4)} ${itPerSec.toFixed(2)} it/s ETA ${eta.toFixed(0)} s (${((performance.now() - epochStart) / 1000).toFixed(0)} s)`,
           );
         },
       });
       if (result.outcome === 'interrupted') return 130;
       process.stdout.write(`${result.outcome === 'finished' ? 'finished' : 'stopped'} after ${result.state.epoch} epoch(s); best EMA pseudo Dice ${result.state.best_ema_pseudo_dice?.toFixed(4) ?? '—'} (epoch ${result.state.best_epoch === null ? '—' : result.state.best_epoch + 1}) → ${relative(process.cwd(), foldDir)}\n`);
       return 0;
-    } catch (e) {
-      if (e instanceof NonFiniteLossError || e instanceof ResumeError) throw new UserError(e.message);
-      throw e;
     } finally {
       process.off('SIGINT', sigint);
       process.off('SIGTERM', sigterm);

@@ -3,10 +3,10 @@ import { parseCommandArgs } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { compileFromArgs } from '../spec-args.js';
 import { computeWeightMap, formatWeightMap } from '../../compiler/passes/upkern.js';
-import type { IRModel } from '../../compiler/ir/types.js';
-import { readSafetensors, SafetensorsError, writeSafetensors } from '../../runtime/io/safetensors.js';
+import type { IRModel } from '../../ir/types.js';
+import { readSafetensors, writeSafetensors } from '../../runtime/io/safetensors.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
-import { applyWeightMap, UpkernError } from '../../runtime/weights/upkern-apply.js';
+import { applyWeightMap } from '../../runtime/weights/upkern-apply.js';
 
 const help = `mnxc upkern --from SPEC --to SPEC --weights IN.safetensors --out OUT.safetensors [options]
 
@@ -99,20 +99,8 @@ export const command: Command = {
       throw new UserError(`the networks do not match (${map.errors.length} error(s)):\n  ${map.errors.join('\n  ')}`);
     }
 
-    let weights;
-    try {
-      weights = readSafetensors(values.weights);
-    } catch (e) {
-      if (e instanceof SafetensorsError) throw new UserError(e.message);
-      throw e;
-    }
-    let result;
-    try {
-      result = applyWeightMap(map, weights, target.parameters, { seed, what: values.weights });
-    } catch (e) {
-      if (e instanceof UpkernError) throw new UserError(e.message);
-      throw e;
-    }
+    const weights = readSafetensors(values.weights);
+    const result = applyWeightMap(map, weights, target.parameters, { seed, what: values.weights });
     for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
     writeSafetensors(values.out, result.tensors);
     process.stdout.write(`wrote ${result.tensors.size} tensors → ${values.out}\n`);

@@ -1,4 +1,4 @@
-import type { OriginStep, SourceSpan } from '../ir/types.js';
+import type { OriginStep, SourceSpan } from '../../ir/types.js';
 import { Messages, format, type MessageKey } from './catalogue.js';
 
 /** Diagnostics are data, never exceptions: passes push them into a bag and carry on. */

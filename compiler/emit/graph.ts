@@ -1,4 +1,4 @@
-import type { IRModel, IRNode } from '../ir/types.js';
+import type { IRModel, IRNode } from '../../ir/types.js';
 
 /**
  * A picture of the network a person can read: one box per module (a block of the spec, e.g.

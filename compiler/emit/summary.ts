@@ -1,4 +1,4 @@
-import type { IRModel, IRNode } from '../ir/types.js';
+import type { IRModel, IRNode } from '../../ir/types.js';
 
 /**
  * Parameters, compute and activation memory per stage, from the IR alone.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IRNode, IRParam } from '../ir/types.js';
+import type { IRNode, IRParam } from '../../ir/types.js';
 import { computeWeightMap, formatWeightMap, type ParamSource } from './upkern.js';
 
 const conv = (name: string, shape: number[]): IRParam => ({ name, shape, role: 'conv_weight', init: 'kaiming_uniform', fanIn: 8, trainable: true });

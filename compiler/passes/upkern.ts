@@ -16,25 +16,10 @@
  * weights are read.
  */
 
-import type { IRNode, IRParam } from '../ir/types.js';
+import type { IRNode, IRParam } from '../../ir/types.js';
+import type { WeightMap, WeightMapEntry } from '../../ir/weight-map.js';
 
-export type WeightAction = 'copy' | 'resample' | 'fresh' | 'dropped';
-
-export interface WeightMapEntry {
-  name: string;
-  action: WeightAction;
-  /** Shape in the source network (null for `fresh`). */
-  from: number[] | null;
-  /** Shape in the target network (null for `dropped`). */
-  to: number[] | null;
-}
-
-export interface WeightMap {
-  /** Target parameters in state_dict order, then the dropped source parameters. */
-  entries: WeightMapEntry[];
-  errors: string[];
-  warnings: string[];
-}
+export type { WeightAction, WeightMap, WeightMapEntry } from '../../ir/weight-map.js';
 
 /** What the map needs from an IR (an `IRModel` fits); `nodes` give source lines for messages. */
 export interface ParamSource {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { engineGradients, gradientDepth, recordTape, type TapeNode } from '../tfjs-internals.js';
 
 /**
  * Reverse-mode gradients that free memory as the backward pass goes.
@@ -13,31 +14,9 @@ import * as tf from '@tensorflow/tfjs-core';
  * gradients, as in PyTorch's autograd.
  *
  * This walks TF.js's tape, an engine internal (`state.activeTape`, `startTape`, `endTape`,
- * the tape node's `gradient` / `saved`); re-check on a TF.js upgrade (the backprop tests compare
- * with `tf.grads`).
+ * the tape node's `gradient` / `saved`), reached through runtime/tfjs-internals.ts, which checks
+ * the installed version (the backprop tests compare with `tf.grads`).
  */
-
-interface TapeNode {
-  id: number;
-  kernelName: string;
-  inputs: Record<string, tf.Tensor>;
-  outputs: tf.Tensor[];
-  saved?: tf.Tensor[];
-  gradient?: (dys: Array<tf.Tensor | null>) => Record<string, () => tf.Tensor>;
-}
-
-interface EngineInternals {
-  state: { activeTape: TapeNode[] | null; gradientDepth: number };
-  startTape(): void;
-  endTape(): void;
-  scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
-  tidy<T extends tf.TensorContainer>(nameOrFn: string | (() => T), fn?: () => T): T;
-  gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor, allowNoGradients?: boolean): { value: tf.Tensor; grads: tf.Tensor[] };
-}
-
-function engine(): EngineInternals {
-  return tf.engine() as unknown as EngineInternals;
-}
 
 /** The tape nodes on a path from some x to y, in recording order (TF.js's own filter, restated). */
 function nodesFromXsToY(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): TapeNode[] {
@@ -72,33 +51,25 @@ function disposeSaved(node: TapeNode): void {
  */
 /** Whether a gradient is being recorded (inside tf.grads, variableGrads, `gradients` …). */
 export function recordingGradients(): boolean {
-  return engine().state.gradientDepth > 0;
+  return gradientDepth() > 0;
 }
 
 export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): { value: tf.Tensor; grads: Array<tf.Tensor | null> } {
-  const e = engine();
   // Inside another gradient's forward pass (higher-order gradients) the outer tape must keep
   // everything: use TF.js's own walk there.
-  if (e.state.gradientDepth !== 0) {
-    const r = e.gradients(f, xs, dy, true);
+  if (gradientDepth() !== 0) {
+    const r = engineGradients(f, xs, dy);
     return { value: r.value, grads: r.grads.map((g) => g ?? null) };
   }
   // A walk nested in another's backward pass (recomputation) finds that walk's tape, or
-  // TF.js's, still set: put it back once this forward pass has been recorded.
-  const outerTape = e.state.activeTape;
-  const y = e.scopedRun(
-    () => e.startTape(),
-    () => e.endTape(),
-    () => e.tidy('forward', f),
-  );
+  // TF.js's, still set: recordTape puts it back once this forward pass has been recorded.
+  const { value: y, tape } = recordTape(f);
   if (!(y instanceof tf.Tensor)) throw new Error('gradients: f() must return a tensor');
-  const tape = e.state.activeTape ?? [];
-  e.state.activeTape = outerTape;
   const nodes = nodesFromXsToY(tape, xs, y);
   const onPath = new Set(nodes.map((n) => n.id));
   for (const node of tape) if (!onPath.has(node.id)) disposeSaved(node);
   try {
-    const grads = e.tidy('backward', () => {
+    const grads = tf.tidy('backward', () => {
       const keep = new Set(xs.map((x) => x.id));
       const acc = new Map<number, tf.Tensor>();
       acc.set(y.id, dy ?? tf.onesLike(y));
@@ -107,7 +78,7 @@ export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): 
         if (!node.gradient) throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
         const dys = node.outputs.map((o) => acc.get(o.id) ?? null);
         const names = Object.keys(node.inputs);
-        const dxs = e.tidy(() => {
+        const dxs = tf.tidy(() => {
           const fns = node.gradient!(dys);
           return names.map((name) => {
             const fn = fns[name];

@@ -14,10 +14,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../../cli/errors.js';
+import { DemoError } from '../errors.js';
 import { compileFile } from '../../compiler/compile.js';
 import { renderDiagnostics } from '../../compiler/diagnostics/render.js';
-import type { IRModel } from '../../compiler/ir/types.js';
+import type { IRModel } from '../../ir/types.js';
 import { useTrainingBackend, type BackendChoice, type BackendName } from '../backend.js';
 import { checkDataset, loadDataset } from '../data/dataset/index.js';
 import { readNifti } from '../data/nifti/index.js';
@@ -145,7 +145,7 @@ async function chooseBackend(choice: BackendChoice, log: (s: string) => void): P
 function refuseExisting(out: string): void {
   if (!existsSync(out)) return;
   const entries = readdirSync(out);
-  if (entries.length > 0) throw new UserError(`${out}: the output folder is not empty (it holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); remove it or give another --out`);
+  if (entries.length > 0) throw new DemoError(`${out}: the output folder is not empty (it holds ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); remove it or give another --out`);
 }
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
@@ -181,7 +181,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   await step('dataset check', `${rel(datasetDir)}: layout, geometry, label values`, () => {
     const report = checkDataset(datasetDir);
     if (report.problems.length > 0) {
-      throw new UserError(`${datasetDir}: the generated dataset has problems:\n  ${report.problems.map((p) => `${p.file}: ${p.problem}`).join('\n  ')}`);
+      throw new DemoError(`${datasetDir}: the generated dataset has problems:\n  ${report.problems.map((p) => `${p.file}: ${p.problem}`).join('\n  ')}`);
     }
     log(`    ${report.trainingCases} training and ${report.testCases} test case(s), no problems`);
   });
@@ -213,7 +213,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const preDir = join(out, 'preprocessed');
   const splits = await step('preprocess', `crop, resample to ${cfg.targetSpacing.join('×')} mm, normalise`, async () => {
     const summary = await preprocessDataset({ sources, channelsInOneFile: dataset.channelsInOneFile, plans, outDir: preDir, workers: Math.min(2, sources.length) });
-    if (summary.failed.length > 0) throw new UserError(`preprocessing failed: ${summary.failed.map((f) => `${f.id}: ${f.error}`).join('; ')}`);
+    if (summary.failed.length > 0) throw new DemoError(`preprocessing failed: ${summary.failed.map((f) => `${f.id}: ${f.error}`).join('; ')}`);
     savePlans(join(preDir, 'plans.yaml'), plans);
     const ids = sources.map((s) => s.id);
     const folds = ensureSplits(preDir, ids, Math.min(plans.splits.n_folds, ids.length), plans.splits.seed).folds;
@@ -226,7 +226,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const ir = await step('compile', `${rel(spec)} with n_channels=${cfg.width}, exp_r=${cfg.expansion}, 4 classes`, () => {
     const set = Object.entries(plans.model.set).map(([k, v]) => `${k}=${v}`);
     const { ir, diagnostics, sources: texts } = compileFile(spec, { set, inputSize: [...cfg.patch] });
-    if (!ir) throw new UserError(`${spec}: does not compile:\n${renderDiagnostics(diagnostics, texts)}`);
+    if (!ir) throw new DemoError(`${spec}: does not compile:\n${renderDiagnostics(diagnostics, texts)}`);
     const params = ir.parameters.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
     log(`    ${ir.name}: ${ir.nodes.length} nodes, ${params.toLocaleString('en')} parameters, ${ir.outputs.length} output heads`);
     writeRunFolder(runDir, ir, plans, spec, datasetDir);

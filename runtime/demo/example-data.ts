@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { UserError } from '../../cli/errors.js';
+import { ExampleDataError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { createImage, defaultHeader, type NiftiHeader } from '../data/nifti/index.js';
 import { serializeNifti1Header } from '../data/nifti/header.js';
@@ -74,13 +74,13 @@ const TEST_OFFSET = 500;
  * larger --cases keeps the first cases as they were.
  */
 export function writeExampleDataset(outDir: string, opts: ExampleDataOptions): string {
-  if (!Number.isInteger(opts.cases) || opts.cases < 1) throw new UserError(`--cases must be a positive integer, got ${opts.cases}`);
-  if (!Number.isInteger(opts.testCases) || opts.testCases < 0) throw new UserError(`--test-cases must be a whole number, got ${opts.testCases}`);
+  if (!Number.isInteger(opts.cases) || opts.cases < 1) throw new ExampleDataError(`--cases must be a positive integer, got ${opts.cases}`);
+  if (!Number.isInteger(opts.testCases) || opts.testCases < 0) throw new ExampleDataError(`--test-cases must be a whole number, got ${opts.testCases}`);
   const dir = join(outDir, EXAMPLE_DATASET_NAME);
   for (const sub of ['imagesTr', 'labelsTr', 'imagesTs', 'labelsTs']) {
     const p = join(dir, sub);
     if (existsSync(p) && readdirSync(p).some((f) => f.endsWith('.nii.gz'))) {
-      throw new UserError(`${p} already holds cases; choose an empty OUT_DIR or remove ${dir}`);
+      throw new ExampleDataError(`${p} already holds cases; choose an empty OUT_DIR or remove ${dir}`);
     }
   }
   const json = {

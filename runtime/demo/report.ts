@@ -1,5 +1,5 @@
 import { writeFileAtomic } from '../io/atomic.js';
-import { renderCurvesSvg, type EpochPoint } from './curves.js';
+import { renderProgressSvg, type CurvePoint } from '../train/progress-svg.js';
 import { encodePng, pngDataUri } from './png.js';
 import { labelColour, labelSlice, sideBySide, windowedSlice, type RgbPicture } from './slices.js';
 
@@ -34,7 +34,7 @@ export interface ReportInput {
   labels: Record<number, string>;
   settings: [string, string][];
   steps: { name: string; seconds: number }[];
-  history: EpochPoint[];
+  history: CurvePoint[];
   metrics: ClassMetrics[];
   /** Mean over the foreground classes. */
   mean: Omit<ClassMetrics, 'name'>;
@@ -115,7 +115,7 @@ code{background:#f4f4f4;padding:1px 4px}
     .map((s) => `<tr><td>${escapeHtml(s.name)}</td><td>${s.seconds.toFixed(1)}</td><td>${total > 0 ? ((100 * s.seconds) / total).toFixed(0) : '0'} %</td></tr>`)
     .join('')}<tr class="mean"><td>total</td><td>${total.toFixed(1)}</td><td></td></tr></table>
 <h2>Training</h2>
-${r.history.length > 0 ? renderCurvesSvg(r.history) : '<p>no epochs recorded</p>'}
+${r.history.length > 0 ? renderProgressSvg(r.history, r.history.length, 'Training') : '<p>no epochs recorded</p>'}
 <h2>Test-set metrics</h2>
 <p>${escapeHtml(r.metricsNote)}</p>
 <table><tr><th>class</th><th>Dice</th><th>NSD</th><th>HD95 (mm)</th><th>ASD (mm)</th></tr>${metricRows}

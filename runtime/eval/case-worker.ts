@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import { UserError } from '../../cli/errors.js';
+import { MnxError } from '../errors.js';
 import { evaluateCase, type CaseJob } from './evaluate-case.js';
 
 /** Worker side of `--workers N`: evaluates one case per message and answers with its result. */
@@ -12,7 +12,7 @@ parentPort!.on('message', (job: CaseJob) => {
   try {
     reply = { ok: true, result: evaluateCase(job) };
   } catch (e) {
-    reply = { ok: false, message: e instanceof Error ? (e instanceof UserError ? e.message : e.stack ?? e.message) : String(e), user: e instanceof UserError };
+    reply = { ok: false, message: e instanceof Error ? (e instanceof MnxError ? e.message : e.stack ?? e.message) : String(e), user: e instanceof MnxError };
   }
   parentPort!.postMessage(reply);
 });

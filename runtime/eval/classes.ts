@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { UserError } from '../../cli/errors.js';
+import { EvaluationError } from '../errors.js';
 
 /**
  * What gets evaluated: classes (one label each, named by its integer value) or regions (a named
@@ -29,12 +29,12 @@ function readJson(path: string, what: string): unknown {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${path}: cannot read the ${what} (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message})`);
+    throw new EvaluationError(`${path}: cannot read the ${what} (${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message})`);
   }
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${path}: the ${what} is not valid JSON (${(e as Error).message})`);
+    throw new EvaluationError(`${path}: the ${what} is not valid JSON (${(e as Error).message})`);
   }
 }
 
@@ -46,12 +46,12 @@ export function regionsFromOption(value: string): EvalClass[] {
   if (value === 'kits') return KITS_REGIONS.map((r) => ({ ...r, labels: [...r.labels] }));
   const json = readJson(value, 'regions file');
   if (typeof json !== 'object' || json === null || Array.isArray(json) || Object.keys(json).length === 0) {
-    throw new UserError(`${value}: the regions file must be a non-empty JSON object {"name": [label, …]}`);
+    throw new EvaluationError(`${value}: the regions file must be a non-empty JSON object {"name": [label, …]}`);
   }
   return Object.entries(json).map(([name, labels]) => {
     const list = Array.isArray(labels) ? labels : [labels];
     if (list.length === 0 || !list.every(isLabel)) {
-      throw new UserError(`${value}: region "${name}" must be a non-empty list of non-negative integer labels`);
+      throw new EvaluationError(`${value}: region "${name}" must be a non-empty list of non-negative integer labels`);
     }
     return { name, labels: [...new Set(list as number[])] };
   });
@@ -66,7 +66,7 @@ export function classesFromDatasetJson(path: string): EvalClass[] {
   const json = readJson(path, 'dataset.json') as { labels?: unknown };
   const labels = json?.labels;
   if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) {
-    throw new UserError(`${path}: labels is missing or not an object`);
+    throw new EvaluationError(`${path}: labels is missing or not an object`);
   }
   const entries = Object.entries(labels);
   const msdStyle = entries.every(([k, v]) => /^(0|[1-9][0-9]*)$/.test(k) && typeof v === 'string');
@@ -80,9 +80,9 @@ export function classesFromDatasetJson(path: string): EvalClass[] {
     } else if (Array.isArray(value) && value.length > 0 && value.every(isLabel)) {
       classes.push({ name: key, labels: [...new Set(value as number[])] });
     } else {
-      throw new UserError(`${path}: labels.${key} must be a non-negative integer or a list of them`);
+      throw new EvaluationError(`${path}: labels.${key} must be a non-negative integer or a list of them`);
     }
   }
-  if (classes.length === 0) throw new UserError(`${path}: labels has no foreground label`);
+  if (classes.length === 0) throw new EvaluationError(`${path}: labels has no foreground label`);
   return classes;
 }

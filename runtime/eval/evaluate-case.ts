@@ -1,4 +1,4 @@
-import { UserError } from '../../cli/errors.js';
+import { EvaluationError } from '../errors.js';
 import { readNifti, type NiftiImage } from '../data/nifti/index.js';
 import type { EvalClass } from './classes.js';
 import type { Shape3 } from './edt.js';
@@ -31,7 +31,7 @@ export interface CaseResult {
 function asCOrder(image: NiftiImage, file: string): { shape: Shape3; spacing: number[] } {
   const s = image.shape;
   if (!(s.length === 3 || (s.length === 4 && s[3] === 1))) {
-    throw new UserError(`${file}: a label map must be 3-D, this image has shape ${s.join('×')}`);
+    throw new EvaluationError(`${file}: a label map must be 3-D, this image has shape ${s.join('×')}`);
   }
   return { shape: [s[2]!, s[1]!, s[0]!], spacing: [image.spacing[2]!, image.spacing[1]!, image.spacing[0]!] };
 }
@@ -45,7 +45,7 @@ export function presentLabels(data: ArrayLike<number>, file: string): Set<number
     if (v === previous) continue;
     previous = v;
     if (v === 0 || found.has(v)) continue;
-    if (!Number.isInteger(v) || v < 0) throw new UserError(`${file}: voxel ${i} has the value ${v}, which is not a label (labels are non-negative integers)`);
+    if (!Number.isInteger(v) || v < 0) throw new EvaluationError(`${file}: voxel ${i} has the value ${v}, which is not a label (labels are non-negative integers)`);
     found.add(v);
   }
   return found;
@@ -57,7 +57,7 @@ export function evaluateCase(job: CaseJob): CaseResult {
   const { shape, spacing } = asCOrder(ref, job.ref);
   asCOrder(pred, job.pred);
   const voxels = shape[0] * shape[1] * shape[2];
-  if (pred.data.length !== voxels) throw new UserError(`${job.pred}: shape ${pred.shape.join('×')} differs from the reference ${ref.shape.join('×')}`);
+  if (pred.data.length !== voxels) throw new EvaluationError(`${job.pred}: shape ${pred.shape.join('×')} differs from the reference ${ref.shape.join('×')}`);
   const usedSpacing = job.unitSpacing ? [1, 1, 1] : spacing;
   let classes = job.classes;
   if (!classes) {

@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { UserError } from '../../cli/errors.js';
+import { EvaluationError, MnxError } from '../errors.js';
 import { affineDistance, affineFromHeader, readNiftiHeader } from '../data/nifti/index.js';
 import type { EvalClass } from './classes.js';
 import type { WorkerReply } from './case-worker.js';
@@ -46,12 +46,12 @@ const NIFTI = /\.nii(\.gz)?$/;
 function listNifti(dir: string, what: string): string[] {
   let names: string[];
   try {
-    if (!statSync(dir).isDirectory()) throw new UserError(`${dir}: the ${what} folder is not a folder`);
+    if (!statSync(dir).isDirectory()) throw new EvaluationError(`${dir}: the ${what} folder is not a folder`);
     names = readdirSync(dir);
   } catch (e) {
-    if (e instanceof UserError) throw e;
+    if (e instanceof MnxError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${dir}: cannot read the ${what} folder (${code === 'ENOENT' ? 'no such folder' : code ?? (e as Error).message})`);
+    throw new EvaluationError(`${dir}: cannot read the ${what} folder (${code === 'ENOENT' ? 'no such folder' : code ?? (e as Error).message})`);
   }
   return names.filter((n) => NIFTI.test(n)).sort();
 }
@@ -60,10 +60,10 @@ function listNifti(dir: string, what: string): string[] {
 export function pairCases(predDir: string, refDir: string): { pairs: { name: string; pred: string; ref: string }[]; unpaired: string[] } {
   const preds = listNifti(predDir, 'prediction');
   const refs = new Set(listNifti(refDir, 'reference'));
-  if (preds.length === 0) throw new UserError(`${predDir}: no NIfTI files (.nii, .nii.gz) in the prediction folder`);
+  if (preds.length === 0) throw new EvaluationError(`${predDir}: no NIfTI files (.nii, .nii.gz) in the prediction folder`);
   const missing = preds.filter((n) => !refs.has(n));
   if (missing.length > 0) {
-    throw new UserError(`${missing.length} prediction(s) have no reference of the same name in ${refDir}: ${missing.join(', ')}`);
+    throw new EvaluationError(`${missing.length} prediction(s) have no reference of the same name in ${refDir}: ${missing.join(', ')}`);
   }
   const predSet = new Set(preds);
   return {
@@ -90,12 +90,12 @@ export function checkGeometry(pairs: { name: string; pred: string; ref: string }
       const d = affineDistance(affineFromHeader(hp.header, sp), affineFromHeader(hr.header, sr));
       if (!(d <= 1e-4)) problems.push(`${p.name}: prediction and reference affines differ (largest difference ${d.toPrecision(3)} > 1e-4)`);
     } catch (e) {
-      if (e instanceof UserError) problems.push(e.message);
+      if (e instanceof MnxError) problems.push(e.message);
       else throw e;
     }
   }
   if (problems.length > 0) {
-    throw new UserError(`${problems.length} case(s) cannot be evaluated:\n  ${problems.join('\n  ')}`);
+    throw new EvaluationError(`${problems.length} case(s) cannot be evaluated:\n  ${problems.join('\n  ')}`);
   }
 }
 
@@ -118,7 +118,7 @@ async function runInWorkers(jobs: CaseJob[], workers: number, onDone: (r: CaseRe
               if (next >= jobs.length) return resolve();
               const at = next++;
               worker.once('message', (reply: WorkerReply) => {
-                if (!reply.ok) return reject(reply.user ? new UserError(reply.message) : new Error(reply.message));
+                if (!reply.ok) return reject(reply.user ? new EvaluationError(reply.message) : new Error(reply.message));
                 results[at] = reply.result;
                 onDone(reply.result);
                 give();

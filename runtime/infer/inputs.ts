@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { UserError } from '../../cli/errors.js';
+import { PredictError } from '../errors.js';
 
 export interface InputCase {
   id: string;
@@ -19,11 +19,11 @@ function stripNiftiEnding(name: string): string {
 }
 
 export function findInputCases(input: string, channels: number): InputCase[] {
-  if (!existsSync(input)) throw new UserError(`${input}: no such file or folder`);
+  if (!existsSync(input)) throw new PredictError(`${input}: no such file or folder`);
   if (statSync(input).isFile()) {
-    if (!/\.nii(\.gz)?$/.test(input)) throw new UserError(`${input}: not a NIfTI file (.nii or .nii.gz)`);
+    if (!/\.nii(\.gz)?$/.test(input)) throw new PredictError(`${input}: not a NIfTI file (.nii or .nii.gz)`);
     if (channels !== 1)
-      throw new UserError(`${input}: a single file gives one channel, but the model takes ${channels}; pass a folder of {case}_{XXXX}.nii.gz files`);
+      throw new PredictError(`${input}: a single file gives one channel, but the model takes ${channels}; pass a folder of {case}_{XXXX}.nii.gz files`);
     const m = NIFTI.exec(basename(input));
     return [{ id: m && m[2] === '0000' ? m[1]! : stripNiftiEnding(basename(input)), images: [input] }];
   }
@@ -33,18 +33,18 @@ export function findInputCases(input: string, channels: number): InputCase[] {
     if (!m) continue;
     const files = byCase.get(m[1]!) ?? new Map<number, string>();
     const channel = Number(m[2]);
-    if (files.has(channel)) throw new UserError(`${join(input, name)}: case ${m[1]} has channel ${m[2]} twice (${basename(files.get(channel)!)})`);
+    if (files.has(channel)) throw new PredictError(`${join(input, name)}: case ${m[1]} has channel ${m[2]} twice (${basename(files.get(channel)!)})`);
     files.set(channel, join(input, name));
     byCase.set(m[1]!, files);
   }
-  if (byCase.size === 0) throw new UserError(`${input}: no images named {case}_{XXXX}.nii.gz`);
+  if (byCase.size === 0) throw new PredictError(`${input}: no images named {case}_{XXXX}.nii.gz`);
   const cases: InputCase[] = [];
   for (const [id, files] of byCase) {
     const extra = [...files.keys()].filter((c) => c >= channels);
-    if (extra.length > 0) throw new UserError(`${files.get(extra[0]!)!}: channel ${String(extra[0]).padStart(4, '0')}, but the model takes ${channels} channel(s) (0000…${String(channels - 1).padStart(4, '0')})`);
+    if (extra.length > 0) throw new PredictError(`${files.get(extra[0]!)!}: channel ${String(extra[0]).padStart(4, '0')}, but the model takes ${channels} channel(s) (0000…${String(channels - 1).padStart(4, '0')})`);
     const missing = Array.from({ length: channels }, (_, c) => c).filter((c) => !files.has(c));
     if (missing.length > 0)
-      throw new UserError(`${input}: case ${id} lacks channel file(s) ${missing.map((c) => `${id}_${String(c).padStart(4, '0')}.nii.gz`).join(', ')}`);
+      throw new PredictError(`${input}: case ${id} lacks channel file(s) ${missing.map((c) => `${id}_${String(c).padStart(4, '0')}.nii.gz`).join(', ')}`);
     cases.push({ id, images: Array.from({ length: channels }, (_, c) => files.get(c)!) });
   }
   return cases;

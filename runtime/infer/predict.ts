@@ -5,13 +5,13 @@
  * weights and one probability accumulator live at any time.
  */
 import { join } from 'node:path';
-import { UserError } from '../../cli/errors.js';
-import type { IRModel } from '../../compiler/ir/types.js';
-import { SafetensorsError, readSafetensors } from '../io/safetensors.js';
+import { MnxError, PredictError } from '../errors.js';
+import type { IRModel } from '../../ir/types.js';
+import { readSafetensors } from '../io/safetensors.js';
 import type { Triple } from '../data/plan/plans.js';
 import { loadCase, preprocessLoadedCase } from '../data/preprocess/index.js';
 import { buildModel, type MnxModel } from '../model/model.js';
-import { WeightsError, loadWeights } from '../weights/state-dict.js';
+import { loadWeights } from '../weights/state-dict.js';
 import { exportProbabilities, writeLabelMap, writeProbabilities } from './export.js';
 import { gaussianImportanceMap } from './gaussian.js';
 import type { InputCase } from './inputs.js';
@@ -65,12 +65,7 @@ export function sizeDivisor(ir: IRModel): number[] {
 }
 
 function loadFold(model: MnxModel, path: string): void {
-  try {
-    loadWeights(model, readSafetensors(path), path);
-  } catch (e) {
-    if (e instanceof SafetensorsError || e instanceof WeightsError) throw new UserError(e.message);
-    throw e;
-  }
+  loadWeights(model, readSafetensors(path), path);
 }
 
 export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> {
@@ -79,7 +74,7 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   const patch = [...plans.training.patch_size] as Triple;
   const divisor = sizeDivisor(run.ir);
   if (patch.some((p, a) => p % divisor[a]! !== 0))
-    throw new UserError(`${join(run.dir, 'plans.yaml')}: training.patch_size ${patch.join('×')} is not a multiple of ${divisor.join('×')}, which the network's downsampling needs`);
+    throw new PredictError(`${join(run.dir, 'plans.yaml')}: training.patch_size ${patch.join('×')} is not a multiple of ${divisor.join('×')}, which the network's downsampling needs`);
   const step = opts.step ?? plans.inference.step_size;
   const mirrorAxes = (opts.tta ?? true) ? plans.inference.mirror_axes : [];
   const mirrors = 2 ** mirrorAxes.length;
@@ -130,7 +125,7 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
         predicted = await predictOne(input, ci);
       } catch (e) {
         // A broken input file fails its case only; the others are still predicted.
-        if (!(e instanceof UserError)) throw e;
+        if (!(e instanceof MnxError)) throw e;
         failed.push(`${input.id}: ${e.message}`);
         opts.onFailure?.(input.id, e.message);
         continue;
@@ -163,7 +158,7 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
     model.dispose();
   }
   if (failed.length) {
-    throw new UserError(`${failed.length} of ${opts.cases.length} case(s) failed${results.length ? ` (the other ${results.length} were written)` : ''}:\n  ${failed.join('\n  ')}`);
+    throw new PredictError(`${failed.length} of ${opts.cases.length} case(s) failed${results.length ? ` (the other ${results.length} were written)` : ''}:\n  ${failed.join('\n  ')}`);
   }
   return results;
 }

@@ -6,9 +6,9 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../../cli/errors.js';
-import type { IRModel } from '../../compiler/ir/types.js';
-import { verifyIR } from '../../compiler/ir/verify.js';
+import { RunFolderError } from '../errors.js';
+import type { IRModel } from '../../ir/types.js';
+import { verifyIR } from '../../ir/verify.js';
 import { readDatasetJson, type DatasetJson } from '../data/dataset/index.js';
 import { loadPlans, type Plans } from '../data/plan/index.js';
 
@@ -33,27 +33,27 @@ function outputChannels(ir: IRModel): number {
 }
 
 export function openRunFolder(dir: string): RunFolder {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`${dir}: not a run folder (no such directory)`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new RunFolderError(`${dir}: not a run folder (no such directory)`);
   for (const f of ['plans.yaml', 'model.ir.json', 'dataset.json'])
-    if (!existsSync(join(dir, f))) throw new UserError(`${join(dir, f)}: missing (a run folder written by mnxc train has plans.yaml, model.ir.json and dataset.json)`);
+    if (!existsSync(join(dir, f))) throw new RunFolderError(`${join(dir, f)}: missing (a run folder written by mnxc train has plans.yaml, model.ir.json and dataset.json)`);
   const plans = loadPlans(join(dir, 'plans.yaml'));
   const irPath = join(dir, 'model.ir.json');
   let ir: unknown;
   try {
     ir = JSON.parse(readFileSync(irPath, 'utf8'));
   } catch (e) {
-    throw new UserError(`${irPath}: not valid JSON (${(e as Error).message})`);
+    throw new RunFolderError(`${irPath}: not valid JSON (${(e as Error).message})`);
   }
   const problems = verifyIR(ir);
-  if (problems.length > 0) throw new UserError(`${irPath}: not a valid model IR:\n  ${problems.slice(0, 10).join('\n  ')}`);
+  if (problems.length > 0) throw new RunFolderError(`${irPath}: not a valid model IR:\n  ${problems.slice(0, 10).join('\n  ')}`);
   const model = ir as IRModel;
-  if (model.spatialDims !== 3) throw new UserError(`${irPath}: the network is ${model.spatialDims}-D; mnxc predict runs 3-D networks`);
+  if (model.spatialDims !== 3) throw new RunFolderError(`${irPath}: the network is ${model.spatialDims}-D; mnxc predict runs 3-D networks`);
   const dataset = readDatasetJson(dir).json;
   const classes = outputChannels(model);
   const labels = Object.keys(plans.dataset.labels).length;
-  if (classes !== labels) throw new UserError(`${irPath}: the network predicts ${classes} classes but plans.yaml declares ${labels} labels`);
+  if (classes !== labels) throw new RunFolderError(`${irPath}: the network predicts ${classes} classes but plans.yaml declares ${labels} labels`);
   if (model.input.channels !== plans.dataset.channels.length)
-    throw new UserError(`${irPath}: the network takes ${model.input.channels} input channel(s) but plans.yaml declares ${plans.dataset.channels.length}`);
+    throw new RunFolderError(`${irPath}: the network takes ${model.input.channels} input channel(s) but plans.yaml declares ${plans.dataset.channels.length}`);
   const folds = readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && /^fold_(\d+|all)$/.test(e.name))
     .map((e) => e.name.slice('fold_'.length))
@@ -64,15 +64,15 @@ export function openRunFolder(dir: string): RunFolder {
 /** `--folds` → fold names; default: every fold folder present. */
 export function selectFolds(run: RunFolder, spec: string | undefined): string[] {
   const folds = spec === undefined ? run.folds : spec.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (folds.length === 0) throw new UserError(`${run.dir}: no fold_K folders (train a fold first, or name the folds with --folds)`);
+  if (folds.length === 0) throw new RunFolderError(`${run.dir}: no fold_K folders (train a fold first, or name the folds with --folds)`);
   for (const f of folds) {
-    if (!/^(\d+|all)$/.test(f)) throw new UserError(`--folds: '${f}' is not a fold (0, 1, … or all)`);
-    if (!run.folds.includes(f)) throw new UserError(`${join(run.dir, `fold_${f}`)}: no such fold folder (present: ${run.folds.join(', ') || 'none'})`);
+    if (!/^(\d+|all)$/.test(f)) throw new RunFolderError(`--folds: '${f}' is not a fold (0, 1, … or all)`);
+    if (!run.folds.includes(f)) throw new RunFolderError(`${join(run.dir, `fold_${f}`)}: no such fold folder (present: ${run.folds.join(', ') || 'none'})`);
   }
   return [...new Set(folds)];
 }
 
-/** The weights file of a fold's checkpoint; UserError when the checkpoint is absent or incomplete. */
+/** The weights file of a fold's checkpoint; RunFolderError when the checkpoint is absent or incomplete. */
 export function checkpointWeightsPath(run: RunFolder, fold: string, checkpoint: CheckpointName): string {
   const foldDir = join(run.dir, `fold_${fold}`);
   const json = join(foldDir, `checkpoint_${checkpoint}.json`);
@@ -81,7 +81,7 @@ export function checkpointWeightsPath(run: RunFolder, fold: string, checkpoint: 
     const present = readdirSync(foldDir)
       .filter((f) => /^checkpoint_\w+\.json$/.test(f))
       .map((f) => f.slice('checkpoint_'.length, -'.json'.length));
-    throw new UserError(`${weights}: no complete '${checkpoint}' checkpoint in fold ${fold} (complete checkpoints: ${present.join(', ') || 'none'}; choose one with --checkpoint)`);
+    throw new RunFolderError(`${weights}: no complete '${checkpoint}' checkpoint in fold ${fold} (complete checkpoints: ${present.join(', ') || 'none'}; choose one with --checkpoint)`);
   }
   return weights;
 }

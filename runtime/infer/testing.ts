@@ -6,7 +6,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { compileFile } from '../../compiler/compile.js';
-import type { IRModel } from '../../compiler/ir/types.js';
+import type { IRModel } from '../../ir/types.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { defaultPlans, savePlans, type Plans, type Triple } from '../data/plan/index.js';

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
+import { SafetensorsError } from '../errors.js';
 
 /**
  * safetensors: 8-byte little-endian header length, a JSON header
@@ -28,7 +29,7 @@ export type TensorMap = Map<string, SafeTensor>;
 
 const BYTES: Record<SafeDType, number> = { F64: 8, F32: 4, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, U16: 2, BOOL: 1 };
 
-export class SafetensorsError extends Error {}
+export { SafetensorsError };
 
 function view(dtype: SafeDType, bytes: Uint8Array): TypedArray {
   // Copy into an aligned buffer: the data section need not be aligned for the element size.

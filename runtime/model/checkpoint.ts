@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { IRModel, IRNode } from '../../compiler/ir/types.js';
+import type { IRModel, IRNode } from '../../ir/types.js';
 import { grads } from '../autodiff/backprop.js';
 
 /**

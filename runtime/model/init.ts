@@ -1,4 +1,4 @@
-import type { IRParam } from '../../compiler/ir/types.js';
+import type { IRParam } from '../../ir/types.js';
 
 /**
  * Seeded initial values for a new model, in PyTorch layout, following PyTorch's defaults for

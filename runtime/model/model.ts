@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { IRModel, IRNode, IRParam } from '../../compiler/ir/types.js';
+import type { IRModel, IRNode, IRParam } from '../../ir/types.js';
+import { verifyIR } from '../../ir/verify.js';
 import { ops } from '../ops/index.js';
 import { pointwiseInference } from '../kernels/fused-pointwise.js';
 import { hasEpilogueKernels } from '../kernels/pointwise.js';
@@ -41,7 +42,8 @@ export class MnxModel {
 
   constructor(readonly ir: IRModel, options: BuildOptions = {}) {
     this.paramsByName = new Map(ir.parameters.map((p) => [p.name, p]));
-    checkNodes(ir, this.paramsByName);
+    const problems = verifyIR(ir);
+    if (problems.length > 0) throw new Error(`invalid IR: ${problems.slice(0, 10).join('; ')}`);
     this.layouts = paramLayouts(ir);
     const rng = createRng(options.seed ?? 0);
     for (const p of ir.parameters) {
@@ -379,19 +381,4 @@ function perAxis(v: unknown, fallback: number, dims: 2 | 3, lifted: number, what
 let modelCounter = 0;
 function safeVariableName(name: string): string {
   return `mnx${modelCounter++}/${name}`;
-}
-
-/** Refuses IR this runtime cannot execute, naming the node. */
-function checkNodes(ir: IRModel, params: Map<string, IRParam>): void {
-  const known = new Set<string>();
-  for (const node of ir.nodes) {
-    for (const id of node.inputs) {
-      if (!known.has(id)) throw new Error(`IR node ${node.id} reads ${id}, which no earlier node produces`);
-    }
-    for (const name of Object.values(node.params)) {
-      if (!params.has(name)) throw new Error(`IR node ${node.id} uses parameter ${name}, which is not in the parameter list`);
-    }
-    known.add(node.id);
-  }
-  for (const id of ir.outputs) if (!known.has(id)) throw new Error(`IR output ${id} is not produced by any node`);
 }

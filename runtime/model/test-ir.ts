@@ -3,7 +3,7 @@
  * UpBlock modules, parameter names as their state_dicts), so the builder is tested without
  * the compiler. Used only by tests.
  */
-import type { IRModel, IRNode, IRParam } from '../../compiler/ir/types.js';
+import type { IRModel, IRNode, IRParam } from '../../ir/types.js';
 
 const span = { file: 'test', line: 1, col: 1, length: 1 };
 

@@ -1,2 +1,2 @@
-/** Something setup needs is missing or wrong; the message says what and how to get it. */
-export class SetupError extends Error {}
+/** Setup's error type lives with the runtime's others (runtime/errors.ts). */
+export { SetupError } from '../errors.js';

@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rea
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { SetupError } from './setup-error.js';
-import { ZipArchive, ZipError } from './zip.js';
+import { ZipArchive, ZipError } from '../io/zip.js';
 
 /**
  * The TensorFlow C library that tfjs-node's addon links against, taken from a TensorFlow pip

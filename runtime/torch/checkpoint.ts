@@ -14,7 +14,7 @@
 import { CheckpointError } from './errors.js';
 import { PyTuple, unpickle } from './pickle.js';
 import { ELEMENT_SIZE, StorageRoot, TorchDTypeValue, TorchStorage, TorchStorageType, torchRules } from './torch-rules.js';
-import { looksLikeZip, readZipDirectory, readZipEntry } from './zip.js';
+import { looksLikeZip, readZipDirectory, readZipEntry, ZipError } from '../io/zip.js';
 
 export interface LoadedCheckpoint {
   format: 'zip' | 'legacy';
@@ -41,8 +41,17 @@ export function loadTorchCheckpoint(bytes: Uint8Array, what: string): LoadedChec
   throw new CheckpointError(`${what}: not a PyTorch checkpoint (neither a zip archive nor a pickle)`);
 }
 
+/** A damaged archive is a damaged checkpoint: zip errors become CheckpointErrors (same message). */
 function loadZip(bytes: Uint8Array, what: string): LoadedCheckpoint {
-  const entries = readZipDirectory(bytes, what);
+  try {
+    return loadZipEntries(bytes, what);
+  } catch (e) {
+    throw e instanceof ZipError ? new CheckpointError(e.message) : e;
+  }
+}
+
+function loadZipEntries(bytes: Uint8Array, what: string): LoadedCheckpoint {
+  const entries = readZipDirectory(bytes, what, { storedOnly: 'PyTorch writes stored entries only' });
   const pkls = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pkls.length !== 1) {
     throw new CheckpointError(`${what}: a zip archive but not a PyTorch checkpoint (${pkls.length === 0 ? 'no' : 'several'} <folder>/data.pkl)`);

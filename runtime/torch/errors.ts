@@ -1,2 +1,2 @@
-/** Any reason a PyTorch checkpoint cannot be read; the message names the file and the problem. */
-export class CheckpointError extends Error {}
+/** The checkpoint reader's error type lives with the runtime's others (runtime/errors.ts). */
+export { CheckpointError } from '../errors.js';

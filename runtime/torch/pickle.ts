@@ -14,9 +14,9 @@
  * proportional to the pickle's length.
  */
 
-import { CheckpointError } from './errors.js';
+import { PickleError } from '../errors.js';
 
-export class PickleError extends CheckpointError {}
+export { PickleError };
 
 /** A Python tuple (kept apart from lists so rules can tell argument tuples from data). */
 export class PyTuple {

@@ -1,7 +1,8 @@
 /**
- * progress.svg: three stacked charts per epoch — train and validation loss; pseudo Dice and its
- * moving average; learning rate — with axes, ticks, grid and a legend, so a person can judge a
- * run at a glance. Plain SVG text, no dependencies.
+ * The one training-curve renderer. progress.svg (and the demo report's chart): stacked charts per
+ * epoch — train and validation loss; pseudo Dice and its moving average; learning rate (when the
+ * records have it) — with axes, ticks, grid and a legend, so a person can judge a run at a
+ * glance. Plain SVG text, no dependencies.
  */
 export interface EpochRecord {
   epoch: number;
@@ -13,6 +14,9 @@ export interface EpochRecord {
   lr: number;
   seconds: number;
 }
+
+/** What the charts read from an epoch record (the learning rate panel needs `lr`). */
+export type CurvePoint = Pick<EpochRecord, 'epoch' | 'train_loss' | 'val_loss' | 'pseudo_dice' | 'ema_pseudo_dice'> & { lr?: number };
 
 interface Series {
   label: string;
@@ -67,21 +71,18 @@ function panel(y0: number, title: string, epochs: number[], series: Series[], xM
     parts.push(`<text x="${x}" y="${y0 + plotH + 14}" font-size="11" text-anchor="middle">${t}</text>`);
   }
   series.forEach((s, k) => {
-    let d = '';
-    let pen = false;
+    // One polyline per run of finite values (a gap breaks the line); a lone value is a dot.
+    let run: string[] = [];
+    const flush = () => {
+      if (run.length > 1) parts.push(`<polyline points="${run.join(' ')}" fill="none" stroke="${s.color}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`);
+      else if (run.length === 1) parts.push(`<circle cx="${run[0]!.split(',')[0]}" cy="${run[0]!.split(',')[1]}" r="2.5" fill="${s.color}"/>`);
+      run = [];
+    };
     s.values.forEach((v, i) => {
-      if (v === null || !Number.isFinite(v)) {
-        pen = false;
-        return;
-      }
-      d += `${pen ? 'L' : 'M'}${xs(epochs[i]!).toFixed(1)},${ys(v).toFixed(1)}`;
-      pen = true;
+      if (v === null || !Number.isFinite(v)) flush();
+      else run.push(`${xs(epochs[i]!).toFixed(1)},${ys(v).toFixed(1)}`);
     });
-    if (d) parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`);
-    if (s.values.filter((v) => v !== null).length === 1) {
-      const i = s.values.findIndex((v) => v !== null);
-      parts.push(`<circle cx="${xs(epochs[i]!).toFixed(1)}" cy="${ys(s.values[i]!).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
-    }
+    flush();
     const ly = y0 + 14 + 18 * k;
     parts.push(`<line x1="${LEFT + plotW + 14}" x2="${LEFT + plotW + 38}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5,3"' : ''}/>`);
     parts.push(`<text x="${LEFT + plotW + 44}" y="${ly}" font-size="12" dominant-baseline="middle">${esc(s.label)}</text>`);
@@ -89,10 +90,12 @@ function panel(y0: number, title: string, epochs: number[], series: Series[], xM
   return parts.join('\n');
 }
 
-export function renderProgressSvg(history: EpochRecord[], totalEpochs: number, title: string): string {
+export function renderProgressSvg(history: CurvePoint[], totalEpochs: number, title: string): string {
   const epochs = history.map((h) => h.epoch);
   const xMax = Math.max(totalEpochs, 2);
-  const H = TOP + 3 * PANEL_H + 2 * GAP + 40;
+  const withLr = history.length > 0 && history.every((h) => h.lr !== undefined);
+  const panels = withLr ? 3 : 2;
+  const H = TOP + panels * PANEL_H + (panels - 1) * GAP + 40;
   const body = [
     panel(TOP + 16, 'Loss (Dice + CE)', epochs, [
       { label: 'train', color: '#1f77b4', values: history.map((h) => h.train_loss) },
@@ -102,8 +105,8 @@ export function renderProgressSvg(history: EpochRecord[], totalEpochs: number, t
       { label: 'pseudo Dice', color: '#2ca02c', values: history.map((h) => h.pseudo_dice) },
       { label: 'moving average', color: '#2ca02c', values: history.map((h) => h.ema_pseudo_dice), dashed: true },
     ], xMax),
-    panel(TOP + 16 + 2 * (PANEL_H + GAP), 'Learning rate', epochs, [{ label: 'lr', color: '#9467bd', values: history.map((h) => h.lr) }], xMax),
   ];
+  if (withLr) body.push(panel(TOP + 16 + 2 * (PANEL_H + GAP), 'Learning rate', epochs, [{ label: 'lr', color: '#9467bd', values: history.map((h) => h.lr!) }], xMax));
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
     `<rect width="${W}" height="${H}" fill="#fafafa"/>`,

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { IRModel } from '../../compiler/ir/types.js';
+import type { IRModel } from '../../ir/types.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readSafetensors, serializeSafetensors, type TensorMap } from '../io/safetensors.js';
 import type { EpochRecord } from './progress-svg.js';

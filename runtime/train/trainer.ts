@@ -10,7 +10,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { IRModel } from '../../compiler/ir/types.js';
+import type { IRModel } from '../../ir/types.js';
 import type { Plans } from '../data/plan/plans.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { TensorMap } from '../io/safetensors.js';
@@ -25,6 +25,7 @@ import { renderProgressSvg, type EpochRecord } from './progress-svg.js';
 import { CHECKPOINT_FORMAT, readCheckpoint, writeCheckpoint, type CheckpointName, type TrainState } from './run-dir.js';
 import type { Shape3 } from './volume.js';
 import { variableGrads } from '../autodiff/backprop.js';
+import { NonFiniteLossError, ResumeError } from '../errors.js';
 
 export interface TrainOptions {
   preprocessedDir: string;
@@ -68,8 +69,7 @@ export interface TrainResult {
   weights: TensorMap;
 }
 
-export class NonFiniteLossError extends Error {}
-export class ResumeError extends Error {}
+export { NonFiniteLossError, ResumeError };
 
 /** Output heads' spatial sizes from the IR compiled at the patch size (full resolution first). */
 export function headShapes(ir: IRModel, patch: Shape3): Shape3[] {

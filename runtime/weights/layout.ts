@@ -1,4 +1,4 @@
-import type { IRModel, IRNode, IRParam } from '../../compiler/ir/types.js';
+import type { IRModel, IRNode, IRParam } from '../../ir/types.js';
 
 /**
  * The one place where PyTorch layouts and the runtime's are converted.

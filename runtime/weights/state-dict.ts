@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { IRParam } from '../../compiler/ir/types.js';
+import type { IRParam } from '../../ir/types.js';
 import type { SafeTensor, TensorMap } from '../io/safetensors.js';
 import type { MnxModel } from '../model/model.js';
 import { runtimeShape, toPytorch, toRuntime } from './layout.js';
+import { WeightsError } from '../errors.js';
 
 /**
  * Model parameters ⇄ a PyTorch `state_dict` (safetensors TensorMap): official names,
@@ -12,11 +13,7 @@ import { runtimeShape, toPytorch, toRuntime } from './layout.js';
 /** MedNeXt's unused `dummy_tensor`: [1], value 1. */
 export const DUMMY_NAME = 'dummy_tensor';
 
-export class WeightsError extends Error {
-  constructor(readonly problems: string[], what: string) {
-    super(`${what}: ${problems.length} problem${problems.length === 1 ? '' : 's'} with the weights:\n  ${problems.join('\n  ')}`);
-  }
-}
+export { WeightsError };
 
 function shapeStr(s: readonly number[]): string {
   return `[${s.join(', ')}]`;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES } from '../../tests/fixtures.js';
-import type { IRParam } from '../../compiler/ir/types.js';
+import type { IRParam } from '../../ir/types.js';
 import { computeWeightMap } from '../../compiler/passes/upkern.js';
 import { compileFile } from '../../compiler/compile.js';
 import { ROOT } from '../../tests/fixtures.js';

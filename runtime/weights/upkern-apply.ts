@@ -6,12 +6,13 @@
  * library needed.
  */
 
-import type { WeightMap } from '../../compiler/passes/upkern.js';
-import type { IRParam } from '../../compiler/ir/types.js';
+import type { WeightMap } from '../../ir/weight-map.js';
+import type { IRParam } from '../../ir/types.js';
 import type { TensorMap } from '../io/safetensors.js';
 import { createRng } from '../model/init.js';
+import { UpkernError } from '../errors.js';
 
-export class UpkernError extends Error {}
+export { UpkernError };
 
 const numel = (shape: number[]): number => shape.reduce((a, d) => a * d, 1);
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
-import { UserError } from '../../../cli/errors.js';
+import { MnxError } from '../../errors.js';
 import { affineDistance, readNifti, type NiftiImage } from '../nifti/index.js';
 import { scanDataset, type Dataset, type DatasetCase, type DatasetProblem } from './load.js';
 
@@ -80,7 +80,7 @@ export function checkDataset(dir: string): DatasetReport {
     try {
       img = readNifti(path);
     } catch (e) {
-      if (!(e instanceof UserError)) throw e;
+      if (!(e instanceof MnxError)) throw e;
       add(rel, caseId, `unreadable: ${e.message.startsWith(path) ? e.message.slice(path.length + 2) : e.message}`);
       return null;
     }

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, normalize, relative } from 'node:path';
-import { UserError } from '../../../cli/errors.js';
+import { DatasetError } from '../../errors.js';
 import { describeSchemaErrors, validateMsd, validateV2 } from './schema.js';
 
 /**
@@ -55,7 +55,7 @@ export interface DatasetProblem {
   problem: string;
 }
 
-export class DatasetError extends UserError {}
+export { DatasetError };
 
 function channelFileName(id: string, channel: number, ending: string): string {
   return `${id}_${String(channel).padStart(4, '0')}${ending}`;

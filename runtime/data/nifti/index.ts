@@ -8,7 +8,7 @@
  *   orientationCode(affine): string        nibabel aff2axcodes, e.g. "LPS"
  *   channelOf / channelCount / sameGeometry / affineDistance / intensityStats
  *
- * Errors are NiftiError (a UserError): the message names the file and the problem.
+ * Errors are NiftiError (runtime/errors.ts): the message names the file and the problem.
  */
 export type { NiftiDType, NiftiHeader, NiftiImage, VoxelArray, WriteNiftiOptions, ImageSpec } from './types.js';
 export { readNifti, readNiftiHeader } from './read.js';

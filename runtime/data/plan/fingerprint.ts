@@ -5,7 +5,7 @@
  * cropped case, in array order (`voxels[mask][::10]`), pooled over all cases; the pooled statistics
  * feed CT normalisation. Per-case statistics of the same samples are recorded too.
  */
-import { UserError } from '../../../cli/errors.js';
+import { PlansError } from '../../errors.js';
 import { loadCase, type CaseSource } from '../preprocess/load-case.js';
 import { cropCase } from '../preprocess/pipeline.js';
 import type { Box3 } from '../preprocess/crop.js';
@@ -123,7 +123,7 @@ export interface FingerprintInput {
 
 /** Reads every training case once. `onCase` reports progress. */
 export function computeFingerprint(input: FingerprintInput, onCase?: (done: number, total: number, id: string) => void): Fingerprint {
-  if (input.cases.length === 0) throw new UserError(`dataset ${input.name}: no training cases with labels to plan from`);
+  if (input.cases.length === 0) throw new PlansError(`dataset ${input.name}: no training cases with labels to plan from`);
   const pooled = input.channels.map(() => new Samples());
   const cases: CaseFingerprint[] = [];
   input.cases.forEach((source, idx) => {

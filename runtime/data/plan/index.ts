@@ -1,7 +1,7 @@
 /**
  * Planning. Public API:
  *
- *   loadPlans(path): Plans             read + validate (ajv) + fill defaults; UserError naming file:line: field
+ *   loadPlans(path): Plans             read + validate (ajv) + fill defaults; PlansError naming file:line: field
  *   savePlans(path, plans)             validate, write YAML atomically
  *   parsePlans(text, file) / stringifyPlans(plans)
  *   defaultPlans({dataset, target_spacing, normalization, median_shape, ...}): Plans

@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML, { LineCounter } from 'yaml';
-import { UserError } from '../../../cli/errors.js';
+import { PlansError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import type { ChannelNormalization, NormalizationScheme } from '../preprocess/normalize.js';
 
@@ -293,7 +293,7 @@ function describe(e: ErrorObject): { field: string; message: string; path: (stri
 }
 
 /**
- * Validates (and fills defaults into) a parsed plans object. Throws a UserError listing every problem
+ * Validates (and fills defaults into) a parsed plans object. Throws a PlansError listing every problem
  * as `FILE:LINE: field.path: message` (the line when the YAML document is given).
  */
 export function validatePlansObject(value: unknown, file: string, doc?: { document: YAML.Document; lines: LineCounter }): Plans {
@@ -301,7 +301,7 @@ export function validatePlansObject(value: unknown, file: string, doc?: { docume
     const p = value as unknown as Plans;
     const n = p.preprocessing.normalization.map((c) => c.channel);
     if (n.length !== p.dataset.channels.length || n.some((c, i) => c !== i))
-      throw new UserError(`${file}: preprocessing.normalization: needs one entry per channel, channels 0..${p.dataset.channels.length - 1} in order`);
+      throw new PlansError(`${file}: preprocessing.normalization: needs one entry per channel, channels 0..${p.dataset.channels.length - 1} in order`);
     return p;
   }
   const seen = new Set<string>();
@@ -319,7 +319,7 @@ export function validatePlansObject(value: unknown, file: string, doc?: { docume
     }
     lines.push(`${where}: ${text}`);
   }
-  throw new UserError(lines.join('\n'));
+  throw new PlansError(lines.join('\n'));
 }
 
 /** Parses plans YAML text; `file` names it in errors. */
@@ -329,7 +329,7 @@ export function parsePlans(text: string, file: string): Plans {
   if (document.errors.length > 0) {
     const e = document.errors[0]!;
     const line = lines.linePos(e.pos[0]).line;
-    throw new UserError(`${file}${line ? `:${line}` : ''}: not valid YAML: ${e.message.split('\n')[0]}`);
+    throw new PlansError(`${file}${line ? `:${line}` : ''}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
   return validatePlansObject(document.toJS(), file, { document, lines });
 }
@@ -340,7 +340,7 @@ export function loadPlans(path: string): Plans {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new UserError(`${path}: cannot read the plans: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new PlansError(`${path}: cannot read the plans: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   return parsePlans(text, path);
 }

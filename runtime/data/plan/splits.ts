@@ -7,7 +7,7 @@
  * An existing file is used as it is (after a shape check).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { UserError } from '../../../cli/errors.js';
+import { PlansError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { MT19937 } from './mt19937.js';
 
@@ -29,8 +29,8 @@ function pySorted(ids: readonly string[]): string[] {
 export function makeSplits(caseIds: readonly string[], nFolds = DEFAULT_FOLDS, seed = DEFAULT_SPLIT_SEED): Fold[] {
   const ids = pySorted(caseIds);
   const n = ids.length;
-  if (nFolds < 2) throw new UserError(`cross-validation needs at least 2 folds, got ${nFolds}`);
-  if (n < nFolds) throw new UserError(`cannot make ${nFolds} folds from ${n} case(s): need at least ${nFolds}`);
+  if (nFolds < 2) throw new PlansError(`cross-validation needs at least 2 folds, got ${nFolds}`);
+  if (n < nFolds) throw new PlansError(`cannot make ${nFolds} folds from ${n} case(s): need at least ${nFolds}`);
   const order = new MT19937(seed).shuffle(ids.map((_, i) => i));
   const folds: Fold[] = [];
   let at = 0;
@@ -49,15 +49,15 @@ export function readSplits(path: string): Fold[] {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new UserError(`${path}: cannot read the splits: ${(e as Error).message}`);
+    throw new PlansError(`${path}: cannot read the splits: ${(e as Error).message}`);
   }
   if (!Array.isArray(parsed) || parsed.length === 0)
-    throw new UserError(`${path}: must be a non-empty list of {train: [...], val: [...]}`);
+    throw new PlansError(`${path}: must be a non-empty list of {train: [...], val: [...]}`);
   parsed.forEach((fold, i) => {
     const f = fold as Partial<Fold>;
     for (const key of ['train', 'val'] as const)
       if (!Array.isArray(f?.[key]) || !f[key]!.every((x) => typeof x === 'string'))
-        throw new UserError(`${path}: [${i}].${key}: must be a list of case ids`);
+        throw new PlansError(`${path}: [${i}].${key}: must be a list of case ids`);
   });
   return parsed as Fold[];
 }

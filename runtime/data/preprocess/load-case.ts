@@ -6,7 +6,7 @@
  * Nothing is copied or reoriented; the affine says where the voxels are.
  */
 import { channelCount, channelOf, readNifti, type NiftiImage } from '../nifti/index.js';
-import { UserError } from '../../../cli/errors.js';
+import { DatasetError } from '../../errors.js';
 import type { Triple } from './store.js';
 
 export interface CaseSource {
@@ -41,7 +41,7 @@ function asFloat32(image: NiftiImage): Float32Array {
 function arrayShape(image: NiftiImage, file: string): Triple {
   const [x = 1, y = 1, z = 1] = image.shape;
   if (image.shape.length > 3 && image.shape.slice(3).some((n) => n !== 1) && image.shape.length !== 4)
-    throw new UserError(`${file}: expected a 3-D image, found shape ${image.shape.join('×')}`);
+    throw new DatasetError(`${file}: expected a 3-D image, found shape ${image.shape.join('×')}`);
   return [z, y, x];
 }
 
@@ -59,26 +59,26 @@ export function loadCase(source: CaseSource, channelsInOneFile = false, expected
     for (let c = 0; c < n; c++) images.push({ image: channelOf(first, c), file: source.images[0]! });
   } else {
     if (first.shape.length > 3 && channelCount(first) > 1)
-      throw new UserError(`${source.images[0]}: has ${channelCount(first)} channels on its 4th axis; expected one channel per file`);
+      throw new DatasetError(`${source.images[0]}: has ${channelCount(first)} channels on its 4th axis; expected one channel per file`);
     images.push({ image: first, file: source.images[0]! });
     for (const file of source.images.slice(1)) images.push({ image: readNifti(file), file });
   }
   if (expectedChannels !== undefined && images.length !== expectedChannels)
-    throw new UserError(`case ${source.id}: has ${images.length} channel(s), the dataset declares ${expectedChannels}`);
+    throw new DatasetError(`case ${source.id}: has ${images.length} channel(s), the dataset declares ${expectedChannels}`);
   const shape = arrayShape(images[0]!.image, images[0]!.file);
   for (const { image, file } of images.slice(1)) {
     const s = arrayShape(image, file);
-    if (s.some((n, a) => n !== shape[a])) throw new UserError(`${file}: shape ${[...s].reverse().join('×')} differs from channel 0's ${[...shape].reverse().join('×')}`);
+    if (s.some((n, a) => n !== shape[a])) throw new DatasetError(`${file}: shape ${[...s].reverse().join('×')} differs from channel 0's ${[...shape].reverse().join('×')}`);
   }
   let label: Int16Array | null = null;
   if (source.label) {
     const l = readNifti(source.label);
     const s = arrayShape(l, source.label);
-    if (s.some((n, a) => n !== shape[a])) throw new UserError(`${source.label}: shape ${[...s].reverse().join('×')} differs from the image's ${[...shape].reverse().join('×')}`);
+    if (s.some((n, a) => n !== shape[a])) throw new DatasetError(`${source.label}: shape ${[...s].reverse().join('×')} differs from the image's ${[...shape].reverse().join('×')}`);
     label = new Int16Array(l.data.length);
     for (let i = 0; i < label.length; i++) {
       const v = l.data[i]!;
-      if (!Number.isInteger(v) || v < 0 || v > 127) throw new UserError(`${source.label}: voxel ${i} has label ${v}; labels must be integers 0..127`);
+      if (!Number.isInteger(v) || v < 0 || v > 127) throw new DatasetError(`${source.label}: voxel ${i} has label ${v}; labels must be integers 0..127`);
       label[i] = v;
     }
   }

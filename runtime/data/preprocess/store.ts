@@ -12,7 +12,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../../../cli/errors.js';
+import { PreprocessedError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import type { Box3 } from './crop.js';
 
@@ -83,9 +83,9 @@ export function readCaseHeader(dir: string, id: string): CaseHeader {
   try {
     h = JSON.parse(readFileSync(path, 'utf8')) as CaseHeader;
   } catch (e) {
-    throw new UserError(`${path}: cannot read the preprocessed case: ${(e as Error).message}`);
+    throw new PreprocessedError(`${path}: cannot read the preprocessed case: ${(e as Error).message}`);
   }
-  if (h.format !== CASE_FORMAT) throw new UserError(`${path}: not a preprocessed case (format is ${JSON.stringify(h.format)})`);
+  if (h.format !== CASE_FORMAT) throw new PreprocessedError(`${path}: not a preprocessed case (format is ${JSON.stringify(h.format)})`);
   return h;
 }
 
@@ -101,7 +101,7 @@ export function listPreprocessedCases(dir: string): string[] {
 
 function readExact(path: string, expectBytes: number): Buffer {
   const buf = readFileSync(path);
-  if (buf.byteLength !== expectBytes) throw new UserError(`${path}: has ${buf.byteLength} bytes, the header says ${expectBytes}`);
+  if (buf.byteLength !== expectBytes) throw new PreprocessedError(`${path}: has ${buf.byteLength} bytes, the header says ${expectBytes}`);
   return buf;
 }
 
@@ -152,7 +152,7 @@ export function readPatch(
         for (let a = lo[0]!; a < hi[0]!; a++) {
           const start = ((c * D0 + a) * D1 + lo[1]!) * D2 + lo[2]!;
           const got = readSync(fd, buf, 0, runLen * bytes, start * bytes);
-          if (got !== runLen * bytes) throw new UserError(`${join(dir, file)}: truncated (case ${header.properties.id})`);
+          if (got !== runLen * bytes) throw new PreprocessedError(`${join(dir, file)}: truncated (case ${header.properties.id})`);
           put(buf, c, a);
         }
     } finally {

@@ -1,4 +1,6 @@
-/** JSON Schema of the IR (model.ir.json), checked with ajv by `verifyIR`. */
+/** JSON Schema of the IR (model.ir.json), checked with ajv by `verifyIR`. The enums come from types.ts. */
+import { CHECKPOINT_STYLES, IR_OPS, PARAM_INITS, PARAM_ROLES } from './types.js';
+
 const span = {
   type: 'object',
   required: ['file', 'line', 'col', 'length'],
@@ -29,7 +31,7 @@ export const irSchema = {
     arguments: { type: 'object' },
     input: shape,
     outputs: { type: 'array', items: { type: 'string' }, minItems: 1 },
-    hints: { type: 'object', required: ['checkpointStyle'], properties: { checkpointStyle: { enum: ['none', 'outside_block'] } }, additionalProperties: false },
+    hints: { type: 'object', required: ['checkpointStyle'], properties: { checkpointStyle: { enum: CHECKPOINT_STYLES } }, additionalProperties: false },
     nodes: {
       type: 'array',
       items: {
@@ -38,7 +40,7 @@ export const irSchema = {
         additionalProperties: false,
         properties: {
           id: { type: 'string', minLength: 1 },
-          op: { enum: ['input', 'conv', 'conv_transpose', 'pad', 'group_norm', 'layer_norm', 'gelu', 'leaky_relu', 'relu', 'grn', 'add', 'concat', 'output'] },
+          op: { enum: IR_OPS },
           inputs: { type: 'array', items: { type: 'string' } },
           attrs: { type: 'object', additionalProperties: { type: ['number', 'boolean', 'string', 'array'] } },
           params: { type: 'object', additionalProperties: { type: 'string' } },
@@ -59,8 +61,8 @@ export const irSchema = {
         properties: {
           name: { type: 'string', minLength: 1 },
           shape: { type: 'array', items: { type: 'integer', minimum: 1 } },
-          role: { enum: ['conv_weight', 'conv_transpose_weight', 'bias', 'norm_weight', 'norm_bias', 'grn_gamma', 'grn_beta', 'dummy'] },
-          init: { enum: ['kaiming_uniform', 'fan_in_uniform', 'zeros', 'ones'] },
+          role: { enum: PARAM_ROLES },
+          init: { enum: PARAM_INITS },
           fanIn: { type: 'number' },
           trainable: { type: 'boolean' },
         },

@@ -32,37 +32,51 @@ export interface ActShape {
   spatial: number[] | null;
 }
 
-export type IROp =
-  | 'input'
-  | 'conv' // dense or grouped convolution; attrs: kernel, stride, padding, groups, bias
-  | 'conv_transpose' // transposed convolution; attrs: kernel, stride, padding, groups, bias
-  | 'pad' // constant zero padding; attrs: before, after (per spatial axis)
-  | 'group_norm' // attrs: groups, eps, affine (groups == channels: one group per channel, = InstanceNorm)
-  | 'layer_norm' // normalise over channels at each voxel (MedNeXt's channels_first LayerNorm); attrs: eps
-  | 'gelu' // exact erf GELU
-  | 'leaky_relu' // attrs: slope
-  | 'relu'
-  | 'grn' // global response normalisation (ConvNeXt-V2), MedNeXt form; attrs: eps; params gamma, beta [1, C, 1, 1(, 1)]
-  | 'add' // element-wise sum of all inputs
-  | 'concat' // channel concatenation, inputs in order
-  | 'output'; // marks a network output; attrs: index (0 = full resolution)
+/** Every operation the IR has: the one list the type, the JSON Schema and the verifier share. */
+export const IR_OPS = [
+  'input',
+  'conv', // dense or grouped convolution; attrs: kernel, stride, padding, groups, bias
+  'conv_transpose', // transposed convolution; attrs: kernel, stride, padding, groups, bias
+  'pad', // constant zero padding; attrs: before, after (per spatial axis)
+  'group_norm', // attrs: groups, eps, affine (groups == channels: one group per channel, = InstanceNorm)
+  'layer_norm', // normalise over channels at each voxel (MedNeXt's channels_first LayerNorm); attrs: eps
+  'gelu', // exact erf GELU
+  'leaky_relu', // attrs: slope
+  'relu',
+  'grn', // global response normalisation (ConvNeXt-V2), MedNeXt form; attrs: eps; params gamma, beta [1, C, 1, 1(, 1)]
+  'add', // element-wise sum of all inputs
+  'concat', // channel concatenation, inputs in order
+  'output', // marks a network output; attrs: index (0 = full resolution)
+] as const;
+
+export type IROp = (typeof IR_OPS)[number];
+
+/** What a parameter tensor is and how it is laid out (so weight import/export and UpKern need no guessing). */
+export const PARAM_ROLES = [
+  'conv_weight', // [out, in/groups, *k]
+  'conv_transpose_weight', // [in, out/groups, *k]
+  'bias',
+  'norm_weight',
+  'norm_bias',
+  'grn_gamma',
+  'grn_beta',
+  'dummy', // MedNeXt's unused `dummy_tensor` ([1], value 1): written for PyTorch's strict loading, not counted
+] as const;
+
+/** Initialisations a new model uses (PyTorch's defaults for the module that owns a parameter). */
+export const PARAM_INITS = ['kaiming_uniform', 'fan_in_uniform', 'zeros', 'ones'] as const;
+
+/** Gradient checkpointing styles a spec can ask for. */
+export const CHECKPOINT_STYLES = ['none', 'outside_block'] as const;
 
 export interface IRParam {
   /** Official state_dict key, e.g. `enc_block_0.1.conv1.weight`. */
   name: string;
   shape: number[];
-  /** How the tensor is laid out and what it is, so weight import/export and UpKern need no guessing. */
-  role:
-    | 'conv_weight' // [out, in/groups, *k]
-    | 'conv_transpose_weight' // [in, out/groups, *k]
-    | 'bias'
-    | 'norm_weight'
-    | 'norm_bias'
-    | 'grn_gamma'
-    | 'grn_beta'
-    | 'dummy'; // MedNeXt's unused `dummy_tensor` ([1], value 1): written for PyTorch's strict loading, not counted
+  /** How the tensor is laid out and what it is (see PARAM_ROLES). */
+  role: (typeof PARAM_ROLES)[number];
   /** Initialisation a new model uses (PyTorch's defaults for the module that owns it). */
-  init: 'kaiming_uniform' | 'fan_in_uniform' | 'zeros' | 'ones';
+  init: (typeof PARAM_INITS)[number];
   /** fan_in for the PyTorch default init (`1/sqrt(fan_in)` bounds). */
   fanIn?: number;
   trainable: boolean;
@@ -109,5 +123,5 @@ export interface IRModel {
    */
   parameters: IRParam[];
   /** Training hints that do not change the function computed. */
-  hints: { checkpointStyle: 'none' | 'outside_block' };
+  hints: { checkpointStyle: (typeof CHECKPOINT_STYLES)[number] };
 }

@@ -19,11 +19,11 @@ export function verifyIR(ir: unknown): string[] {
   const params = new Set(m.parameters.map((p) => p.name));
   if (params.size !== m.parameters.length) problems.push('parameter names are not unique');
   for (const n of m.nodes) {
-    for (const i of n.inputs) if (!defined.has(i)) problems.push(`node ${n.id}: input ${i} is not defined before it`);
-    for (const p of Object.values(n.params)) if (!params.has(p)) problems.push(`node ${n.id}: parameter ${p} is not declared`);
+    for (const i of n.inputs) if (!defined.has(i)) problems.push(`node ${n.id} reads ${i}, which no earlier node produces`);
+    for (const p of Object.values(n.params)) if (!params.has(p)) problems.push(`node ${n.id} uses parameter ${p}, which is not in the parameter list`);
     if (defined.has(n.id)) problems.push(`node id ${n.id} is used twice`);
     defined.add(n.id);
   }
-  for (const o of m.outputs) if (!defined.has(o)) problems.push(`output ${o} is not a node`);
+  for (const o of m.outputs) if (!defined.has(o)) problems.push(`output ${o} is not produced by any node`);
   return problems;
 }

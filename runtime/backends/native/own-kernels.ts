@@ -1,0 +1,116 @@
+import { GROUP_NORM_STATS } from '../../kernels/group-norm.js';
+import type { NativeAddon } from './addon.js';
+import { size, values, type Args, type Info } from './cpu-data.js';
+import { nativeMatMul, type Geometry } from './cpu-kernels.js';
+
+/**
+ * mnxc's own kernels, registered for the `native` backend only: the 3-D depthwise convolution
+ * and its two gradients, GELU and its gradient, the product with a bias, and GroupNorm's
+ * statistics, affine step and gradient. The ops in ops.ts run them.
+ */
+
+/** Kernels of the 3-D ops (registered for `native` only; attrs.geometry is the addon's). */
+export const DW3D = 'MnxcDepthwiseConv3d';
+export const DW3D_INPUT = 'MnxcDepthwiseConv3dBackpropInput';
+export const DW3D_FILTER = 'MnxcDepthwiseConv3dBackpropFilter';
+export const GELU = 'MnxcGelu';
+export const GELU_GRAD = 'MnxcGeluGrad';
+export const MATMUL_BIAS = 'MnxcMatMulBias';
+export const GN_STATS = GROUP_NORM_STATS;
+export const CHANNEL_AFFINE = 'MnxcChannelAffine';
+export const GN_GRAD = 'MnxcGroupNormGrad';
+
+/** attrs of the GroupNorm kernels: x is [n, v, c] (any shape of that size), groups of c/groups channels. */
+interface GnAttrs {
+  n: number;
+  v: number;
+  c: number;
+  groups: number;
+  eps?: number;
+}
+
+export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info | Info[]> {
+  const geom = (attrs: Args['attrs']) => (attrs as { geometry: Geometry }).geometry;
+  const shapes = (g: Geometry) => ({ x: [g[0]!, g[2]!, g[3]!, g[4]!, g[1]!], y: [g[0]!, g[5]!, g[6]!, g[7]!, g[1]!] });
+  return {
+    // inputs x, filter[, bias] → y
+    [DW3D]: ({ inputs, backend, attrs }) => {
+      const g = geom(attrs);
+      const out = new Float32Array(size(shapes(g).y));
+      n.dwconv3d(0, g, values(backend, inputs.x!), values(backend, inputs.filter!), inputs.bias ? values(backend, inputs.bias) : null, out);
+      return backend.makeTensorInfo(shapes(g).y, 'float32', out);
+    },
+    // inputs dy, filter → dx
+    [DW3D_INPUT]: ({ inputs, backend, attrs }) => {
+      const g = geom(attrs);
+      const out = new Float32Array(size(shapes(g).x));
+      n.dwconv3d(1, g, values(backend, inputs.dy!), values(backend, inputs.filter!), out, null);
+      return backend.makeTensorInfo(shapes(g).x, 'float32', out);
+    },
+    // inputs x, dy → [dfilter [kD, kH, kW, C, 1], dbias [C]]
+    [DW3D_FILTER]: ({ inputs, backend, attrs }) => {
+      const g = geom(attrs);
+      const dw = new Float32Array(g[8]! * g[9]! * g[10]! * g[1]!);
+      const db = new Float32Array(g[1]!);
+      n.dwconv3d(2, g, values(backend, inputs.x!), values(backend, inputs.dy!), dw, db);
+      return [backend.makeTensorInfo([g[8]!, g[9]!, g[10]!, g[1]!, 1], 'float32', dw), backend.makeTensorInfo([g[1]!], 'float32', db)];
+    },
+    // attrs.scale (default 1): scale·GELU(x); 2 gives x·(1 + erf(x/√2)).
+    [GELU]: ({ inputs, backend, attrs }) => {
+      const x = inputs.x!;
+      const out = new Float32Array(size(x.shape));
+      n.gelu(values(backend, x), out, Number((attrs as { scale?: number } | undefined)?.scale ?? 1));
+      return backend.makeTensorInfo(x.shape, 'float32', out);
+    },
+    // inputs a, b, bias [N] → op(a)·op(b) + bias (attrs transposeA, transposeB)
+    [MATMUL_BIAS]: ({ inputs, backend, attrs }) => {
+      const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+      const r = nativeMatMul(n, backend, inputs.a!, inputs.b!, transposeA, transposeB, values(backend, inputs.bias!));
+      if (!r) throw new Error(`${MATMUL_BIAS}: shapes [${inputs.a!.shape}] × [${inputs.b!.shape}] + [${inputs.bias!.shape}] do not fit`);
+      return r;
+    },
+    // input x → [centred [n, v, c], mean [n, 1, c], rstd [n, 1, c]] (centred: false → [mean, rstd])
+    [GN_STATS]: ({ inputs, backend, attrs }) => {
+      const a = attrs as unknown as GnAttrs & { centred: boolean };
+      const centred = a.centred ? new Float32Array(a.n * a.v * a.c) : null;
+      const mean = new Float32Array(a.n * a.c), rstd = new Float32Array(a.n * a.c);
+      n.groupNormStats(values(backend, inputs.x!), centred, mean, rstd, a.n, a.v, a.c, a.groups, a.eps ?? 1e-5);
+      const stats = [backend.makeTensorInfo([a.n, 1, a.c], 'float32', mean), backend.makeTensorInfo([a.n, 1, a.c], 'float32', rstd)];
+      return centred ? [backend.makeTensorInfo([a.n, a.v, a.c], 'float32', centred), ...stats] : stats;
+    },
+    // inputs x [n, v, c], scale [n, 1, c] or [c], shift [n, 1, c] or [c] → x·scale + shift
+    [CHANNEL_AFFINE]: ({ inputs, backend, attrs }) => {
+      const a = attrs as unknown as GnAttrs;
+      const perSample = (t: Info) => {
+        const v = values(backend, t);
+        if (v.length === a.n * a.c) return v;
+        if (v.length !== a.c) throw new Error(`${CHANNEL_AFFINE}: [${t.shape}] is neither [${a.c}] nor [${a.n}, 1, ${a.c}]`);
+        const out = new Float32Array(a.n * a.c);
+        for (let i = 0; i < a.n; i++) out.set(v, i * a.c);
+        return out;
+      };
+      const y = new Float32Array(a.n * a.v * a.c);
+      n.channelAffine(values(backend, inputs.x!), perSample(inputs.scale!), perSample(inputs.shift!), y, a.n, a.v, a.c);
+      return backend.makeTensorInfo([a.n, a.v, a.c], 'float32', y);
+    },
+    // inputs dy, centred [n, v, c], rstd [n, 1, c], gamma [c] → [dx [n, v, c], dgamma [c], dbeta [c]]
+    [GN_GRAD]: ({ inputs, backend, attrs }) => {
+      const a = attrs as unknown as GnAttrs;
+      const dx = new Float32Array(a.n * a.v * a.c), dg = new Float32Array(a.c), db = new Float32Array(a.c);
+      const f = (t: string) => values(backend, inputs[t]!);
+      n.groupNormBackward(f('dy'), f('centred'), f('rstd'), f('gamma'), dx, dg, db, a.n, a.v, a.c, a.groups);
+      return [
+        backend.makeTensorInfo([a.n, a.v, a.c], 'float32', dx),
+        backend.makeTensorInfo([a.c], 'float32', dg),
+        backend.makeTensorInfo([a.c], 'float32', db),
+      ];
+    },
+    [GELU_GRAD]: ({ inputs, backend }) => {
+      const x = inputs.x!;
+      const out = new Float32Array(size(x.shape));
+      n.geluGrad(values(backend, x), values(backend, inputs.dy!), out);
+      return backend.makeTensorInfo(x.shape, 'float32', out);
+    },
+  };
+}
+

@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './fixtures.js';
+import { checkWalls, IMPORT_RULES, LAYOUT_MODULE, repositoryFiles, staleExceptions, TFJS_INTERNALS_MODULE, type Violation } from './walls.js';
+import { TFJS_CORE_CHECKED } from '../runtime/tfjs-internals.js';
+
+const show = (vs: Violation[]) => vs.map((v) => `${v.file}:${v.line}: ${v.rule}: ${v.detail}`).join('\n');
+
+describe('walls between the layers (tests/walls.ts)', () => {
+  const files = repositoryFiles(ROOT);
+
+  it('no file of the repository crosses a wall', () => {
+    expect(files.size).toBeGreaterThan(100);
+    expect(show(checkWalls(files))).toBe('');
+  });
+
+  it('every exception names a file that still exists (delete entries for files that moved)', () => {
+    expect(staleExceptions(files)).toEqual([]);
+  });
+
+  it('fails on each kind of crossing', () => {
+    const bad = new Map([
+      ['compiler/bad.ts', "import * as tf from '@tensorflow/tfjs-core';\nimport { ops } from '../runtime/ops/index.js';"],
+      ['grammar/bad.ts', "export { main } from '../cli/main.js';"],
+      ['ir/bad.ts', "import type { MnxModel } from '../runtime/model/model.js';\nimport yaml from 'yaml';"],
+      ['runtime/model/bad.ts', "const m = await import('../../compiler/compile.js');\nimport { UserError } from '../../cli/errors.js';"],
+      ['runtime/train/bad.ts', 'const tape = tf.engine().state.activeTape;\nconst v = backend.data.get(t.dataId).values;'],
+      ['runtime/weights/bad.ts', 'const w = tf.transpose(weight, [4, 3, 0, 1, 2]);'],
+      ['cli/bad.ts', "import { compileFile } from '../compiler/compile.js';"],
+    ]);
+    const found = checkWalls(bad).map((v) => `${v.file}:${v.line} ${v.detail}`);
+    expect(found).toEqual([
+      "compiler/bad.ts:1 imports '@tensorflow/tfjs-core'",
+      "compiler/bad.ts:2 imports '../runtime/ops/index.js'",
+      "grammar/bad.ts:1 imports '../cli/main.js'",
+      "ir/bad.ts:1 imports '../runtime/model/model.js'",
+      "ir/bad.ts:2 imports 'yaml'",
+      "runtime/model/bad.ts:1 imports '../../compiler/compile.js'",
+      "runtime/model/bad.ts:2 imports '../../cli/errors.js'",
+      'runtime/train/bad.ts:1 tf.engine().state.activeTape',
+      'runtime/train/bad.ts:2 backend.data.get',
+      'runtime/weights/bad.ts:1 tf.transpose',
+    ]);
+  });
+
+  it('docs/architecture.md describes every wall: each layer, the layout module and the TF.js internals module', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
+    for (const rule of IMPORT_RULES) for (const folder of rule.files) expect(doc, rule.name).toContain(`\`${folder}\``);
+    for (const path of [LAYOUT_MODULE, TFJS_INTERNALS_MODULE, 'tests/walls.ts']) expect(doc).toContain(path);
+  });
+
+  it('TF.js internals were checked against the installed tfjs-core', () => {
+    const installed = JSON.parse(readFileSync(join(ROOT, 'node_modules/@tensorflow/tfjs-core/package.json'), 'utf8')).version as string;
+    expect(installed, 'update runtime/tfjs-internals.ts after re-running the backprop, native and model tests').toBe(TFJS_CORE_CHECKED);
+  });
+});
