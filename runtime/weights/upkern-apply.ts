@@ -6,7 +6,6 @@
  * library needed.
  */
 
-import type { WeightMap } from '../../compiler/passes/upkern.js';
 import type { IRParam } from '../../compiler/ir/types.js';
 import type { TensorMap } from '../io/safetensors.js';
 import { createRng } from '../model/init.js';
@@ -101,6 +100,18 @@ export function initFresh(param: IRParam, seed: number): Float32Array {
 export interface ApplyResult {
   tensors: TensorMap;
   /** Notes for the user: source tensors the map does not use. */
+  warnings: string[];
+}
+
+/**
+ * A weight map as `compiler/passes/upkern.ts` computes it (its JSON form in `mnxc upkern --report`):
+ * per parameter, what to do and the shapes on both sides. Declared here so the runtime reads it
+ * without importing the compiler.
+ */
+export interface WeightMap {
+  /** Target parameters in state_dict order, then the dropped source parameters. */
+  entries: { name: string; action: 'copy' | 'resample' | 'fresh' | 'dropped'; from: number[] | null; to: number[] | null }[];
+  errors: string[];
   warnings: string[];
 }
 

@@ -1,4 +1,4 @@
-import { writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomic } from '../../runtime/io/atomic.js';
 import { renderCurvesSvg, type EpochPoint } from './curves.js';
 import { encodePng, pngDataUri } from './png.js';
 import { labelColour, labelSlice, sideBySide, windowedSlice, type RgbPicture } from './slices.js';
