@@ -12,6 +12,7 @@ import { compileFile } from '../compiler/compile.js';
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
 import type { IRModel } from '../compiler/ir/types.js';
 import { verifyIR } from '../compiler/ir/verify.js';
+import { sizeDivisor } from '../runtime/infer/predict.js';
 
 /** The file name `mnxc compile -o DIR` gives the IR. */
 export const IR_FILE = 'model.ir.json';
@@ -109,4 +110,16 @@ export function requireNetwork(path: string, opts: NetworkOptions = {}, onDiagno
 /** The folder a spec's relative imports are read from (spec files are copied relative to it). */
 export function specRoot(source: NetworkSource): string {
   return dirname(source.path);
+}
+
+/**
+ * Refuses an input size the network cannot take. A spec compiled at that size has had its shapes
+ * checked by the compiler; a compiled IR is checked here: every spatial size a multiple of what
+ * the downsampling needs.
+ */
+export function checkInputSize(network: Network, spatial: number[], what: string): void {
+  if (network.source.given !== 'ir') return;
+  const divisor = sizeDivisor(network.ir).slice(0, network.ir.spatialDims);
+  if (spatial.length !== divisor.length || spatial.some((s, a) => s % divisor[a]! !== 0))
+    throw new UserError(`${what}: input size ${spatial.join('×')} is not a multiple of ${divisor.join('×')}, which ${network.source.path}'s downsampling needs`);
 }
