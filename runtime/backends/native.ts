@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../io/package-root.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { ops, setOp, type Ops } from '../ops/index.js';
@@ -24,7 +24,7 @@ import { MATMUL_BIAS_ADD, MATMUL_BIAS_GELU } from '../kernels/pointwise.js';
  * native matrix product, which adds the bias while the rows are in cache.
  */
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = packageRoot(import.meta.url);
 export const NATIVE_HOME = join(ROOT, '.mnxc', 'native');
 export const NATIVE_HOME_LABEL = '.mnxc/native';
 export const NATIVE_ADDON = join(NATIVE_HOME, 'mnxc_native.node');
