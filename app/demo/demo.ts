@@ -6,7 +6,7 @@
  *   OUT/data/Dataset900_Phantom/   the generated dataset (imagesTr, labelsTr, imagesTs, labelsTs)
  *   OUT/plans.yaml, fingerprint.json
  *   OUT/preprocessed/              the training cases, preprocessed, and splits_final.json
- *   OUT/run/                       the run folder (plans.yaml, model.ir.json, spec/, dataset.json, fold_0/)
+ *   OUT/run/                       the run folder (app/run-folder.ts: plans.yaml, model.ir.json, network.json, spec/, dataset.json, fold_0/)
  *   OUT/predictions/               the test cases' label maps (NIfTI, on the input grids)
  *   OUT/summary.json, summary.csv  metrics of the predictions against labelsTs
  *   OUT/report.html                curves, metrics and slices in one self-contained page

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { writeTestCase } from '../../runtime/data/dataset/index.js';
 import { savePlans } from '../../runtime/data/plan/index.js';
 import { readSafetensors } from '../../runtime/io/safetensors.js';
 import { makePreprocessedSpheres } from '../../runtime/train/testing.js';
@@ -63,7 +64,7 @@ describe('mnxc train', () => {
     expect(changed.err).toMatch(/the plans differ/);
   });
 
-  it('trains from a compiled model (mnxc compile -o DIR, then --spec DIR), records it, and continues from the run without --spec', async () => {
+  it('trains from a compiled model (mnxc compile -o DIR, then --spec DIR), records it, continues from the run without --spec, and predicts with it', async () => {
     const build = join(root, 'build');
     expect((await mnxc('compile', 'examples/tiny.mnx', '-o', build)).code).toBe(0);
     const run = join(root, 'run-ir');
@@ -77,6 +78,11 @@ describe('mnxc train', () => {
     const cont = await mnxc(...args, '--continue');
     expect(cont.code, cont.err).toBe(0);
     expect(cont.out).toMatch(/finished after 2 epoch\(s\)/);
+    // mnxc predict runs the run trained from the IR
+    writeTestCase(root, { id: 'ball', shape: [20, 20, 20], channels: [Float32Array.from({ length: 20 ** 3 }, (_, i) => 1 + (i % 7))], label: null }, 'Ts');
+    const pred = await mnxc('predict', '-i', join(root, 'imagesTs'), '-o', join(root, 'pred-ir'), '-m', run, '--no-tta', '--backend', 'cpu');
+    expect(pred.code, pred.err).toBe(0);
+    expect(existsSync(join(root, 'pred-ir', 'ball.nii.gz'))).toBe(true);
     const json = await mnxc(...args, '-o', join(root, 'run-ir-json'), '--spec', join(build, 'model.ir.json'), '--until-epoch', '1');
     expect(json.code, json.err).toBe(0);
     const bad = join(root, 'bad.ir.json');
