@@ -6,7 +6,7 @@
  * The result says which it was, so a run folder can record it.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UserError } from '../cli/errors.js';
 import { compileFile } from '../compiler/compile.js';
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
@@ -105,11 +105,6 @@ export function requireNetwork(path: string, opts: NetworkOptions = {}, onDiagno
   const n = loadNetwork(path, opts, onDiagnostics);
   if (!n) throw new UserError(`${path}: ${what ? `${what} ` : ''}does not compile (see the messages above)`);
   return n;
-}
-
-/** The folder a spec's relative imports are read from (spec files are copied relative to it). */
-export function specRoot(source: NetworkSource): string {
-  return dirname(source.path);
 }
 
 /**
