@@ -1,9 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // `mnxc` and `mnxc/runtime` (as generated models import them) resolve to the sources here.
+  resolve: { conditions: ['mnxc-source'] },
+  ssr: { resolve: { conditions: ['mnxc-source'] } },
   test: {
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', '.mnxc/**'],
+    exclude: ['node_modules/**', '.mnxc/**', 'dist/**'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { parseSafetensors, type TensorMap } from '../runtime/io/safetensors.js';
 import { readFileSync } from 'node:fs';
 import { fixtureOverrides, nnunetOverrides } from '../tests/overrides.js';
 import { loadTensorflowBinding } from '../runtime/backends/tensorflow.js';
+import { mnxcInProcess } from '../tests/cli.js';
 
 /** Backends the parity tests run on: the npm ones always, `tensorflow` where `mnxc setup tensorflow` built it. */
 const BACKENDS = ['cpu', 'wasm', ...((await loadTensorflowBinding()) === null ? ['tensorflow'] : [])];
@@ -105,6 +106,58 @@ describe('mnxc forward matches the official PyTorch outputs', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/enc_block_0\.0\.conv1\.weight/);
     expect(r.stderr).toMatch(/\[4, 1, 3, 3, 3\]|4,1,3,3,3/);
+  });
+});
+
+describe('mnxc compile, then forward / summary / upkern from the compiled model', async () => {
+  const ref = join(FIXTURES, 'mednext-reference');
+  const dir = mkdtempSync(join(tmpdir(), 'mnxc-compiled-'));
+  const build = join(dir, 'build');
+  const set = fixtureOverrides('tiny_k3_ds').flatMap((s) => ['--set', s]);
+
+  // In-process: a process per command costs seconds on a loaded machine.
+  const run = async (...args: string[]) => {
+    const r = await mnxcInProcess(...args);
+    return { code: r.code, stdout: r.out, stderr: r.err };
+  };
+
+  it('forward takes the compile folder or its model.ir.json (compiled at 128³) and gives the official outputs', async () => {
+    const c = await run('compile', 'examples/mednext.mnx', ...set, '-o', build);
+    expect(c.code, c.stderr).toBe(0);
+    const expected = parseSafetensors(readFileSync(join(ref, 'tiny_k3_ds.io.safetensors'))).tensors;
+    for (const net of [build, join(build, 'model.ir.json')]) {
+      const out = join(dir, 'out.safetensors');
+      const r = await run('forward', net, '--weights', join(ref, 'tiny_k3_ds.weights.safetensors'), '--input', join(ref, 'tiny_k3_ds.io.safetensors'), '--output', out, '--backend', 'cpu');
+      expect(r.code, r.stderr).toBe(0);
+      expectWithinTolerance(expected, parseSafetensors(readFileSync(out)).tensors, `forward ${net}`);
+    }
+  });
+
+  it('summary and upkern read it too; the spec-only options, a folder without an IR and an invalid IR are refused naming the file', async () => {
+    const fromSpec = await run('summary', 'examples/mednext.mnx', ...set, '--json');
+    const fromIR = await run('summary', build, '--json');
+    expect(fromIR.code, fromIR.stderr).toBe(0);
+    expect(JSON.parse(fromIR.stdout)).toEqual(JSON.parse(fromSpec.stdout));
+    const up = await run('upkern', '--from', build, '--to', join(build, 'model.ir.json'), '--weights', join(ref, 'tiny_k3_ds.weights.safetensors'), '--out', join(dir, 'same.safetensors'));
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/copy/);
+    const withSet = await run('summary', build, '--set', 'kernel_size=5');
+    expect(withSet.code).toBe(1);
+    expect(withSet.stderr).toMatch(/build: --set apply to \.mnx specs; this is a compiled IR/);
+    const otherSize = await run('summary', build, '--input-size', '64,64,64');
+    expect(otherSize.code).toBe(1);
+    expect(otherSize.stderr).toMatch(/compiled for input 128×128×128, not 64×64×64/);
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    const none = await run('summary', empty);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/empty: not a compiled model \(no model\.ir\.json/);
+    const bad = join(dir, 'bad.ir.json');
+    writeFileSync(bad, JSON.stringify({ ...JSON.parse(readFileSync(join(build, 'model.ir.json'), 'utf8')), outputs: ['nowhere'] }));
+    const invalid = await run('forward', bad, '--weights', join(ref, 'tiny_k3_ds.weights.safetensors'), '--input', join(ref, 'tiny_k3_ds.io.safetensors'), '--output', join(dir, 'x.safetensors'));
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toMatch(/bad\.ir\.json: not a valid model IR:\n {2}output nowhere is not produced by any node/);
+    expect(invalid.stderr).not.toMatch(/\n\s+at /);
   });
 });
 

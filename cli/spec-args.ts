@@ -1,3 +1,4 @@
+import { loadNetwork, type Network } from '../app/network.js';
 import { compileFile, type CompileResult } from '../compiler/compile.js';
 import { renderDiagnostics } from '../compiler/diagnostics/render.js';
 import type { IRModel } from '../ir/types.js';
@@ -10,6 +11,10 @@ export const specOptions = {
   model: { type: 'string' },
   'input-size': { type: 'string' },
 } as const;
+
+/** For commands that run a network: what SPEC may be. */
+export const NETWORK_HELP = `SPEC is an .mnx spec, or a compiled model: the folder 'mnxc compile SPEC -o DIR' writes, or its
+model.ir.json (then --set, --variant and --model do not apply: compile again to change it).`;
 
 export const SPEC_HELP = `  --set NAME=VALUE     override a model parameter; VALUE is an .mnx literal
                        (5, true, [2,3,4,4,4,4,4,3,2], "group"); repeatable
@@ -42,4 +47,14 @@ export function compileFromArgs(spec: string | undefined, v: SpecValues, default
   const text = renderDiagnostics(r.diagnostics, r.sources);
   if (text) process.stderr.write(text);
   return r;
+}
+
+/**
+ * The network SPEC names, an .mnx spec (compiled with the command-line options; diagnostics to
+ * stderr) or a compiled model (folder or model.ir.json, verified). Null: the spec did not compile.
+ */
+export function networkFromArgs(spec: string | undefined, v: SpecValues, defaultSize: number[] | null = null): Network | null {
+  if (!spec) throw new UsageError('missing SPEC (an .mnx file, or a compiled model folder or model.ir.json)');
+  const inputSize = parseSize(v['input-size']) ?? defaultSize;
+  return loadNetwork(spec, { set: v.set, variant: v.variant, model: v.model, inputSize }, (text) => process.stderr.write(text));
 }

@@ -11,6 +11,11 @@ export class SourceMap {
   line(file: string, line: number): string | null {
     return this.texts.get(file)?.[line - 1] ?? null;
   }
+
+  /** Names of every source held (files read, and pseudo-files like the command line). */
+  files(): string[] {
+    return [...this.texts.keys()];
+  }
 }
 
 export function spanAt(file: string, line: number, col: number, length = 1): SourceSpan {

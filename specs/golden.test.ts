@@ -45,7 +45,7 @@ describe('golden baselines of the examples', () => {
       JSON.parse(text);
       baseline(`baselines/${c.name}.ir.json`, text);
       baseline(`baselines/${c.name}.summary.txt`, renderSummary(summarize(ir)) + '\n');
-      baseline(`baselines/${c.name}.gen.ts`, generateTypeScript(ir, { runtimeImport: '../../runtime', source: c.spec }));
+      baseline(`baselines/${c.name}.gen.ts`, generateTypeScript(ir, { source: c.spec }));
     });
   }
 });

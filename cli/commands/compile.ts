@@ -13,8 +13,9 @@ export const command: Command = {
 
 Writes DIR/model.ir.json (the IR: operations, shapes, parameters in PyTorch naming, source
 spans), DIR/model.gen.ts (a TypeScript module that builds the same network from the runtime's
-operations) and DIR/summary.txt (parameters, FLOPs, activation memory at the input size,
-default 128³).
+operations, imported from mnxc/runtime) and DIR/summary.txt (parameters, FLOPs, activation
+memory at the input size, default 128³). Commands that run a network take DIR (or
+DIR/model.ir.json) in place of SPEC: mnxc compile SPEC -o DIR && mnxc train ... --spec DIR.
 
 ${SPEC_HELP}
   -o, --output DIR     output folder (created if needed)`,

@@ -1,6 +1,6 @@
 import { resolve, relative } from 'node:path';
 import { BACKEND_CHOICES, type BackendChoice } from '../../runtime/backend.js';
-import { DEMO_CONFIG, QUICK_CONFIG, runDemo } from '../../runtime/demo/demo.js';
+import { DEMO_CONFIG, QUICK_CONFIG, runDemo } from '../../app/demo/demo.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 

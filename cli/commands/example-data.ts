@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
-import { EXAMPLE_DATASET_NAME, writeExampleDataset } from '../../runtime/demo/example-data.js';
+import { EXAMPLE_DATASET_NAME, writeExampleDataset } from '../../app/demo/example-data.js';
 
 const HELP = `Usage: mnxc example-data OUT_DIR [--cases N] [--test-cases M] [--seed S]
 

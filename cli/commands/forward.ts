@@ -6,7 +6,8 @@ import { loadWeights } from '../../runtime/weights/state-dict.js';
 import { channelsFirstToLast, channelsLastToFirst } from '../../runtime/weights/layout.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
-import { SPEC_HELP, compileFromArgs, specOptions } from '../spec-args.js';
+import { checkInputSize } from '../../app/network.js';
+import { NETWORK_HELP, SPEC_HELP, networkFromArgs, specOptions } from '../spec-args.js';
 
 export const command: Command = {
   name: 'forward',
@@ -17,6 +18,7 @@ export const command: Command = {
 Runs the raw network (no pre- or post-processing). I holds a float32 tensor 'input' in NCDHW
 (NCHW for 2-D); O receives out_0 … out_N (one per head, full resolution first) in NCDHW.
 W is a safetensors file in PyTorch naming and layout (the official state_dict keys).
+${NETWORK_HELP}
 
 ${SPEC_HELP}
   --weights FILE       weights (safetensors, PyTorch state_dict names and layouts)
@@ -43,12 +45,13 @@ ${SPEC_HELP}
     if (!x) throw new UserError(`${values.input}: no tensor named 'input' (found: ${[...inputs.keys()].join(', ') || 'none'})`);
     if (x.dtype !== 'F32') throw new UserError(`${values.input}: tensor 'input' is ${x.dtype}, expected F32`);
     const spatial = x.shape.slice(2);
-    const r = compileFromArgs(positionals[0], { ...values, 'input-size': values['input-size'] ?? spatial.join(',') });
-    if (!r.ir) return 1;
+    const r = networkFromArgs(positionals[0], { ...values, 'input-size': values['input-size'] ?? spatial.join(',') });
+    if (!r) return 1;
     const ir = r.ir;
     if (x.shape.length !== ir.spatialDims + 2 || x.shape[1] !== ir.input.channels) {
       throw new UserError(`${values.input}: 'input' has shape [${x.shape}] but the network takes [N, ${ir.input.channels}, ${ir.spatialDims === 3 ? 'D, H, W' : 'H, W'}]`);
     }
+    checkInputSize(r, spatial, values.input!);
     const backend = await useBackend(values.backend as BackendChoice);
     process.stderr.write(`backend: ${backend}\n`);
     const model = buildModel(ir);

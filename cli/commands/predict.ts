@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
 import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../../runtime/backend.js';
-import { PredictProgress, checkpointWeightsPath, findInputCases, openRunFolder, predictCases, selectFolds, type CheckpointName } from '../../runtime/infer/index.js';
+import { RunFolder } from '../../app/run-folder.js';
+import { PredictProgress, findInputCases, predictCases, type CheckpointName } from '../../runtime/infer/index.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 
@@ -63,10 +64,10 @@ export const command: Command = {
       if (!(step > 0 && step <= 1)) throw new UsageError(`--step expects a number in (0, 1], got '${values.step}'`);
     }
 
-    const run = openRunFolder(values.model);
-    const folds = selectFolds(run, values.folds);
+    const run = RunFolder.open(values.model);
+    const folds = run.selectFolds(values.folds);
     // Every checkpoint is checked before anything is written.
-    for (const f of folds) checkpointWeightsPath(run, f, values.checkpoint as CheckpointName);
+    for (const f of folds) run.weightsPath(f, values.checkpoint as CheckpointName);
     const cases = findInputCases(values.input, run.plans.dataset.channels.length);
     const backend = await useBackend(values.backend as BackendChoice);
     const tta = !values['no-tta'];

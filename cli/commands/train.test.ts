@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { writeTestCase } from '../../runtime/data/dataset/index.js';
 import { savePlans } from '../../runtime/data/plan/index.js';
 import { readSafetensors } from '../../runtime/io/safetensors.js';
 import { makePreprocessedSpheres } from '../../runtime/train/testing.js';
@@ -61,5 +62,34 @@ describe('mnxc train', () => {
     const changed = await mnxc('train', pre, '--fold', '0', '-o', run, '--epochs', '3', '--iterations', '1', '--workers', '0', '--continue');
     expect(changed.code).toBe(1);
     expect(changed.err).toMatch(/the plans differ/);
+  });
+
+  it('trains from a compiled model (mnxc compile -o DIR, then --spec DIR), records it, continues from the run without --spec, and predicts with it', async () => {
+    const build = join(root, 'build');
+    expect((await mnxc('compile', 'examples/tiny.mnx', '-o', build)).code).toBe(0);
+    const run = join(root, 'run-ir');
+    const args = ['train', pre, '--fold', '0', '-o', run, '--epochs', '2', '--iterations', '1', '--val-iterations', '1', '--workers', '0'];
+    const r = await mnxc(...args, '--spec', build, '--until-epoch', '1');
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(readFileSync(join(run, 'network.json'), 'utf8'))).toMatchObject({ given: 'ir', path: join(build, 'model.ir.json') });
+    expect(readFileSync(join(run, 'plans.yaml'), 'utf8')).toMatch(/^ {2}spec: model\.ir\.json$/m);
+    expect(existsSync(join(run, 'spec'))).toBe(false);
+    expect(readFileSync(join(run, 'model.ir.json'), 'utf8')).toBe(JSON.stringify(JSON.parse(readFileSync(join(build, 'model.ir.json'), 'utf8'))) + '\n');
+    const cont = await mnxc(...args, '--continue');
+    expect(cont.code, cont.err).toBe(0);
+    expect(cont.out).toMatch(/finished after 2 epoch\(s\)/);
+    // mnxc predict runs the run trained from the IR
+    writeTestCase(root, { id: 'ball', shape: [20, 20, 20], channels: [Float32Array.from({ length: 20 ** 3 }, (_, i) => 1 + (i % 7))], label: null }, 'Ts');
+    const pred = await mnxc('predict', '-i', join(root, 'imagesTs'), '-o', join(root, 'pred-ir'), '-m', run, '--no-tta', '--backend', 'cpu');
+    expect(pred.code, pred.err).toBe(0);
+    expect(existsSync(join(root, 'pred-ir', 'ball.nii.gz'))).toBe(true);
+    const json = await mnxc(...args, '-o', join(root, 'run-ir-json'), '--spec', join(build, 'model.ir.json'), '--until-epoch', '1');
+    expect(json.code, json.err).toBe(0);
+    const bad = join(root, 'bad.ir.json');
+    writeFileSync(bad, '{"irVersion": 1}');
+    const invalid = await mnxc(...args, '-o', join(root, 'run-bad'), '--spec', bad);
+    expect(invalid.code).toBe(1);
+    expect(invalid.err).toMatch(/bad\.ir\.json: not a valid model IR/);
+    expect(invalid.err).not.toMatch(/\n\s+at /);
   });
 });

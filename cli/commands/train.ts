@@ -1,19 +1,10 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
+import { relative } from 'node:path';
+import { defaultWorkers, prepareTraining, runTraining, useBackendForTraining } from '../../app/train.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../../runtime/backend.js';
 import { parseCommandArgs, type Command } from '../command.js';
-import { UsageError, UserError } from '../errors.js';
-import { compileFromArgs, SPEC_HELP, specOptions } from '../spec-args.js';
-import { computeWeightMap } from '../../compiler/passes/upkern.js';
-import { BACKEND_CHOICES, useTrainingBackend, type BackendChoice } from '../../runtime/backend.js';
-import { ensureSplits, loadPlans, savePlans, type Plans } from '../../runtime/data/plan/index.js';
-import { listPreprocessedCases, preprocessingHash, readCaseHeader } from '../../runtime/data/preprocess/index.js';
-import { writeFileAtomic } from '../../runtime/io/atomic.js';
-import { readSafetensors, type TensorMap } from '../../runtime/io/safetensors.js';
-import { sha256, specHash } from '../../runtime/train/run-dir.js';
-import { train } from '../../runtime/train/trainer.js';
-import { applyWeightMap } from '../../runtime/weights/upkern-apply.js';
+import { UsageError } from '../errors.js';
 import { ProgressBar } from '../../runtime/io/progress.js';
+import { parseSize, SPEC_HELP, specOptions } from '../spec-args.js';
 
 const HELP = `Usage: mnxc train PREPROCESSED_DIR --fold 0..4|all [--plans plans.yaml] [-o RUN_DIR] [options]
 
@@ -22,15 +13,17 @@ Trains a network on a preprocessed dataset (from 'mnxc preprocess') the way MedN
 augmentation in worker threads, Dice + cross-entropy loss with deep supervision, AdamW with the
 poly learning-rate schedule and gradient clipping, validation pseudo Dice per epoch. Every value
 comes from the plans (training and augmentation sections). Writes RUN_DIR/{plans.yaml,
-model.ir.json, spec/, dataset.json} and RUN_DIR/fold_K/ with checkpoint_{latest,best,final}
+model.ir.json, network.json, spec/, dataset.json} and RUN_DIR/fold_K/ with checkpoint_{latest,best,final}
 (weights in PyTorch names and layouts), progress.json, progress.svg and training_log.txt.
 Ctrl-C (SIGINT) or SIGTERM saves checkpoint_latest and stops; --continue resumes exactly.
 
 Options:
   --fold K             0..(n_folds-1) of PREPROCESSED_DIR/splits_final.json, or 'all' (required)
-  --plans FILE         plans (default: RUN_DIR/plans.yaml when continuing, else PREPROCESSED_DIR/plans.yaml)
+  --plans FILE         plans (default: RUN_DIR/plans.yaml when RUN_DIR holds a run, else PREPROCESSED_DIR/plans.yaml)
   -o, --output DIR     run folder (default: runs/<spec name> beside PREPROCESSED_DIR)
-  --spec SPEC          the network (.mnx); default: the plans' model.spec (with its variant and set)
+  --spec SPEC          the network: an .mnx spec, or a compiled model (the folder 'mnxc compile -o DIR'
+                       writes, or its model.ir.json); default: RUN_DIR/model.ir.json when RUN_DIR holds
+                       a run, else the plans' model.spec (with its variant and set)
 ${SPEC_HELP}
   --continue           resume from RUN_DIR/fold_K/checkpoint_latest
   --force              continue even if the spec, plans or seed changed; train on cases
@@ -59,12 +52,6 @@ function intArg(v: string | undefined, name: string, min: number): number | unde
   return n;
 }
 
-/** The parts of the plans that decide a run's result (paths to files left out). */
-function plansHash(p: Plans): string {
-  const { model: _model, fingerprint: _fp, ...rest } = p;
-  return sha256(JSON.stringify(rest));
-}
-
 export const command: Command = {
   name: 'train',
   summary: 'train a network on a preprocessed dataset (nnU-Net / MedNeXt training pipeline)',
@@ -91,114 +78,34 @@ export const command: Command = {
       workers: { type: 'string' },
     });
     if (positionals.length !== 1) throw new UsageError('expects one PREPROCESSED_DIR (made by mnxc preprocess)');
-    const preDir = resolve(positionals[0]!);
     if (!values.fold) throw new UsageError('--fold K (0..4) or --fold all is required');
     if (!BACKEND_CHOICES.includes(values.backend as BackendChoice)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}`);
     if (values.backend === 'wasm') throw new UsageError('--backend wasm cannot train (TF.js wasm has no gradients for depthwise convolutions); use tensorflow, native or cpu');
-    if (values['upkern-from'] && !values.init) throw new UsageError('--upkern-from needs --init (the weights of that network)');
-    if (values.continue && values.init) throw new UsageError('--continue and --init exclude each other');
-    const epochs = intArg(values.epochs, '--epochs', 1);
-    const iterations = intArg(values.iterations, '--iterations', 1);
-    const valIterations = intArg(values['val-iterations'], '--val-iterations', 0);
-    const untilEpoch = intArg(values['until-epoch'], '--until-epoch', 1);
-    const workersArg = intArg(values.workers, '--workers', 0);
-    const seedArg = intArg(values.seed, '--seed', 0);
-    if (!existsSync(preDir)) throw new UserError(`${positionals[0]}: no such folder`);
-    const ids = listPreprocessedCases(preDir);
-    if (ids.length === 0) throw new UserError(`${positionals[0]}: no preprocessed cases (run mnxc preprocess first)`);
-
-    // plans: explicit, else the run's copy when continuing, else the preprocessed folder's
-    const guessRun = (spec: string) => resolve(values.output ?? join(dirname(preDir), 'runs', basename(spec, extname(spec))));
-    let plansPath = values.plans ? resolve(values.plans) : join(preDir, 'plans.yaml');
-    if (!values.plans && values.continue && values.output && existsSync(join(resolve(values.output), 'plans.yaml'))) plansPath = join(resolve(values.output), 'plans.yaml');
-    if (!existsSync(plansPath)) throw new UserError(`${plansPath}: no plans file (pass --plans FILE)`);
-    const plans = loadPlans(plansPath);
-    if (epochs !== undefined) plans.training.epochs = epochs;
-    if (iterations !== undefined) plans.training.iterations_per_epoch = iterations;
-    if (valIterations !== undefined) plans.training.val_iterations_per_epoch = valIterations;
-    if (untilEpoch !== undefined && untilEpoch > plans.training.epochs) throw new UsageError(`--until-epoch ${untilEpoch} is past the last epoch (${plans.training.epochs})`);
-    const seed = seedArg ?? plans.training.seed;
-
-    // the network
-    let specPath = values.spec;
-    const specValues = { ...values } as { set?: string[]; variant?: string; model?: string };
-    if (!specPath) {
-      if (!plans.model.spec) throw new UserError(`${plansPath}: model.spec is empty; pass --spec SPEC or set it in the plans`);
-      specPath = isAbsolute(plans.model.spec) ? plans.model.spec : join(dirname(plansPath), plans.model.spec);
-      specValues.variant ??= plans.model.variant;
-      specValues.set = [...Object.entries(plans.model.set).map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : v}`), ...(values.set ?? [])];
-    }
-    const patch = plans.training.patch_size;
-    const compiled = compileFromArgs(specPath, specValues, patch);
-    if (!compiled.ir) throw new UserError(`${specPath}: does not compile (see the messages above)`);
-    const ir = compiled.ir;
-    if (ir.spatialDims !== 3) throw new UserError(`${specPath}: training supports 3-D networks only`);
-    if (ir.input.channels !== plans.dataset.channels.length)
-      throw new UserError(`${specPath}: the network takes ${ir.input.channels} channel(s), the plans have ${plans.dataset.channels.length}`);
-    const classes = Object.keys(plans.dataset.labels).length;
-    const outChannels = ir.nodes.find((n) => n.id === ir.outputs[0])!.out.channels;
-    if (outChannels !== classes) throw new UserError(`${specPath}: the network predicts ${outChannels} classes, the plans have ${classes} labels (set n_classes)`);
-    if (values['grad-checkpoint'] && ir.hints.checkpointStyle !== 'outside_block')
-      process.stderr.write(`warning: --grad-checkpoint has no effect: ${specPath} does not ask for outside_block checkpointing\n`);
-
-    // stale preprocessing
-    const wantHash = preprocessingHash(plans);
-    const stale = ids.filter((id) => readCaseHeader(preDir, id).plans_hash !== wantHash);
-    if (stale.length > 0 && !values.force)
-      throw new UserError(`${positionals[0]}: ${stale.length} case(s) (${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}) were preprocessed with other plans than ${plansPath}; preprocess again or pass --force`);
-
-    // fold
-    let trainIds: string[], valIds: string[];
-    if (values.fold === 'all') {
-      trainIds = ids;
-      valIds = ids;
-    } else {
-      const k = intArg(values.fold, '--fold', 0)!;
-      const { folds } = ensureSplits(preDir, ids, plans.splits.n_folds, plans.splits.seed);
-      if (k >= folds.length) throw new UsageError(`--fold ${k}: the splits have folds 0..${folds.length - 1}`);
-      const known = new Set(ids);
-      trainIds = folds[k]!.train.filter((id) => known.has(id));
-      valIds = folds[k]!.val.filter((id) => known.has(id));
-      if (trainIds.length === 0 || valIds.length === 0) throw new UserError(`fold ${k}: no preprocessed training or validation cases`);
-    }
-
-    // starting weights
-    let initWeights: TensorMap | undefined;
-    if (values.init) {
-      const src = readSafetensors(values.init);
-      if (values['upkern-from']) {
-        const from = compileFromArgs(values['upkern-from'], { set: values['upkern-set'] ?? [] });
-        if (!from.ir) throw new UserError(`${values['upkern-from']}: does not compile (see the messages above)`);
-        const map = computeWeightMap(from.ir, ir);
-        if (map.errors.length > 0) throw new UserError(`--upkern-from: the networks do not match:\n  ${map.errors.join('\n  ')}`);
-        const applied = applyWeightMap(map, src, ir.parameters, { seed, what: values.init });
-        for (const w of [...map.warnings, ...applied.warnings]) process.stderr.write(`warning: ${w}\n`);
-        initWeights = applied.tensors;
-      } else initWeights = src;
-    }
-
-    // run folder
-    const runDir = guessRun(specPath);
-    const foldDir = join(runDir, `fold_${values.fold}`);
-    if (!values.continue && existsSync(join(foldDir, 'checkpoint_latest.json')) && !values.force)
-      throw new UserError(`${foldDir}: holds a run already; pass --continue to resume it, or --force to start again over it`);
-    mkdirSync(join(runDir, 'spec'), { recursive: true });
-    savePlans(join(runDir, 'plans.yaml'), { ...plans, model: { ...plans.model, spec: relative(runDir, resolve(specPath)) } });
-    writeFileAtomic(join(runDir, 'model.ir.json'), JSON.stringify(ir) + '\n');
-    // the spec and every file it imports (the files the IR's nodes come from)
-    const specFiles = new Set([resolve(specPath), ...ir.nodes.flatMap((n) => [n.span.file, ...n.origin.map((o) => o.span.file)]).filter((f) => f.endsWith('.mnx')).map((f) => resolve(f))]);
-    for (const file of specFiles) if (existsSync(file)) writeFileAtomic(join(runDir, 'spec', basename(file)), readFileSync(file));
-    const datasetJson = join(preDir, 'dataset.json');
-    if (existsSync(datasetJson)) copyFileSync(datasetJson, join(runDir, 'dataset.json'));
-    else
-      writeFileAtomic(
-        join(runDir, 'dataset.json'),
-        JSON.stringify({ name: plans.dataset.name, channel_names: Object.fromEntries(plans.dataset.channels.map((c, i) => [String(i), c])), labels: Object.fromEntries(Object.entries(plans.dataset.labels).map(([v, n]) => [n, Number(v)])), numTraining: plans.dataset.num_training, file_ending: '.nii.gz' }, null, 2) + '\n',
-      );
-
-    const backend = await useTrainingBackend(values.backend as BackendChoice);
-    const workers = workersArg ?? Math.max(1, Math.min(4, availableParallelism() - 1));
-    process.stderr.write(`backend ${backend}; ${trainIds.length} training and ${valIds.length} validation case(s); ${workers} loader thread(s); run folder ${relative(process.cwd(), runDir) || '.'}\n`);
+    const fold = values.fold === 'all' ? 'all' : String(intArg(values.fold, '--fold', 0));
+    const workers = intArg(values.workers, '--workers', 0) ?? defaultWorkers();
+    const run = prepareTraining({
+      preprocessed: positionals[0]!,
+      fold,
+      plans: values.plans,
+      output: values.output,
+      network: values.spec,
+      networkOptions: { set: values.set, variant: values.variant, model: values.model, inputSize: parseSize(values['input-size']) },
+      continue: values.continue,
+      force: values.force,
+      init: values.init,
+      upkernFrom: values['upkern-from'],
+      upkernSet: values['upkern-set'],
+      seed: intArg(values.seed, '--seed', 0),
+      epochs: intArg(values.epochs, '--epochs', 1),
+      iterations: intArg(values.iterations, '--iterations', 1),
+      valIterations: intArg(values['val-iterations'], '--val-iterations', 0),
+      untilEpoch: intArg(values['until-epoch'], '--until-epoch', 1),
+      gradCheckpoint: values['grad-checkpoint'],
+      onDiagnostics: (text) => process.stderr.write(text),
+      warn: (line) => process.stderr.write(`warning: ${line}\n`),
+    });
+    const backend = await useBackendForTraining(values.backend as BackendChoice);
+    process.stderr.write(`backend ${backend}; ${run.trainIds.length} training and ${run.valIds.length} validation case(s); ${workers} loader thread(s); run folder ${relative(process.cwd(), run.runDir) || '.'}\n`);
 
     let stopRequested = false;
     const onSignal = (sig: string) => {
@@ -213,24 +120,8 @@ export const command: Command = {
     const bar = new ProgressBar({ onlyOnTerminal: true });
     let epochStart = performance.now();
     try {
-      const result = await train({
-        preprocessedDir: preDir,
-        plans,
-        plansHash: plansHash(plans),
-        ir,
-        specHash: specHash(ir),
-        train: trainIds,
-        val: valIds,
-        fold: values.fold,
-        foldDir,
-        resume: values.continue === true,
-        force: values.force === true,
-        initWeights,
-        seed,
+      const result = await runTraining(run, {
         workers,
-        // The model recomputes blocks only for specs that ask for it (hint checkpoint_style).
-        gradientCheckpointing: values['grad-checkpoint'] === true || plans.training.gradient_checkpointing !== 'off',
-        stopAfterEpochs: untilEpoch,
         shouldStop: () => stopRequested,
         log: (line) => bar.log(line),
         onIteration: ({ epoch, iteration, iterations: n, loss, itPerSec, phase }) => {
@@ -244,7 +135,7 @@ export const command: Command = {
         },
       });
       if (result.outcome === 'interrupted') return 130;
-      process.stdout.write(`${result.outcome === 'finished' ? 'finished' : 'stopped'} after ${result.state.epoch} epoch(s); best EMA pseudo Dice ${result.state.best_ema_pseudo_dice?.toFixed(4) ?? '—'} (epoch ${result.state.best_epoch === null ? '—' : result.state.best_epoch + 1}) → ${relative(process.cwd(), foldDir)}\n`);
+      process.stdout.write(`${result.outcome === 'finished' ? 'finished' : 'stopped'} after ${result.state.epoch} epoch(s); best EMA pseudo Dice ${result.state.best_ema_pseudo_dice?.toFixed(4) ?? '—'} (epoch ${result.state.best_epoch === null ? '—' : result.state.best_epoch + 1}) → ${relative(process.cwd(), run.foldDir)}\n`);
       return 0;
     } finally {
       process.off('SIGINT', sigint);
@@ -252,4 +143,3 @@ export const command: Command = {
     }
   },
 };
-

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
-import { compileFromArgs } from '../spec-args.js';
+import { networkFromArgs } from '../spec-args.js';
 import { computeWeightMap, formatWeightMap } from '../../compiler/passes/upkern.js';
 import type { IRModel } from '../../ir/types.js';
 import { readSafetensors, writeSafetensors } from '../../runtime/io/safetensors.js';
@@ -18,8 +18,9 @@ parameters only the target has are initialised as a new model would be, and para
 the source has are dropped. Prints the map as a table.
 
 Options:
-  --from SPEC           the trained network's spec (.mnx)
-  --to SPEC             the new network's spec (.mnx; may be the same file with other settings)
+  --from SPEC           the trained network's spec (.mnx, or a compiled model: 'mnxc compile -o DIR'
+                        folder or its model.ir.json)
+  --to SPEC             the new network's spec (.mnx or compiled; may be the same file with other settings)
   --set NAME=VALUE      override a parameter of both networks (repeatable)
   --from-set NAME=VALUE override a parameter of the source network only (repeatable)
   --to-set NAME=VALUE   override a parameter of the target network only (repeatable)
@@ -37,8 +38,8 @@ Example (the paper's k3 → k5):
 
 function compileSide(side: 'source' | 'target', spec: string | undefined, set: string[], variant: string | undefined): IRModel {
   if (!spec) throw new UsageError(`--${side === 'source' ? 'from' : 'to'} SPEC is required`);
-  const r = compileFromArgs(spec, { set, variant });
-  if (!r.ir) throw new UserError(`${spec}: the ${side} network does not compile (see the messages above)`);
+  const r = networkFromArgs(spec, { set, variant });
+  if (!r) throw new UserError(`${spec}: the ${side} network does not compile (see the messages above)`);
   return r.ir;
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../io/package-root.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { epilogueKernelsInstalled, fusedMatMulInstalled, installFusedMatMul } from './tensorflow-fused.js';
 
@@ -15,7 +15,7 @@ import { epilogueKernelsInstalled, fusedMatMulInstalled, installFusedMatMul } fr
  * would register in a second engine.
  */
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = packageRoot(import.meta.url);
 
 /** Where `mnxc setup tensorflow` puts its build (MNXC_TENSORFLOW_HOME overrides: another build, or none). */
 export const TENSORFLOW_HOME = process.env.MNXC_TENSORFLOW_HOME ? resolve(process.env.MNXC_TENSORFLOW_HOME) : join(ROOT, '.mnxc', 'tensorflow');

@@ -1,7 +1,6 @@
 /**
  * Inference (`mnxc predict`). Public API:
  *
- *   openRunFolder(dir) / selectFolds(run, spec) / checkpointWeightsPath(run, fold, name)
  *   findInputCases(input, channels)                      folder of {case}_{XXXX}.nii.gz, or one file
  *   predictCases(options) → CaseResult[]                 the whole pipeline, one case at a time
  *   gaussianImportanceMap(patch, sigmaScale) / windowStarts / windowGrid   nnU-Net's window rules
@@ -10,9 +9,8 @@
  *   exportProbabilities / writeLabelMap / writeProbabilities            back onto the input grid
  *   connectedComponents / keepLargestComponentPerClass                  --postprocess lcc
  */
-export { openRunFolder, selectFolds, checkpointWeightsPath, type RunFolder, type CheckpointName } from './run-folder.js';
 export { findInputCases, type InputCase } from './inputs.js';
-export { predictCases, sizeDivisor, type PredictOptions, type CaseResult } from './predict.js';
+export { predictCases, sizeDivisor, type PredictOptions, type PredictRun, type CheckpointName, type CaseResult } from './predict.js';
 export { gaussianImportanceMap, gaussianProfile } from './gaussian.js';
 export { windowStarts, windowGrid } from './steps.js';
 export { padToPatch, extractPatch, ProbabilityAccumulator, accumulateWindows, predictSlidingWindow, type WindowPredictor, type Volume } from './sliding-window.js';

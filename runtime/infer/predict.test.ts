@@ -13,8 +13,8 @@ import { parseSafetensors } from '../io/safetensors.js';
 import { findInputCases } from './inputs.js';
 import { keepLargestComponentPerClass } from './lcc.js';
 import { predictCases, type CaseResult } from './predict.js';
-import { openRunFolder, selectFolds } from './run-folder.js';
-import { writeTestRunFolder } from './testing.js';
+import { RunFolder } from '../../app/run-folder.js';
+import { writeTestRunFolder } from '../../app/testing.js';
 
 /**
  * End to end on a generated test set: two channels, three classes, the tiny MedNeXt with random
@@ -60,12 +60,12 @@ function probabilitiesFile(path: string) {
 }
 
 async function run(out: string, folds: string[], extra: { tta?: boolean; saveProbabilities?: boolean; checkpoint?: 'final' | 'best' } = {}): Promise<CaseResult[]> {
-  const r = openRunFolder(runDir);
+  const r = RunFolder.open(runDir);
   return predictCases({
     run: r,
     cases: findInputCases(imagesDir, 2),
     outDir: join(root, out),
-    folds: selectFolds(r, folds.join(',')),
+    folds: r.selectFolds(folds.join(',')),
     checkpoint: extra.checkpoint ?? 'final',
     tta: extra.tta ?? true,
     saveProbabilities: extra.saveProbabilities ?? true,

@@ -8,20 +8,33 @@ import { join } from 'node:path';
 import { MnxError, PredictError } from '../errors.js';
 import type { IRModel } from '../../ir/types.js';
 import { readSafetensors } from '../io/safetensors.js';
-import type { Triple } from '../data/plan/plans.js';
+import type { Plans, Triple } from '../data/plan/plans.js';
 import { loadCase, preprocessLoadedCase } from '../data/preprocess/index.js';
 import { buildModel, type MnxModel } from '../model/model.js';
 import { loadWeights } from '../weights/state-dict.js';
 import { exportProbabilities, writeLabelMap, writeProbabilities } from './export.js';
 import { gaussianImportanceMap } from './gaussian.js';
 import type { InputCase } from './inputs.js';
-import { checkpointWeightsPath, type CheckpointName, type RunFolder } from './run-folder.js';
 import { ProbabilityAccumulator, accumulateWindows, padToPatch } from './sliding-window.js';
 import { windowGrid } from './steps.js';
 import { modelWindowPredictor } from './tta.js';
 
+export type CheckpointName = 'final' | 'best' | 'latest';
+
+/** What prediction needs of a trained run (app/run-folder.ts's RunFolder is one). */
+export interface PredictRun {
+  /** The run folder, for messages. */
+  dir: string;
+  plans: Plans;
+  ir: IRModel;
+  /** Classes the network predicts (background included). */
+  classes: number;
+  /** The weights file of a fold's checkpoint (throws when it is absent). */
+  weightsPath(fold: string, checkpoint: CheckpointName): string;
+}
+
 export interface PredictOptions {
-  run: RunFolder;
+  run: PredictRun;
   cases: InputCase[];
   outDir: string;
   folds: string[];
@@ -78,7 +91,7 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   const step = opts.step ?? plans.inference.step_size;
   const mirrorAxes = (opts.tta ?? true) ? plans.inference.mirror_axes : [];
   const mirrors = 2 ** mirrorAxes.length;
-  const weightFiles = opts.folds.map((f) => checkpointWeightsPath(run, f, opts.checkpoint));
+  const weightFiles = opts.folds.map((f) => run.weightsPath(f, opts.checkpoint));
   const importance = gaussianImportanceMap(patch, plans.inference.gaussian_sigma_scale);
   const channels = plans.dataset.channels.length;
   const model = buildModel(run.ir);

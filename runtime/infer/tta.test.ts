@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ROOT } from '../../tests/fixtures.js';
 import { useBackend } from '../backend.js';
 import { buildModel, type MnxModel } from '../model/model.js';
-import { compileTestIR } from './testing.js';
+import { compileTestIR } from '../../app/testing.js';
 import { mirrorCombinations, predictMirrored } from './tta.js';
 
 describe('mirror combinations', () => {

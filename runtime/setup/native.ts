@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../io/package-root.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { NATIVE_ADDON, NATIVE_HOME, NATIVE_HOME_LABEL, NATIVE_STAMP, readNativeStamp, type NativeStamp } from '../backends/native.js';
 import { SetupError } from './setup-error.js';
@@ -31,7 +31,7 @@ export interface NativeSetupResult {
   info: { simd: string; threads: number };
 }
 
-const SOURCES = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native');
+const SOURCES = join(packageRoot(import.meta.url), 'native');
 
 function sourceFiles(dir = SOURCES): string[] {
   return readdirSync(dir, { withFileTypes: true })

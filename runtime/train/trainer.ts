@@ -71,11 +71,15 @@ export interface TrainResult {
 
 export { NonFiniteLossError, ResumeError };
 
-/** Output heads' spatial sizes from the IR compiled at the patch size (full resolution first). */
+/**
+ * Output heads' spatial sizes at the patch size (full resolution first): the IR's head sizes scaled
+ * from the input size it was compiled at (the same numbers when that is the patch).
+ */
 export function headShapes(ir: IRModel, patch: Shape3): Shape3[] {
+  const input = ir.input.spatial;
   return ir.outputs.map((id, i) => {
     const s = ir.nodes.find((n) => n.id === id)?.out.spatial;
-    if (s && s.length === 3) return s as Shape3;
+    if (s && s.length === 3 && input && input.length === 3) return s.map((v, a) => Math.round((v * patch[a]!) / input[a]!)) as Shape3;
     return patch.map((d) => Math.max(1, Math.floor(d / 2 ** i))) as Shape3;
   });
 }

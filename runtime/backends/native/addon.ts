@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../../io/package-root.js';
 import { registerNativeBackend } from './register.js';
 
 /**
@@ -9,7 +9,7 @@ import { registerNativeBackend } from './register.js';
  * its build stamp, and the line `mnxc doctor` shows. Loading registers the `native` backend.
  */
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const ROOT = packageRoot(import.meta.url);
 export const NATIVE_HOME = join(ROOT, '.mnxc', 'native');
 export const NATIVE_HOME_LABEL = '.mnxc/native';
 export const NATIVE_ADDON = join(NATIVE_HOME, 'mnxc_native.node');

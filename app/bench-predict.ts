@@ -2,7 +2,7 @@
  * Prediction benchmark: MedNeXt (default S, kernel 3, random weights) on a synthetic 1 mm
  * 256×256×128 one-channel volume, through the whole `predictCases` pipeline.
  *
- *   npx tsx runtime/infer/bench.ts --backend tensorflow --patch 64 [--no-tta] [--variant S] [--kernel 3] [--size 256,256,128]
+ *   npx tsx app/bench-predict.ts --backend tensorflow --patch 64 [--no-tta] [--variant S] [--kernel 3] [--size 256,256,128]
  *
  * Prints the wall time, the time per network pass, and the process's peak resident memory.
  */
@@ -10,11 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../backend.js';
-import { writeTestCase } from '../data/dataset/index.js';
-import { findInputCases } from './inputs.js';
-import { predictCases } from './predict.js';
-import { openRunFolder } from './run-folder.js';
+import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../runtime/backend.js';
+import { writeTestCase } from '../runtime/data/dataset/index.js';
+import { findInputCases } from '../runtime/infer/inputs.js';
+import { predictCases } from '../runtime/infer/predict.js';
+import { RunFolder } from './run-folder.js';
 import { writeTestRunFolder } from './testing.js';
 
 const { values } = parseArgs({
@@ -35,7 +35,7 @@ const root = mkdtempSync(join(tmpdir(), 'mnxc-bench-predict-'));
 try {
   const runDir = join(root, 'run');
   writeTestRunFolder(runDir, {
-    spec: join(import.meta.dirname, '..', '..', 'examples', 'mednext.mnx'),
+    spec: join(import.meta.dirname, '..', 'examples', 'mednext.mnx'),
     variant: values.variant,
     set: [`kernel_size=${values.kernel}`, 'n_classes=3'],
     channels: ['MR'],
@@ -48,7 +48,7 @@ try {
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = 100 + 50 * Math.sin(i * 0.001) + ((i * 2654435761) % 97);
   writeTestCase(root, { id: 'vol', shape: [X, Y, Z], channels: [data], label: null }, 'Ts');
-  const run = openRunFolder(runDir);
+  const run = RunFolder.open(runDir);
   const tta = !values['no-tta'];
   let first = 0;
   let last = 0;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.js';
-import { readNifti } from '../data/nifti/index.js';
+import { readNifti } from '../../runtime/data/nifti/index.js';
 import { mnxcInProcess } from '../../tests/cli.js';
 
 const mnxc = mnxcInProcess;
@@ -83,6 +83,25 @@ describe('mnxc demo --quick', () => {
     // A blank page compresses to a few kB; slices, curves and tables do not.
     expect(statSync(shot).size).toBeGreaterThan(40_000);
     if (process.env.MNXC_KEEP_SCREENSHOT) execFileSync('cp', [shot, process.env.MNXC_KEEP_SCREENSHOT]);
+  });
+
+  it('leaves a run folder that mnxc train continues, and trains another fold into, without "plans differ"', async () => {
+    expect((await result()).code).toBe(0);
+    const run = join(out, 'run');
+    const pre = join(out, 'preprocessed');
+    // fold 0 is complete: continuing checks the plans and network hashes and has nothing left to do
+    const cont = await mnxc('train', pre, '--fold', '0', '-o', run, '--continue', '--workers', '0');
+    expect(cont.code, cont.err).toBe(0);
+    expect(cont.err).not.toMatch(/differ/);
+    expect(cont.out).toMatch(/finished after 2 epoch\(s\)/);
+    // another fold of the same run: the run's plans and network, one epoch, then continued
+    const other = await mnxc('train', pre, '--fold', '1', '-o', run, '--until-epoch', '1', '--workers', '0');
+    expect(other.code, other.err).toBe(0);
+    expect(existsSync(join(run, 'fold_1', 'checkpoint_latest.json'))).toBe(true);
+    const more = await mnxc('train', pre, '--fold', '1', '-o', run, '--continue', '--workers', '0');
+    expect(more.code, more.err).toBe(0);
+    expect(more.err).toMatch(/continuing from epoch 1/);
+    expect(JSON.parse(readFileSync(join(run, 'network.json'), 'utf8'))).toMatchObject({ given: 'spec', set: ['n_channels=4', 'exp_r=2', 'n_classes=4'] });
   });
 
   it('refuses a non-empty output folder without touching it', async () => {

@@ -1,5 +1,5 @@
-import { writeFileAtomic } from '../io/atomic.js';
-import { renderProgressSvg, type CurvePoint } from '../train/progress-svg.js';
+import { writeFileAtomic } from '../../runtime/io/atomic.js';
+import { renderProgressSvg, type CurvePoint } from '../../runtime/train/progress-svg.js';
 import { encodePng, pngDataUri } from './png.js';
 import { labelColour, labelSlice, sideBySide, windowedSlice, type RgbPicture } from './slices.js';
 

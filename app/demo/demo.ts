@@ -6,30 +6,28 @@
  *   OUT/data/Dataset900_Phantom/   the generated dataset (imagesTr, labelsTr, imagesTs, labelsTs)
  *   OUT/plans.yaml, fingerprint.json
  *   OUT/preprocessed/              the training cases, preprocessed, and splits_final.json
- *   OUT/run/                       the run folder (plans.yaml, model.ir.json, spec/, dataset.json, fold_0/)
+ *   OUT/run/                       the run folder (app/run-folder.ts: plans.yaml, model.ir.json, network.json, spec/, dataset.json, fold_0/)
  *   OUT/predictions/               the test cases' label maps (NIfTI, on the input grids)
  *   OUT/summary.json, summary.csv  metrics of the predictions against labelsTs
  *   OUT/report.html                curves, metrics and slices in one self-contained page
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, relative } from 'node:path';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DemoError } from '../errors.js';
-import { compileFile } from '../../compiler/compile.js';
-import { renderDiagnostics } from '../../compiler/diagnostics/render.js';
-import type { IRModel } from '../../ir/types.js';
-import { useTrainingBackend, type BackendChoice, type BackendName } from '../backend.js';
-import { checkDataset, loadDataset } from '../data/dataset/index.js';
-import { readNifti } from '../data/nifti/index.js';
-import { computeFingerprint, ensureSplits, planFromFingerprint, savePlans, stringifyPlans, type Plans, type Triple } from '../data/plan/index.js';
-import { preprocessDataset } from '../data/preprocess/index.js';
-import { classesFromDatasetJson } from '../eval/classes.js';
-import { evaluateFolders, type EvaluationSummary } from '../eval/evaluate-folder.js';
-import { writeSummary } from '../eval/report.js';
-import { findInputCases, openRunFolder, predictCases } from '../infer/index.js';
-import { writeFileAtomic } from '../io/atomic.js';
-import { sha256, specHash } from '../train/run-dir.js';
-import { train } from '../train/trainer.js';
+import { DemoError } from '../../runtime/errors.js';
+import { useTrainingBackend, type BackendChoice, type BackendName } from '../../runtime/backend.js';
+import { checkDataset, loadDataset } from '../../runtime/data/dataset/index.js';
+import { readNifti } from '../../runtime/data/nifti/index.js';
+import { computeFingerprint, ensureSplits, planFromFingerprint, savePlans, type Plans, type Triple } from '../../runtime/data/plan/index.js';
+import { preprocessDataset } from '../../runtime/data/preprocess/index.js';
+import { classesFromDatasetJson } from '../../runtime/eval/classes.js';
+import { evaluateFolders, type EvaluationSummary } from '../../runtime/eval/evaluate-folder.js';
+import { writeSummary } from '../../runtime/eval/report.js';
+import { findInputCases, predictCases } from '../../runtime/infer/index.js';
+import { writeFileAtomic } from '../../runtime/io/atomic.js';
+import { train } from '../../runtime/train/trainer.js';
+import { loadNetwork } from '../network.js';
+import { RunFolder, runIdentity } from '../run-folder.js';
 import { EXAMPLE_DATASET_NAME, writeExampleDataset } from './example-data.js';
 import { PHANTOM_LABELS } from './phantom.js';
 import { writeReport, type ClassMetrics } from './report.js';
@@ -122,15 +120,6 @@ function exampleSpec(): string {
   return fileURLToPath(new URL('../../examples/tiny.mnx', import.meta.url));
 }
 
-/** The spec file and every file it imports (same folder), for the run folder's spec/ copy. */
-function specFiles(path: string, seen = new Set<string>()): string[] {
-  if (seen.has(path) || !existsSync(path)) return [];
-  seen.add(path);
-  const text = readFileSync(path, 'utf8');
-  const imports = [...text.matchAll(/^\s*import\s+"([^"]+)"/gm)].map((m) => join(dirname(path), m[1]!));
-  return [path, ...imports.flatMap((p) => specFiles(p, seen))];
-}
-
 /** Training needs gradients: `auto` means tensorflow, else native, else cpu (never wasm). */
 async function chooseBackend(choice: BackendChoice, log: (s: string) => void): Promise<BackendName> {
   const name = await useTrainingBackend(choice);
@@ -199,7 +188,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       targetSpacing: cfg.targetSpacing,
       patch: cfg.patch,
       batchSize: cfg.batchSize,
-      model: { spec: 'spec/tiny.mnx', set: { n_channels: cfg.width, exp_r: cfg.expansion, n_classes: Object.keys(labels).length } },
+      model: { spec: relative(out, spec), set: { n_channels: cfg.width, exp_r: cfg.expansion, n_classes: Object.keys(labels).length } },
     });
     p.fingerprint = 'fingerprint.json';
     applyTraining(p, cfg);
@@ -214,7 +203,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const splits = await step('preprocess', `crop, resample to ${cfg.targetSpacing.join('×')} mm, normalise`, async () => {
     const summary = await preprocessDataset({ sources, channelsInOneFile: dataset.channelsInOneFile, plans, outDir: preDir, workers: Math.min(2, sources.length) });
     if (summary.failed.length > 0) throw new DemoError(`preprocessing failed: ${summary.failed.map((f) => `${f.id}: ${f.error}`).join('; ')}`);
-    savePlans(join(preDir, 'plans.yaml'), plans);
+    savePlans(join(preDir, 'plans.yaml'), { ...plans, model: { ...plans.model, spec: relative(preDir, spec) }, fingerprint: relative(preDir, join(out, 'fingerprint.json')) });
     const ids = sources.map((s) => s.id);
     const folds = ensureSplits(preDir, ids, Math.min(plans.splits.n_folds, ids.length), plans.splits.seed).folds;
     log(`    ${summary.done.length} case(s); fold 0: ${folds[0]!.train.length} training, ${folds[0]!.val.length} validation`);
@@ -225,11 +214,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const runDir = join(out, 'run');
   const ir = await step('compile', `${rel(spec)} with n_channels=${cfg.width}, exp_r=${cfg.expansion}, 4 classes`, () => {
     const set = Object.entries(plans.model.set).map(([k, v]) => `${k}=${v}`);
-    const { ir, diagnostics, sources: texts } = compileFile(spec, { set, inputSize: [...cfg.patch] });
-    if (!ir) throw new DemoError(`${spec}: does not compile:\n${renderDiagnostics(diagnostics, texts)}`);
+    let messages = '';
+    const network = loadNetwork(spec, { set, inputSize: [...cfg.patch] }, (text) => (messages += text));
+    if (!network) throw new DemoError(`${spec}: does not compile:\n${messages}`);
+    const ir = network.ir;
     const params = ir.parameters.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
     log(`    ${ir.name}: ${ir.nodes.length} nodes, ${params.toLocaleString('en')} parameters, ${ir.outputs.length} output heads`);
-    writeRunFolder(runDir, ir, plans, spec, datasetDir);
+    RunFolder.write(runDir, { plans, ir, network: network.source, datasetJson: join(datasetDir, 'dataset.json') });
     return ir;
   });
 
@@ -241,9 +232,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     return train({
       preprocessedDir: preDir,
       plans,
-      plansHash: sha256(stringifyPlans(plans)),
+      ...runIdentity(plans, ir),
       ir,
-      specHash: specHash(ir),
       train: splits[0]!.train,
       val: splits[0]!.val,
       fold: '0',
@@ -267,7 +257,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const predDir = join(out, 'predictions');
   const imagesTs = join(datasetDir, 'imagesTs');
   await step('predict', `${cfg.testCases} test case(s), sliding window${cfg.tta ? ' with mirroring' : ''}`, async () => {
-    const run = openRunFolder(runDir);
+    const run = RunFolder.open(runDir);
     const cases = findInputCases(imagesTs, 1);
     await predictCases({
       run,
@@ -364,13 +354,4 @@ function applyTraining(p: Plans, cfg: DemoConfig): void {
   p.training.optimizer.lr = cfg.lr;
   p.training.checkpoint_every = Math.max(1, Math.min(50, cfg.epochs));
   p.training.seed = cfg.seed;
-}
-
-/** RUN_DIR/plans.yaml, model.ir.json, spec/, dataset.json (the shared run-folder contract). */
-function writeRunFolder(runDir: string, ir: IRModel, plans: Plans, spec: string, datasetDir: string): void {
-  mkdirSync(join(runDir, 'spec'), { recursive: true });
-  for (const f of specFiles(spec)) writeFileAtomic(join(runDir, 'spec', basename(f)), readFileSync(f));
-  savePlans(join(runDir, 'plans.yaml'), plans);
-  writeFileAtomic(join(runDir, 'model.ir.json'), JSON.stringify(ir) + '\n');
-  writeFileAtomic(join(runDir, 'dataset.json'), readFileSync(join(datasetDir, 'dataset.json')));
 }

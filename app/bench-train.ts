@@ -2,21 +2,21 @@
  * Training-step benchmark: seconds per iteration (forward + backward + clipping + AdamW, batch 2)
  * and peak memory for a spec at a patch size, with and without gradient checkpointing.
  *
- *   npx tsx runtime/train/bench-train.ts SPEC SIZE [--backend B] [--iterations N] [--checkpoint] [--set k=v ...]
+ *   npx tsx app/bench-train.ts SPEC SIZE [--backend B] [--iterations N] [--checkpoint] [--set k=v ...]
  *
  * Prints one JSON line. Memory: peak RSS of the process (sampled around each step) and TF.js's
  * own count of live tensor bytes at its peak (numBytes includes the variables).
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { compileFile } from '../../compiler/compile.js';
-import { useBackend, type BackendChoice } from '../backend.js';
-import { MEDNEXT_DS_WEIGHTS } from '../data/plan/plans.js';
-import { buildModel } from '../model/model.js';
-import { deepSupervisionLoss, headWeights } from './loss.js';
-import { clipByGlobalNorm, Optimizer } from './optimizer.js';
-import { headShapes } from './trainer.js';
-import { variableGrads } from '../autodiff/backprop.js';
+import { compileFile } from '../compiler/compile.js';
+import { useBackend, type BackendChoice } from '../runtime/backend.js';
+import { MEDNEXT_DS_WEIGHTS } from '../runtime/data/plan/plans.js';
+import { buildModel } from '../runtime/model/model.js';
+import { deepSupervisionLoss, headWeights } from '../runtime/train/loss.js';
+import { clipByGlobalNorm, Optimizer } from '../runtime/train/optimizer.js';
+import { headShapes } from '../runtime/train/trainer.js';
+import { variableGrads } from '../runtime/autodiff/backprop.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -1,11 +1,11 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ExampleDataError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
-import { createImage, defaultHeader, type NiftiHeader } from '../data/nifti/index.js';
-import { serializeNifti1Header } from '../data/nifti/header.js';
-import { headerForWrite } from '../data/nifti/write.js';
+import { ExampleDataError } from '../../runtime/errors.js';
+import { writeFileAtomic } from '../../runtime/io/atomic.js';
+import { createImage, defaultHeader, type NiftiHeader } from '../../runtime/data/nifti/index.js';
+import { serializeNifti1Header } from '../../runtime/data/nifti/header.js';
+import { headerForWrite } from '../../runtime/data/nifti/write.js';
 import { generatePhantom, PHANTOM_LABELS, type PhantomCase, type PhantomOptions } from './phantom.js';
 import { childSeed } from './random.js';
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkDataset, loadDataset } from '../data/dataset/index.js';
-import { affineZooms, orientationCode, readNifti, readNiftiHeader } from '../data/nifti/index.js';
+import { checkDataset, loadDataset } from '../../runtime/data/dataset/index.js';
+import { affineZooms, orientationCode, readNifti, readNiftiHeader } from '../../runtime/data/nifti/index.js';
 import { EXAMPLE_DATASET_NAME, writeExampleDataset } from './example-data.js';
 import { generatePhantom } from './phantom.js';
 
