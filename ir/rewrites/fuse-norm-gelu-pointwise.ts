@@ -1,6 +1,8 @@
 import type { IRModel, IRNode } from '../types.js';
 import { fusedNode, Graph, normAttrs, replaceNodes, type Rewrite } from './rewrite.js';
 
+const NAME = 'fuse_norm_gelu_pointwise';
+
 /**
  * `fuse_norm_gelu_pointwise`: GroupNorm → 1×1×1 conv → GELU → 1×1×1 conv, each read only by the
  * next (a MedNeXt block's tail: norm → conv2 → act → conv3), becomes one
@@ -15,7 +17,7 @@ import { fusedNode, Graph, normAttrs, replaceNodes, type Rewrite } from './rewri
  * that are not 1×1×1 (stride 1, no padding, one group), a LayerNorm in place of the GroupNorm.
  */
 export const fuseNormGeluPointwise: Rewrite = {
-  name: 'fuse_norm_gelu_pointwise',
+  name: NAME,
   keepsGradients: true,
   apply(ir: IRModel): IRModel {
     const g = new Graph(ir);
@@ -30,7 +32,7 @@ export const fuseNormGeluPointwise: Rewrite = {
       const norm = g.producer(conv2)!;
       if (norm.op !== 'group_norm' || g.soleReader(norm.id) !== conv2) continue;
       const chain = [norm, conv2, gelu, conv3];
-      fused.set(conv3.id, fusedNode(this.name, 'fused_norm_gelu_pointwise', chain, { norm, conv2, conv3 }, norm.inputs, normAttrs(norm), conv3));
+      fused.set(conv3.id, fusedNode(NAME, 'fused_norm_gelu_pointwise', chain, { norm, conv2, conv3 }, norm.inputs, normAttrs(norm), conv3));
       for (const n of [norm, conv2, gelu]) gone.add(n.id);
     }
     return replaceNodes(ir, fused, gone);

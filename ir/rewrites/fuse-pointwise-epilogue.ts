@@ -1,6 +1,8 @@
 import type { IRModel, IRNode } from '../types.js';
 import { fusedNode, Graph, normAttrs, replaceNodes, type Rewrite } from './rewrite.js';
 
+const NAME = 'fuse_pointwise_epilogue';
+
 /**
  * `fuse_pointwise_epilogue`: a 1×1×1 convolution whose only reader is a GELU, or a sum of it and
  * one other tensor, becomes with that reader one `fused_pointwise` node (epilogue 'gelu' or
@@ -21,7 +23,7 @@ import { fusedNode, Graph, normAttrs, replaceNodes, type Rewrite } from './rewri
  * one sum: the first takes it). Forward only: the epilogue kernels have no gradient.
  */
 export const fusePointwiseEpilogue: Rewrite = {
-  name: 'fuse_pointwise_epilogue',
+  name: NAME,
   keepsGradients: false,
   apply(ir: IRModel): IRModel {
     const g = new Graph(ir);
@@ -38,7 +40,7 @@ export const fusePointwiseEpilogue: Rewrite = {
       const residual = sum ? next.inputs.filter((id) => id !== conv.id) : [];
       const attrs = { prologue: norm ? 'group_norm' : 'none', epilogue: sum ? 'add' : 'gelu', ...(norm ? normAttrs(norm) : {}) };
       const chain = norm ? [norm, conv, next] : [conv, next];
-      fused.set(next.id, fusedNode(this.name, 'fused_pointwise', chain, norm ? { norm, conv } : { conv }, [...(norm ?? conv).inputs, ...residual], attrs, conv));
+      fused.set(next.id, fusedNode(NAME, 'fused_pointwise', chain, norm ? { norm, conv } : { conv }, [...(norm ?? conv).inputs, ...residual], attrs, conv));
       gone.add(conv.id);
       if (norm) gone.add(norm.id);
     }

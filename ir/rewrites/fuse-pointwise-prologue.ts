@@ -1,6 +1,8 @@
 import type { IRModel, IRNode } from '../types.js';
 import { fusedNode, Graph, normAttrs, replaceNodes, type Rewrite } from './rewrite.js';
 
+const NAME = 'fuse_pointwise_prologue';
+
 /**
  * `fuse_pointwise_prologue`: a GroupNorm or a GELU whose only reader is a 1×1×1 convolution
  * becomes, with that convolution, one `fused_pointwise` node (prologue 'group_norm' or 'gelu',
@@ -16,7 +18,7 @@ import { fusedNode, Graph, normAttrs, replaceNodes, type Rewrite } from './rewri
  * convolution that is not 1×1×1 with stride 1, no padding and one group; nodes already fused.
  */
 export const fusePointwisePrologue: Rewrite = {
-  name: 'fuse_pointwise_prologue',
+  name: NAME,
   keepsGradients: true,
   apply(ir: IRModel): IRModel {
     const g = new Graph(ir);
@@ -28,7 +30,7 @@ export const fusePointwisePrologue: Rewrite = {
       if ((p.op !== 'group_norm' && p.op !== 'gelu') || g.soleReader(p.id) !== conv) continue;
       const attrs = { prologue: p.op, epilogue: 'none', ...(p.op === 'group_norm' ? normAttrs(p) : {}) };
       const parts: Record<string, IRNode> = p.op === 'group_norm' ? { norm: p, conv } : { conv };
-      fused.set(conv.id, fusedNode(this.name, 'fused_pointwise', [p, conv], parts, p.inputs, attrs, conv));
+      fused.set(conv.id, fusedNode(NAME, 'fused_pointwise', [p, conv], parts, p.inputs, attrs, conv));
       gone.add(p.id);
     }
     return replaceNodes(ir, fused, gone);
