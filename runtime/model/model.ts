@@ -93,7 +93,7 @@ export class MnxModel {
         return inputs.includes(y) ? tf.clone(y) : y;
       };
       if (checkpoint) {
-        for (const seg of checkpointSegments({ ...ir, nodes: plan.nodes })) runCheckpointed(seg, values, (names) => names.map((n) => this.variables.get(n)!), run);
+        for (const seg of checkpointSegments(plan)) runCheckpointed(seg, values, (names) => names.map((n) => this.variables.get(n)!), run);
       } else {
         const lastUse = lastUses(plan.nodes);
         plan.nodes.forEach((node, i) => {
