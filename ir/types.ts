@@ -47,6 +47,9 @@ export const IR_OPS = [
   'add', // element-wise sum of all inputs
   'concat', // channel concatenation, inputs in order
   'output', // marks a network output; attrs: index (0 = full resolution)
+  // Fused ops: produced only by the rewrite passes (ir/rewrites/), never by the compiler; see ir/fused.ts.
+  'fused_pointwise', // 1×1×1 conv with a prologue (group_norm | gelu) and/or an epilogue (gelu | add)
+  'fused_norm_gelu_pointwise', // GroupNorm → 1×1×1 conv → GELU → 1×1×1 conv
 ] as const;
 
 export type IROp = (typeof IR_OPS)[number];

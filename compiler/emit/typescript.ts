@@ -58,6 +58,9 @@ function call(n: IRNode, ir: IRModel, depthwise: (n: IRNode) => boolean): string
       return `ops.concat([${x.join(', ')}])`;
     case 'output':
       return d === 2 ? `tf.squeeze(${x[0]}, [1])` : x[0]!;
+    case 'fused_pointwise':
+    case 'fused_norm_gelu_pointwise':
+      throw new Error(`${n.id}: ${n.op} is made by the runtime's rewrites; the generator takes IR as compiled`);
   }
 }
 

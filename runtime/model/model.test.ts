@@ -8,7 +8,15 @@ import { activation, loadCase, maxAbs, maxAbsDiff } from '../ops/test-helpers.js
 import { exportWeights, loadWeights } from '../weights/state-dict.js';
 import { checkpointSegments } from './checkpoint.js';
 import { buildModel } from './model.js';
+import { dropCancelledBias, PIPELINES } from '../../ir/rewrites/index.js';
+import type { IRModel } from '../../ir/types.js';
 import { blockIR, downIR, upIR } from './test-ir.js';
+
+/** Ids of the convolutions whose bias `drop_cancelled_bias` leaves out. */
+function cancelledBiases(ir: IRModel): string[] {
+  const after = dropCancelledBias.apply(ir);
+  return ir.nodes.filter((n, i) => Object.keys(n.params).length !== Object.keys(after.nodes[i]!.params).length).map((n) => n.id).sort();
+}
 
 /** compile args for the model fixtures, from their constructor_args. */
 function setArgs(args: Record<string, unknown>): string[] {
@@ -114,7 +122,7 @@ describe('model builder', () => {
     // Every MedNeXt depthwise conv1 (and the transposed ones of the up blocks) feeds its norm.
     const { ir } = compileFile(join(ROOT, 'examples', 'mednext.mnx'), { set: ['n_channels=4', 'block_counts=[1,1,1,1,1,1,1,1,1]', 'deep_supervision=true'], inputSize: [16, 16, 16] });
     const m = buildModel(ir!, { seed: 4 });
-    const listed = [...m.executionPlan().cancelledBias].sort();
+    const listed = cancelledBiases(ir!);
     expect(listed).toEqual(ir!.nodes.filter((n) => n.id.endsWith('.conv1')).map((n) => n.id).sort());
     expect(listed.length).toBe(9 + 4 + 4);
     // Large biases: a skipped one that mattered would show.
@@ -132,32 +140,33 @@ describe('model builder', () => {
     const grouped = blockIR(4, 2, 3);
     grouped.nodes.find((n) => n.op === 'group_norm')!.attrs.groups = 2;
     const g = buildModel(grouped);
-    expect(g.executionPlan().cancelledBias.size).toBe(0);
-    const plain = buildModel(blockIR(4, 2, 3));
-    expect(plain.executionPlan().cancelledBias).toEqual(new Set(['conv1']));
-    [g, plain].forEach((b) => b.dispose());
+    expect(cancelledBiases(grouped)).toEqual([]);
+    expect(cancelledBiases(blockIR(4, 2, 3))).toEqual(['conv1']);
+    g.dispose();
   });
 
   it('runs GELU and residual sums as epilogues of the 1×1×1 convs without gradients, with the same outputs', () => {
     const set = ['n_channels=4', 'kernel_size=3', 'block_counts=[1,1,1,1,1,1,1,1,1]', 'deep_supervision=true', 'do_res=true', 'do_res_up_down=true'];
     const { ir } = compileFile(join(ROOT, 'examples', 'mednext.mnx'), { set, inputSize: [16, 16, 16] });
     const m = buildModel(ir!, { seed: 5 });
-    const plan = m.executionPlan({ epilogues: true });
+    const plan = m.rewritten(PIPELINES.inference_epilogues);
+    const epilogueKinds = (nodes: IRModel['nodes']) =>
+      nodes.filter((n) => n.op === 'fused_pointwise' && n.attrs.epilogue !== 'none').map((n) => `${n.attrs.prologue === 'group_norm' ? 'norm+' : ''}${n.attrs.epilogue}`);
     // 9 MedNeXt blocks + 4 down + 4 up: each has norm → conv2 → GELU (one node) and conv3 + residual
     // (one node), except the up blocks, whose residual sum comes after a pad.
-    const kinds = [...plan.epilogueOf.values()].map((e) => `${e.norm ? 'norm+' : ''}${e.gelu ? 'gelu' : 'add'}`);
+    const kinds = epilogueKinds(plan.nodes);
     expect(kinds.filter((k) => k === 'norm+gelu').length).toBe(17);
     expect(kinds.filter((k) => k === 'add').length).toBe(13);
     expect(plan.nodes.some((n) => n.op === 'gelu' || n.op === 'group_norm')).toBe(false);
-    expect(plan.producerOf.size).toBe(0); // no GELU left to fuse into a following conv
+    expect(plan.nodes.filter((n) => n.op === 'fused_pointwise' && n.attrs.epilogue === 'none').length).toBe(0); // no GELU left to fuse into a following conv
     expect(new Set(plan.nodes.map((n) => n.id))).toEqual(new Set(ir!.nodes.map((n) => n.id).filter((id) => plan.nodes.some((n) => n.id === id))));
     for (const id of ir!.outputs) expect(plan.nodes.some((n) => n.id === id)).toBe(true);
     // The plan with gradients has none; each block's GroupNorm → conv2 → GELU → conv3 is one op there.
-    const training = m.executionPlan();
-    expect(training.epilogueOf.size).toBe(0);
-    expect(training.tailOf.size).toBe(17);
+    const training = m.rewritten(PIPELINES.training);
+    expect(epilogueKinds(training.nodes).length).toBe(0);
+    expect(training.nodes.filter((n) => n.op === 'fused_norm_gelu_pointwise').length).toBe(17);
     expect(training.nodes.some((n) => n.op === 'gelu' || n.op === 'group_norm')).toBe(false);
-    expect(plan.tailOf.size).toBe(0);
+    expect(plan.nodes.filter((n) => n.op === 'fused_norm_gelu_pointwise').length).toBe(0);
     const x = tf.randomNormal([2, 16, 16, 16, 1], 0, 1, 'float32', 7);
     const fused = m.forward(x, { epilogues: true });
     const plain = m.forward(x, { epilogues: false });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { IRModel, IRNode, IRParam } from '../../ir/types.js';
+import { applyRewrites, PIPELINES, type PipelineName, type Rewrite } from '../../ir/rewrites/index.js';
 import { verifyIR } from '../../ir/verify.js';
 import { ops } from '../ops/index.js';
 import { pointwiseInference } from '../kernels/fused-pointwise.js';
@@ -24,11 +25,17 @@ export interface ForwardOptions {
    */
   checkpoint?: boolean;
   /**
-   * Run the plan with epilogues (`executionPlan`). Default: when there are no gradients to take
-   * and the backend has the epilogue kernels; true forces it (the kernels' fallbacks are op
-   * chains). Never while a gradient is recorded: the epilogue kernels have none.
+   * Run the `inference_epilogues` pipeline (ir/rewrites/index.ts). Default: when there are no
+   * gradients to take and the backend has the epilogue kernels; true forces it (the kernels'
+   * fallbacks are op chains). Never while a gradient is recorded: the epilogue kernels have none.
    */
   epilogues?: boolean;
+  /**
+   * The rewrites to run the IR through instead of the pipeline chosen from `training` and
+   * `epilogues` (tests; `[]` runs the IR as compiled). Rewrites that do not keep gradients are
+   * refused when a gradient is taken.
+   */
+  rewrites?: readonly Rewrite[];
 }
 
 /**
@@ -71,28 +78,22 @@ export class MnxModel {
       throw new Error(`model ${ir.name}: input shape [${input.shape.join(', ')}] is not [N, ${ir.spatialDims === 3 ? 'D, H, W' : 'H, W'}, ${ir.input.channels}]`);
     }
     const checkpoint = !!(options.training && options.checkpoint && ir.hints.checkpointStyle === 'outside_block');
+    // No gradient wanted: neither a training pass nor one inside a caller's tf.grads.
+    const inference = !options.training && !recordingGradients();
+    const rewrites = options.rewrites ?? PIPELINES[MnxModel.pipelineFor({ gradients: !inference, epilogues: inference && (options.epilogues ?? hasEpilogueKernels()) })];
+    const forwardOnly = rewrites.filter((r) => !r.keepsGradients).map((r) => r.name);
+    if (!inference && forwardOnly.length > 0) throw new Error(`rewrites ${forwardOnly.join(', ')} are for forward passes without gradients`);
+    const plan = this.rewritten(rewrites);
     return tf.tidy(() => {
       const x5 = ir.spatialDims === 2 ? tf.expandDims(input, 1) : input;
       const values = new Map<string, tf.Tensor>();
-      // Without gradients, and where the backend runs products with an epilogue as one kernel,
-      // GELU and residual sums ride on the 1×1×1 convolutions (same values, fewer passes).
-      // No gradient wanted: neither a training pass nor one inside a caller's tf.grads.
-      const inference = !options.training && !recordingGradients();
-      const plan = this.executionPlan({ epilogues: inference && (options.epilogues ?? hasEpilogueKernels()) });
       const run = (node: IRNode, inputs: tf.Tensor[]) => {
-        const epilogue = plan.epilogueOf.get(node.id);
-        if (epilogue) return this.runEpilogue(epilogue, inputs);
-        const tail = plan.tailOf.get(node.id);
-        if (tail) return this.runTail(tail, inputs[0]!);
-        const producer = plan.producerOf.get(node.id);
-        // Without gradients, a bias that the next GroupNorm cancels is not added at all.
-        const skipBias = inference && plan.cancelledBias.has(node.id);
-        const y = producer ? this.runFused(producer, node, inputs[0]!) : this.runNode(node, inputs, x5, { skipBias });
+        const y = this.runNode(node, inputs, x5);
         // Every node owns its result (an op may hand back its input unchanged, e.g. a zero pad).
         return inputs.includes(y) ? tf.clone(y) : y;
       };
       if (checkpoint) {
-        for (const seg of checkpointSegments({ ...ir, nodes: plan.nodes })) runCheckpointed(seg, values, (names) => names.map((n) => this.variables.get(n)!), run);
+        for (const seg of checkpointSegments(plan)) runCheckpointed(seg, values, (names) => names.map((n) => this.variables.get(n)!), run);
       } else {
         const lastUse = lastUses(plan.nodes);
         plan.nodes.forEach((node, i) => {
@@ -124,11 +125,8 @@ export class MnxModel {
     return name === undefined ? undefined : this.variables.get(name);
   }
 
-  /**
-   * Executes one IR node on 5-D channels-last tensors. `skipBias` leaves out a convolution's
-   * bias (for one the plan found cancelled by the GroupNorm reading it).
-   */
-  runNode(node: IRNode, inputs: tf.Tensor[], modelInput: tf.Tensor, { skipBias = false } = {}): tf.Tensor {
+  /** Executes one IR node (primitive or fused, ir/fused.ts) on 5-D channels-last tensors. */
+  runNode(node: IRNode, inputs: tf.Tensor[], modelInput: tf.Tensor): tf.Tensor {
     const a = node.attrs;
     const dims = this.ir.spatialDims;
     const x = inputs[0]!;
@@ -142,7 +140,7 @@ export class MnxModel {
         const w = this.variables.get(wName)!;
         const layout = this.layouts.get(wName)!;
         const depthwise = layout.kind !== 'plain' && layout.kind !== 'grn' && layout.depthwise;
-        const b = skipBias ? undefined : this.param(node, 'bias');
+        const b = this.param(node, 'bias');
         const stride = perAxis(a.stride, 1, dims, 1, `${node.id} stride`);
         const padding = perAxis(a.padding, 0, dims, 0, `${node.id} padding`);
         if (node.op === 'conv') return depthwise ? ops.depthwiseConv3d(x, w, stride, padding, b) : ops.conv3d(x, w, stride, padding, b);
@@ -173,147 +171,92 @@ export class MnxModel {
         return ops.concat(inputs);
       case 'output':
         return tf.clone(x);
+      case 'fused_pointwise':
+        return this.runFusedPointwise(node, inputs);
+      case 'fused_norm_gelu_pointwise':
+        return this.runNormGeluPointwise(node, x);
     }
   }
 
-  private readonly plans = new Map<boolean, ExecutionPlan>();
+  private readonly plans = new Map<string, IRModel>();
 
   /**
-   * The nodes as they run. GroupNorm or GELU is fused into the 1×1×1 convolution that is its
-   * only reader (runtime/kernels/fused-pointwise.ts): the same values, less memory kept for
-   * backprop. A fused convolution appears with its producer's inputs; the producer is gone.
-   * Without `epilogues`, a whole GroupNorm → conv → GELU → conv chain (a MedNeXt block's tail)
-   * is one op (`normGeluPointwise`), which keeps no expanded activation for backprop.
-   *
-   * With `epilogues` (forward passes without gradients), a 1×1×1 convolution whose only reader
-   * is a GELU or a two-input sum takes that reader's place instead, computing it as the
-   * product's epilogue (`pointwiseInference`); a GroupNorm before it is still folded in. In a
-   * MedNeXt block: norm → conv2 → GELU is one node, conv3 + residual another.
-   *
-   * Both plans list the convolutions whose bias cancels: read only by a GroupNorm with one
-   * channel per group, which subtracts each channel's mean over the voxels, so a per-channel
-   * constant added before it changes nothing (MedNeXt's depthwise conv1 → norm). The forward
-   * pass without gradients skips those additions (a full pass over the activation each);
-   * training keeps them, so every parameter still gets its gradient (zero up to rounding, as
-   * in PyTorch).
+   * The IR as it runs: `rewrites` (ir/rewrites/) applied to this model's IR, cached by their
+   * names. The rewrites replace chains of ops with fused ones computing the same values
+   * (GroupNorm or GELU folded into a 1×1×1 convolution, a MedNeXt block's tail as one op, GELU
+   * or a residual sum as a product's epilogue, biases a per-channel GroupNorm cancels dropped);
+   * the parameters stay as they are.
    */
-  executionPlan({ epilogues = false }: { epilogues?: boolean } = {}): ExecutionPlan {
-    const cached = this.plans.get(epilogues);
+  rewritten(rewrites: readonly Rewrite[]): IRModel {
+    const key = rewrites.map((r) => r.name).join(',');
+    const cached = this.plans.get(key);
     if (cached) return cached;
-    const ir = this.ir;
-    const readers = new Map<string, IRNode[]>();
-    for (const n of ir.nodes) for (const id of n.inputs) readers.set(id, [...(readers.get(id) ?? []), n]);
-    /** The one node reading `id`, if exactly one does and `id` is not a model output. */
-    const soleReader = (id: string) => {
-      const r = readers.get(id);
-      return r?.length === 1 && !ir.outputs.includes(id) ? r[0] : undefined;
+    const ir = applyRewrites(this.ir, rewrites);
+    const problems = verifyIR(ir);
+    if (problems.length > 0) throw new Error(`rewrites ${key} gave invalid IR: ${problems.slice(0, 10).join('; ')}`);
+    this.plans.set(key, ir);
+    return ir;
+  }
+
+  /**
+   * The pipeline a forward pass runs: `training` when gradients are taken; without, on a backend
+   * with product-with-epilogue kernels (or when asked), `inference_epilogues`, else `inference`.
+   */
+  static pipelineFor({ gradients, epilogues }: { gradients: boolean; epilogues: boolean }): PipelineName {
+    return gradients ? 'training' : epilogues ? 'inference_epilogues' : 'inference';
+  }
+
+  /** The parameter a fused node took over from its part `part` (ir/fused.ts), by role. */
+  private partParam(node: IRNode, part: string, ...roles: IRParam['role'][]): tf.Tensor | undefined {
+    const name = Object.entries(node.params).find(([k, v]) => k.startsWith(`${part}.`) && roles.includes(this.paramsByName.get(v)!.role))?.[1];
+    return name === undefined ? undefined : this.variables.get(name);
+  }
+
+  /** A fused node's 1×1×1 conv (part `part`) as a [Cin, Cout] matrix and its bias (zeros where it has none). */
+  private pointwiseParams(node: IRNode, part: string): [tf.Tensor2D, tf.Tensor] {
+    const w = this.partParam(node, part, 'conv_weight')!;
+    return [tf.reshape(w, [w.shape[3]!, w.shape[4]!]) as tf.Tensor2D, this.partParam(node, part, 'bias') ?? tf.zeros([w.shape[4]!])];
+  }
+
+  /** A fused node's GroupNorm (part `norm`). */
+  private fusedNorm(node: IRNode, x: tf.Tensor): { groups: number; eps: number; gamma?: tf.Tensor; beta?: tf.Tensor } {
+    return {
+      groups: num(node.attrs.norm_groups, x.shape[x.rank - 1]!),
+      eps: num(node.attrs.norm_eps, 1e-5),
+      gamma: this.partParam(node, 'norm', 'norm_weight'),
+      beta: this.partParam(node, 'norm', 'norm_bias'),
     };
-    const byId = new Map(ir.nodes.map((n) => [n.id, n]));
-    const producerOf = new Map<string, IRNode>();
-    const epilogueOf = new Map<string, Epilogue>();
-    const gone = new Set<string>();
-    /** A fused node: `conv`'s parameters and those of the nodes folded in (prefixed by their ids). */
-    const fusedNode = (conv: IRNode, id: string, inputs: string[], folded: IRNode[]): IRNode => {
-      // Checkpointed segments differentiate with respect to every parameter their nodes list.
-      const params = Object.fromEntries(folded.flatMap((p) => Object.entries(p.params).map(([k, v]) => [`${p.id}:${k}`, v])));
-      return { ...conv, id, inputs, params: { ...params, ...conv.params } };
-    };
-    const replaced = new Map<string, IRNode>();
-    // With gradients: GroupNorm → conv2 → GELU → conv3, each the next one's only input, as one op.
-    const tailOf = new Map<string, Tail>();
-    if (!epilogues) {
-      for (const conv3 of ir.nodes) {
-        if (conv3.inputs.length !== 1 || !this.isPointwiseConv(conv3)) continue;
-        const gelu = byId.get(conv3.inputs[0]!)!;
-        const conv2 = gelu.op === 'gelu' && soleReader(gelu.id) === conv3 ? byId.get(gelu.inputs[0]!)! : undefined;
-        if (!conv2 || conv2.inputs.length !== 1 || !this.isPointwiseConv(conv2) || soleReader(conv2.id) !== gelu) continue;
-        const norm = byId.get(conv2.inputs[0]!)!;
-        if (norm.op !== 'group_norm' || soleReader(norm.id) !== conv2) continue;
-        tailOf.set(conv3.id, { norm, conv2, gelu, conv3 });
-        replaced.set(conv3.id, fusedNode(conv3, conv3.id, norm.inputs, [norm, conv2, gelu]));
-        for (const id of [norm.id, conv2.id, gelu.id]) gone.add(id);
-      }
-    }
-    for (const conv of ir.nodes) {
-      if (conv.inputs.length !== 1 || !this.isPointwiseConv(conv) || gone.has(conv.id) || tailOf.has(conv.id)) continue;
-      const p = byId.get(conv.inputs[0]!)!;
-      const norm = p.op === 'group_norm' && soleReader(p.id) === conv ? p : undefined;
-      const next = epilogues ? soleReader(conv.id) : undefined;
-      if (next && (next.op === 'gelu' || (next.op === 'add' && next.inputs.length === 2 && next.inputs[0] !== next.inputs[1]))) {
-        const residual = next.op === 'add' ? next.inputs.find((id) => id !== conv.id) : undefined;
-        const e: Epilogue = { conv, norm, gelu: next.op === 'gelu' ? next : undefined, add: next.op === 'add' ? next : undefined };
-        epilogueOf.set(next.id, e);
-        replaced.set(next.id, fusedNode(conv, next.id, [...(norm ?? conv).inputs, ...(residual ? [residual] : [])], norm ? [norm, next] : [next]));
-        gone.add(conv.id);
-        if (norm) gone.add(norm.id);
-      } else if (norm || (p.op === 'gelu' && soleReader(p.id) === conv && !epilogueOf.has(p.id))) {
-        producerOf.set(conv.id, p);
-        replaced.set(conv.id, fusedNode(conv, conv.id, p.inputs, [p]));
-        gone.add(p.id);
-      }
-    }
-    const nodes = ir.nodes.filter((n) => !gone.has(n.id)).map((n) => replaced.get(n.id) ?? n);
-    const cancelledBias = new Set<string>();
-    for (const node of ir.nodes) {
-      if ((node.op !== 'conv' && node.op !== 'conv_transpose') || this.param(node, 'bias') === undefined) continue;
-      const reader = soleReader(node.id);
-      if (reader?.op === 'group_norm' && num(reader.attrs.groups, -1) === node.out.channels) cancelledBias.add(node.id);
-    }
-    const plan = { nodes, producerOf, epilogueOf, tailOf, cancelledBias };
-    this.plans.set(epilogues, plan);
-    return plan;
   }
 
-  /** A dense convolution with a 1×1×1 kernel, stride 1 and no padding. */
-  private isPointwiseConv(node: IRNode): boolean {
-    if (node.op !== 'conv') return false;
-    const wName = this.paramName(node, 'conv_weight');
-    const layout = wName === undefined ? undefined : this.layouts.get(wName);
-    if (!layout || layout.kind !== 'conv' || layout.depthwise) return false;
-    const w = this.variables.get(wName!)!;
-    const ones = (v: unknown, one: number) => v === undefined || v === one || (Array.isArray(v) && v.every((e) => e === one));
-    return w.rank === 5 && w.shape[0] === 1 && w.shape[1] === 1 && w.shape[2] === 1 && ones(node.attrs.stride, 1) && ones(node.attrs.padding, 0);
-  }
-
-  /** Runs `producer` (GroupNorm or GELU) and the 1×1×1 convolution `conv` reading it as one op. */
-  private runFused(producer: IRNode, conv: IRNode, x: tf.Tensor): tf.Tensor {
-    const [w2, b] = this.pointwiseParams(conv);
-    if (producer.op === 'gelu') return ops.geluPointwise(x, w2, b);
-    const a = producer.attrs;
-    return ops.normPointwise(x, num(a.groups, x.shape[4]!), num(a.eps, 1e-5), this.param(producer, 'norm_weight'), this.param(producer, 'norm_bias'), w2, b);
-  }
-
-  /** A 1×1×1 conv's weight as a [Cin, Cout] matrix and its bias (zeros where it has none). */
-  private pointwiseParams(conv: IRNode): [tf.Tensor2D, tf.Tensor] {
-    const w = this.param(conv, 'conv_weight')!;
-    return [tf.reshape(w, [w.shape[3]!, w.shape[4]!]) as tf.Tensor2D, this.param(conv, 'bias') ?? tf.zeros([w.shape[4]!])];
-  }
-
-  /** Runs a block's GroupNorm → conv2 → GELU → conv3 as one op (`executionPlan`). */
-  private runTail(t: Tail, x: tf.Tensor): tf.Tensor {
-    const a = t.norm.attrs;
-    const [w2, b2] = this.pointwiseParams(t.conv2);
-    const [w3, b3] = this.pointwiseParams(t.conv3);
-    return ops.normGeluPointwise(x, num(a.groups, x.shape[x.rank - 1]!), num(a.eps, 1e-5), this.param(t.norm, 'norm_weight'), this.param(t.norm, 'norm_bias'), w2, b2, w3, b3);
-  }
-
-  /** Runs a 1×1×1 convolution with what the inference plan fused into it (`executionPlan`). */
-  private runEpilogue(e: Epilogue, inputs: tf.Tensor[]): tf.Tensor {
-    const [w2, b] = this.pointwiseParams(e.conv);
+  /**
+   * Runs a `fused_pointwise` node: with a prologue only, `normPointwise` / `geluPointwise` (with
+   * gradients); with an epilogue, `pointwiseInference` (forward only).
+   */
+  private runFusedPointwise(node: IRNode, inputs: tf.Tensor[]): tf.Tensor {
+    const [w, b] = this.pointwiseParams(node, 'conv');
     const x = inputs[0]!;
-    const norm = e.norm && {
-      groups: num(e.norm.attrs.groups, x.shape[x.rank - 1]!),
-      eps: num(e.norm.attrs.eps, 1e-5),
-      gamma: this.param(e.norm, 'norm_weight'),
-      beta: this.param(e.norm, 'norm_bias'),
-    };
-    const residual = e.add ? inputs[1]! : undefined;
-    const outShape = [...x.shape.slice(0, -1), w2.shape[1]];
-    // A sum that broadcasts is not a residual the product can take: add it separately.
-    if (residual && !tf.util.arraysEqual(residual.shape, outShape)) {
-      return tf.tidy(() => ops.add(e.add!.inputs[0] === e.conv.id ? [pointwiseInference(x, w2, b, { norm }), residual] : [residual, pointwiseInference(x, w2, b, { norm })]));
+    const prologue = node.attrs.prologue;
+    const epilogue = node.attrs.epilogue;
+    if (epilogue === 'none') {
+      if (prologue === 'gelu') return ops.geluPointwise(x, w, b);
+      const n = this.fusedNorm(node, x);
+      return ops.normPointwise(x, n.groups, n.eps, n.gamma, n.beta, w, b);
     }
-    return pointwiseInference(x, w2, b, { norm, gelu: !!e.gelu, residual });
+    const norm = prologue === 'group_norm' ? this.fusedNorm(node, x) : undefined;
+    const residual = epilogue === 'add' ? inputs[1]! : undefined;
+    // A sum that broadcasts is not a residual the product can take: add it separately.
+    if (residual && !tf.util.arraysEqual(residual.shape, [...x.shape.slice(0, -1), w.shape[1]])) {
+      return tf.tidy(() => ops.add([pointwiseInference(x, w, b, { norm }), residual]));
+    }
+    return pointwiseInference(x, w, b, { norm, gelu: epilogue === 'gelu', residual });
+  }
+
+  /** Runs a `fused_norm_gelu_pointwise` node (a block's GroupNorm → conv2 → GELU → conv3) as one op. */
+  private runNormGeluPointwise(node: IRNode, x: tf.Tensor): tf.Tensor {
+    const n = this.fusedNorm(node, x);
+    const [w2, b2] = this.pointwiseParams(node, 'conv2');
+    const [w3, b3] = this.pointwiseParams(node, 'conv3');
+    return ops.normGeluPointwise(x, n.groups, n.eps, n.gamma, n.beta, w2, b2, w3, b3);
   }
 
   dispose(): void {
@@ -332,36 +275,6 @@ function lastUses(nodes: IRNode[]): Map<string, number> {
   const last = new Map<string, number>();
   nodes.forEach((n, i) => n.inputs.forEach((id) => last.set(id, i)));
   return last;
-}
-
-/** A 1×1×1 conv with a GroupNorm folded in before and a GELU or a two-input sum after. */
-export interface Epilogue {
-  conv: IRNode;
-  norm?: IRNode;
-  gelu?: IRNode;
-  add?: IRNode;
-}
-
-/** A MedNeXt block's pointwise tail: GroupNorm → conv2 → GELU → conv3. */
-export interface Tail {
-  norm: IRNode;
-  conv2: IRNode;
-  gelu: IRNode;
-  conv3: IRNode;
-}
-
-/** What `MnxModel.executionPlan` returns. */
-export interface ExecutionPlan {
-  /** The nodes to run, in order. */
-  nodes: IRNode[];
-  /** Each fused 1×1×1 conv's producer (GroupNorm or GELU). */
-  producerOf: Map<string, IRNode>;
-  /** Nodes run as a 1×1×1 conv with an epilogue, by the id of the node the conv replaces. */
-  epilogueOf: Map<string, Epilogue>;
-  /** Block tails run as one op (the plan with gradients), by conv3's id. */
-  tailOf: Map<string, Tail>;
-  /** Convolutions whose bias the GroupNorm reading them cancels. */
-  cancelledBias: Set<string>;
 }
 
 function num(v: unknown, fallback: number): number {
