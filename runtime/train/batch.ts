@@ -41,44 +41,77 @@ export interface BatchConfig {
 }
 
 /**
- * batchgenerators' `get_patch_size`: the patch a loader must read so that rotating by up to the
- * maximum angles and zooming out to 0.85 (nnU-Net's fixed value for this) still fills the final
- * patch.
+ * nnU-Net v1's `get_patch_size` (`training/data_augmentation/default_data_augmentation.py`, lines
+ * 111–131): the patch a loader must read so that rotating and zooming out (to 0.85, the minimum of
+ * the default scale range it is called with) still fills the final patch. As there, the patch's
+ * corner vector (not its bounding box) is rotated about each axis by the maximum angle (at most 90°),
+ * each rotation on its own, the absolute components kept where larger; the result is truncated. A
+ * 2-D patch (the in-plane axes of dummy-2D augmentation) uses the 2-D rotation by the first angle.
  */
-export function enlargedPatchSize(patch: Shape3, maxDegrees: readonly number[]): Shape3 {
-  const out = [...patch];
-  for (let axis = 0; axis < 3; axis++) {
-    const ang = Math.min(Math.PI / 2, (maxDegrees[axis]! * Math.PI) / 180);
-    const [u, v] = [0, 1, 2].filter((a) => a !== axis) as [number, number];
-    const c = Math.cos(ang), s = Math.sin(ang);
-    // rotations go both ways, so each axis needs the extent of the rotated patch for either sign
-    const ru = Math.abs(c * patch[u]) + Math.abs(s * patch[v]), rv = Math.abs(s * patch[u]) + Math.abs(c * patch[v]);
-    out[u] = Math.max(out[u]!, ru);
-    out[v] = Math.max(out[v]!, rv);
+export function enlargedPatchSize<S extends number[]>(patch: S, maxDegrees: readonly number[], minScale = 0.85): S {
+  const rad = (axis: number) => Math.min(Math.PI / 2, (Math.abs(maxDegrees[axis]!) * Math.PI) / 180);
+  const out = patch.map(Number);
+  const keep = (v: number[]) => v.forEach((x, i) => (out[i] = Math.max(out[i]!, Math.abs(x))));
+  if (patch.length === 3) {
+    const [x, y, z] = patch as unknown as [number, number, number];
+    // row vector times batchgenerators' rotation matrix about x, y, z in turn
+    let c = Math.cos(rad(0)), s = Math.sin(rad(0));
+    keep([x, c * y + s * z, -s * y + c * z]);
+    c = Math.cos(rad(1)); s = Math.sin(rad(1));
+    keep([c * x - s * z, y, s * x + c * z]);
+    c = Math.cos(rad(2)); s = Math.sin(rad(2));
+    keep([c * x + s * y, -s * x + c * y, z]);
+  } else if (patch.length === 2) {
+    const [x, y] = patch as unknown as [number, number];
+    const c = Math.cos(rad(0)), s = Math.sin(rad(0));
+    keep([c * x + s * y, -s * x + c * y]);
+  } else {
+    throw new Error(`get_patch_size: a patch of ${patch.length} axes`);
   }
-  return out.map((d) => Math.floor(d / 0.85)) as Shape3;
+  return out.map((d) => Math.trunc(d / minScale)) as S;
 }
 
 /**
- * The lower corner of a `box`-sized region in a volume of `shape`: nnU-Net v1's rule. The region may
- * reach past the border by half the padding needed; a forced-foreground sample centres it on a
- * stored voxel of a uniformly chosen present class (clamped), otherwise it is uniform.
+ * The range of lower corners nnU-Net v1's `DataLoader3D.generate_train_batch` draws a `box`-sized read
+ * from (`dataset_loading.py`, lines 297–312): the case is padded by `need_to_pad` = box − final patch
+ * (the enlargement for rotation and zoom), or by what the case lacks if that is more, split over both
+ * sides; Python's `-need // 2` rounds the lower side away from zero, so either end reaches ⌈need/2⌉
+ * past the border. The final patch (the centre of the box) then reaches every voxel of the axis.
  */
-export function chooseBoxStart(rng: Rng, header: CaseHeader, box: Shape3, forceForeground: boolean): Shape3 {
-  const shape = header.data.shape.slice(1) as Shape3;
-  const lb: number[] = [], ub: number[] = [];
+export function boxStartRange(shape: Shape3, box: Shape3, finalPatch: Shape3): { lb: Shape3; ub: Shape3 } {
+  const lb = [0, 0, 0] as Shape3, ub = [0, 0, 0] as Shape3;
   for (let a = 0; a < 3; a++) {
-    const need = Math.max(0, box[a]! - shape[a]!);
-    lb.push(-Math.floor(need / 2));
-    ub.push(shape[a]! + Math.floor(need / 2) + (need % 2) - box[a]!);
+    let need = Math.max(0, box[a]! - finalPatch[a]!);
+    if (need + shape[a]! < box[a]!) need = box[a]! - shape[a]!;
+    const half = Math.ceil(need / 2);
+    lb[a] = -half;
+    ub[a] = shape[a]! + half - box[a]!;
   }
+  return { lb, ub };
+}
+
+/** Offset of the final patch inside the read box when no spatial transform applies (batchgenerators' center crop). */
+export function centreCropOffset(box: Shape3, finalPatch: Shape3): Shape3 {
+  return [0, 1, 2].map((a) => Math.floor((box[a]! - finalPatch[a]!) / 2)) as Shape3;
+}
+
+/**
+ * The lower corner of a `box`-sized read for a final patch of `finalPatch` (default: the box itself):
+ * nnU-Net v1's rule (`dataset_loading.py`, lines 314–363). Uniform over `boxStartRange`; a
+ * forced-foreground sample centres the box on a stored voxel of a uniformly chosen present class and
+ * clamps only at the lower bound (line 357), so the voxel always lies inside the final patch, also
+ * near the upper border (the read then reaches past it and is padded).
+ */
+export function chooseBoxStart(rng: Rng, header: CaseHeader, box: Shape3, forceForeground: boolean, finalPatch: Shape3 = box): Shape3 {
+  const shape = header.data.shape.slice(1) as Shape3;
+  const { lb, ub } = boxStartRange(shape, box, finalPatch);
   const locations = header.properties.class_locations;
   const present = Object.keys(locations).filter((k) => Number(k) > 0 && (locations[k]?.length ?? 0) > 0).sort((a, b) => Number(a) - Number(b));
   if (forceForeground && present.length > 0) {
     const cls = present[rng.int(present.length)]!;
     const locs = locations[cls]!;
     const v = rng.int(locs.length / 3);
-    return [0, 1, 2].map((a) => Math.min(ub[a]!, Math.max(lb[a]!, locs[3 * v + a]! - Math.floor(box[a]! / 2)))) as Shape3;
+    return [0, 1, 2].map((a) => Math.max(lb[a]!, locs[3 * v + a]! - Math.floor(box[a]! / 2))) as Shape3;
   }
   return [0, 1, 2].map((a) => rng.intInclusive(lb[a]!, ub[a]!)) as Shape3;
 }
@@ -117,17 +150,19 @@ export class BatchMaker {
       cases.push(id);
       const header = this.headers.get(id)!;
       const force = j >= Math.round(B * (1 - training.oversample_foreground));
-      const start = chooseBoxStart(rng, header, box, force);
-      // the final patch is the centre of the (possibly enlarged) box
-      const centre = [0, 1, 2].map((a) => start[a]! + Math.floor((box[a]! - patch[a]!) / 2) + (patch[a]! - 1) / 2);
+      const start = chooseBoxStart(rng, header, box, force, patch);
       const m = augment ? drawSpatial(rng, augmentation) : null;
       let sample: Sample;
       if (m) {
+        // batchgenerators' augment_spatial without random crop: the coordinates are centred on the
+        // read box's centre, shape/2 − 0.5 (spatial_transformations.py, line 271)
+        const centre = [0, 1, 2].map((a) => start[a]! + box[a]! / 2 - 0.5);
         const src = sourceBox(m, centre, patch);
         const read = readPatch(this.config.dir, header, src, { data: 0, seg: IGNORE_LABEL });
         sample = resamplePatch({ data: read.data, seg: read.seg!, shape: read.shape, channels: C }, src, m, centre, patch);
       } else {
-        const lo = centre.map((c, a) => Math.round(c - (patch[a]! - 1) / 2));
+        const off = centreCropOffset(box, patch);
+        const lo = [0, 1, 2].map((a) => start[a]! + off[a]!);
         const read = readPatch(this.config.dir, header, [[lo[0]!, lo[0]! + patch[0]], [lo[1]!, lo[1]! + patch[1]], [lo[2]!, lo[2]! + patch[2]]], { data: 0, seg: IGNORE_LABEL });
         sample = { data: read.data, seg: read.seg!, shape: [...patch], channels: C };
       }
