@@ -2,7 +2,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
-import { loadDataset, type Dataset } from '../../runtime/data/dataset/index.js';
+import { ignoreLabelOf, loadDataset, type Dataset } from '../../runtime/data/dataset/index.js';
 import { computeFingerprint, planFromFingerprint, savePlans, type Triple } from '../../runtime/data/plan/index.js';
 import { Progress } from '../../runtime/data/preprocess/progress.js';
 
@@ -48,8 +48,9 @@ function parseSet(entries: string[]): Record<string, number | string | boolean> 
 
 export function labelNames(dataset: Dataset): Record<string, string> {
   const names: Record<string, string> = {};
-  for (const [name, value] of Object.entries(dataset.json.labels)) if (typeof value === 'number') names[String(value)] = name;
-  for (const v of dataset.labelValues) names[String(v)] ??= `label_${v}`;
+  const ignore = ignoreLabelOf(dataset.json);
+  for (const [name, value] of Object.entries(dataset.json.labels)) if (typeof value === 'number' && value !== ignore) names[String(value)] = name;
+  for (const v of dataset.labelValues) if (v !== ignore) names[String(v)] ??= `label_${v}`;
   return names;
 }
 
@@ -92,6 +93,7 @@ export const command: Command = {
       targetSpacing,
       patch,
       batchSize,
+      ignoreLabel: ignoreLabelOf(dataset.json),
       model: { spec, ...(values.variant ? { variant: values.variant } : {}), set: parseSet(values.set ?? []) },
     });
     plans.fingerprint = relative(dirname(out), fpPath);

@@ -1,9 +1,9 @@
 /**
  * nnU-Net's training augmentation (v1 `data_augmentation_moreDA.py` with MedNeXt's parameters, as
  * batchgenerators implements each transform), on host arrays: images [C, d0, d1, d2] float32,
- * labels [d0, d1, d2] int8 with −1 = ignore. Order: rotation+scaling (one resampling), Gaussian
+ * labels [d0, d1, d2] int8 with −1 = outside the mask or the case. Order: rotation+scaling (one resampling), Gaussian
  * noise, Gaussian blur, brightness, contrast, low-resolution simulation, inverted gamma, gamma,
- * mirroring. Every draw comes from the caller's seeded `Rng`.
+ * mirroring (then, in batch.ts, the mask and the −1 → 0 step). Every draw comes from the caller's seeded `Rng`.
  *
  * Where this differs from batchgenerators (on purpose, stated): images are resampled trilinearly
  * (batchgenerators: cubic spline), labels by nearest neighbour (batchgenerators: linear per label);
@@ -15,7 +15,8 @@ import { flipAxis, meanStd, resizeLinear, resizeNearest, voxels, type Shape3 } f
 
 export type Augmentation = Plans['augmentation'];
 
-export const IGNORE_LABEL = -1;
+/** The store's label for voxels outside the non-zero mask, and the padding of reads past the border. */
+export const OUTSIDE_LABEL = -1;
 
 export interface Sample {
   /** [C, d0, d1, d2] */
@@ -107,7 +108,7 @@ export function resamplePatch(src: Sample, box: [number, number][], m: Mat3, cen
         const x = s[0]! - box[0]![0], y = s[1]! - box[1]![0], z = s[2]! - box[2]![0];
         // labels: nearest
         const rx = Math.round(x), ry = Math.round(y), rz = Math.round(z);
-        seg[o] = rx >= 0 && rx < S0 && ry >= 0 && ry < S1 && rz >= 0 && rz < S2 ? src.seg[(rx * S1 + ry) * S2 + rz]! : IGNORE_LABEL;
+        seg[o] = rx >= 0 && rx < S0 && ry >= 0 && ry < S1 && rz >= 0 && rz < S2 ? src.seg[(rx * S1 + ry) * S2 + rz]! : OUTSIDE_LABEL;
         // images: trilinear, constant 0 outside
         const x0 = Math.floor(x), y0 = Math.floor(y), z0 = Math.floor(z);
         const fx = x - x0, fy = y - y0, fz = z - z0;

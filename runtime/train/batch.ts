@@ -6,7 +6,7 @@
  */
 import type { Plans } from '../data/plan/plans.js';
 import { readCaseHeader, readPatch, type CaseHeader } from '../data/preprocess/store.js';
-import { augmentIntensities, drawSpatial, IGNORE_LABEL, resamplePatch, sourceBox, type Sample } from './augment.js';
+import { augmentIntensities, drawSpatial, OUTSIDE_LABEL, resamplePatch, sourceBox, type Sample } from './augment.js';
 import { batchRng, STREAM, type Rng } from './rng.js';
 import { resizeNearest, voxels, type Shape3 } from './volume.js';
 
@@ -22,7 +22,11 @@ export interface Batch extends BatchRequest {
   /** Images, channels-last [B, p0, p1, p2, C]. */
   input: Float32Array;
   inputShape: [number, number, number, number, number];
-  /** Labels per output head (full resolution first), [B, h0, h1, h2], −1 = ignore. */
+  /**
+   * Labels per output head (full resolution first), [B, h0, h1, h2]. Voxels labelled −1 in the store
+   * (outside the non-zero mask, padding) are background here, as nnU-Net trains them; −1 marks only
+   * the dataset's explicit `ignore_label`, which the loss and the pseudo Dice leave out.
+   */
   targets: Int8Array[];
   targetShapes: Shape3[];
   /** Case ids sampled, in batch order. */
@@ -35,6 +39,13 @@ export interface BatchConfig {
   val: string[];
   training: Pick<Plans['training'], 'batch_size' | 'patch_size' | 'oversample_foreground'>;
   augmentation: Plans['augmentation'];
+  /**
+   * Per channel: whether it was normalised inside the non-zero mask (nnU-Net's
+   * `use_mask_for_norm`); those channels are set to 0 outside the mask after augmentation.
+   */
+  useMaskForNorm?: boolean[];
+  /** The dataset's ignore label (nnU-Net v2 `labels.ignore`), if any. */
+  ignoreLabel?: number;
   /** Spatial size of each output head, full resolution first. */
   headShapes: Shape3[];
   seed: number;
@@ -116,6 +127,37 @@ export function chooseBoxStart(rng: Rng, header: CaseHeader, box: Shape3, forceF
   return [0, 1, 2].map((a) => rng.intInclusive(lb[a]!, ub[a]!)) as Shape3;
 }
 
+/**
+ * nnU-Net v1's `MaskTransform(use_mask_for_norm, mask_idx_in_seg=0, set_outside_to=0)`
+ * (`training/data_augmentation/custom_transforms.py`, lines 46–56; appended to the training
+ * transforms in `data_augmentation_moreDA.py`, line 116): channels normalised inside the non-zero
+ * mask are set to 0 wherever the (augmented) labels are negative.
+ */
+export function maskOutside(s: Sample, useMask: readonly boolean[]): void {
+  const n = voxels(s.shape);
+  for (let c = 0; c < s.channels; c++) {
+    if (!useMask[c]) continue;
+    const x = s.data.subarray(c * n, (c + 1) * n);
+    for (let i = 0; i < n; i++) if (s.seg[i]! < 0) x[i] = 0;
+  }
+}
+
+/**
+ * `RemoveLabelTransform(-1, 0)` (`data_augmentation_moreDA.py`, lines 118 and 171, training and
+ * validation): the store's −1 (outside the mask, padding) becomes background. Then, as a separate
+ * feature in nnU-Net v2's style, the dataset's ignore label becomes −1, the value the loss skips.
+ */
+/** The target value the loss and the pseudo Dice skip. */
+export const IGNORED = -1;
+
+export function finishLabels(seg: Int8Array, ignoreLabel?: number): void {
+  for (let i = 0; i < seg.length; i++) {
+    const v = seg[i]!;
+    if (v === OUTSIDE_LABEL) seg[i] = 0;
+    else if (v === ignoreLabel) seg[i] = IGNORED;
+  }
+}
+
 export class BatchMaker {
   private readonly headers = new Map<string, CaseHeader>();
 
@@ -158,15 +200,19 @@ export class BatchMaker {
         // read box's centre, shape/2 − 0.5 (spatial_transformations.py, line 271)
         const centre = [0, 1, 2].map((a) => start[a]! + box[a]! / 2 - 0.5);
         const src = sourceBox(m, centre, patch);
-        const read = readPatch(this.config.dir, header, src, { data: 0, seg: IGNORE_LABEL });
+        const read = readPatch(this.config.dir, header, src, { data: 0, seg: OUTSIDE_LABEL });
         sample = resamplePatch({ data: read.data, seg: read.seg!, shape: read.shape, channels: C }, src, m, centre, patch);
       } else {
         const off = centreCropOffset(box, patch);
         const lo = [0, 1, 2].map((a) => start[a]! + off[a]!);
-        const read = readPatch(this.config.dir, header, [[lo[0]!, lo[0]! + patch[0]], [lo[1]!, lo[1]! + patch[1]], [lo[2]!, lo[2]! + patch[2]]], { data: 0, seg: IGNORE_LABEL });
+        const read = readPatch(this.config.dir, header, [[lo[0]!, lo[0]! + patch[0]], [lo[1]!, lo[1]! + patch[1]], [lo[2]!, lo[2]! + patch[2]]], { data: 0, seg: OUTSIDE_LABEL });
         sample = { data: read.data, seg: read.seg!, shape: [...patch], channels: C };
       }
-      if (augment) augmentIntensities(sample, rng, augmentation);
+      if (augment) {
+        augmentIntensities(sample, rng, augmentation);
+        if (this.config.useMaskForNorm) maskOutside(sample, this.config.useMaskForNorm);
+      }
+      finishLabels(sample.seg, this.config.ignoreLabel);
       // channels-first patch → channels-last batch slot
       for (let c = 0; c < C; c++) {
         const src = c * nP;

@@ -2,7 +2,8 @@
  * nnU-Net's training loss, `DC_and_CE_loss` (v1 `training/loss_functions/dice_loss.py`): soft Dice
  * on softmax probabilities, dc = (2·tp + s) / (2·tp + fp + fn + s + 1e-8), loss −mean(dc) over the
  * foreground classes (background only with `do_background`), sums over the batch axis too with
- * `batch_dice`; plus cross entropy, weighted 1:1 by default. Voxels labelled −1 (ignore) count in
+ * `batch_dice`; plus cross entropy, weighted 1:1 by default. Voxels labelled −1 (the dataset's ignore
+ * label; the store's −1 outside the mask is background by then) count in
  * neither. Deep supervision sums the heads' losses with weights normalised to 1 over the heads the
  * model has.
  */

@@ -151,7 +151,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   };
 
   const loader = new BatchLoader(
-    { dir: opts.preprocessedDir, train: opts.train, val: opts.val, training: t, augmentation: plans.augmentation, headShapes: heads, seed: opts.seed },
+    {
+      dir: opts.preprocessedDir,
+      train: opts.train,
+      val: opts.val,
+      training: t,
+      augmentation: plans.augmentation,
+      useMaskForNorm: plans.preprocessing.normalization.map((n) => !!n.use_nonzero_mask),
+      ignoreLabel: plans.dataset.ignore_label,
+      headShapes: heads,
+      seed: opts.seed,
+    },
     opts.workers,
   );
   const useCheckpointing = !!opts.gradientCheckpointing;

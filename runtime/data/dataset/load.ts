@@ -114,6 +114,15 @@ export function declaredLabelValues(json: DatasetJson): number[] {
   return [...values].sort((a, b) => a - b);
 }
 
+/**
+ * nnU-Net v2's ignore label: the value of `labels.ignore` in dataset.json (v2 requires it to be the
+ * highest label value). Undefined when the dataset has none.
+ */
+export function ignoreLabelOf(json: DatasetJson): number | undefined {
+  const v = json.labels.ignore;
+  return typeof v === 'number' ? v : undefined;
+}
+
 /** Strips "./" and joins onto the dataset folder. */
 function inDataset(dir: string, rel: string): string {
   return join(dir, normalize(rel));

@@ -87,6 +87,8 @@ export interface PlanOptions {
   patch?: Triple;
   batchSize?: number;
   model?: Partial<Plans['model']>;
+  /** The dataset's ignore label (nnU-Net v2 `labels.ignore`), kept out of the classes. */
+  ignoreLabel?: number;
 }
 
 export function planFromFingerprint(fp: Fingerprint, opts: PlanOptions = {}): Plans {
@@ -115,6 +117,10 @@ export function planFromFingerprint(fp: Fingerprint, opts: PlanOptions = {}): Pl
     batch_dice: hasLowResStage(medianShape, target, patch),
     model: opts.model,
   });
+  if (opts.ignoreLabel !== undefined) {
+    delete plans.dataset.labels[String(opts.ignoreLabel)];
+    plans.dataset.ignore_label = opts.ignoreLabel;
+  }
   if (opts.batchSize !== undefined) plans.training.batch_size = opts.batchSize;
   plans.augmentation.dummy_2d = Math.max(...patch) / patch[0] > 3;
   return plans;

@@ -37,6 +37,11 @@ export interface Plans {
     /** Label value → name; values are consecutive from 0. */
     labels: Record<string, string>;
     num_training: number;
+    /**
+     * nnU-Net v2's ignore label (`labels.ignore` in dataset.json): voxels with this value are left
+     * out of the loss and the pseudo Dice. Not one of `labels`, which are the classes predicted.
+     */
+    ignore_label?: number;
   };
   /** Fingerprint file the statistics came from (relative to the plans file). */
   fingerprint: string;
@@ -148,6 +153,7 @@ export const plansSchema = {
         channels: { type: 'array', items: { type: 'string' }, minItems: 1 },
         labels: { type: 'object', additionalProperties: { type: 'string' }, propertyNames: { pattern: '^(0|[1-9][0-9]*)$' }, minProperties: 2 },
         num_training: int({ minimum: 1 }),
+        ignore_label: int({ minimum: 1, maximum: 127 }),
       },
     },
     fingerprint: { type: 'string', default: 'fingerprint.json' },
@@ -302,6 +308,8 @@ export function validatePlansObject(value: unknown, file: string, doc?: { docume
     const n = p.preprocessing.normalization.map((c) => c.channel);
     if (n.length !== p.dataset.channels.length || n.some((c, i) => c !== i))
       throw new UserError(`${file}: preprocessing.normalization: needs one entry per channel, channels 0..${p.dataset.channels.length - 1} in order`);
+    if (p.dataset.ignore_label !== undefined && String(p.dataset.ignore_label) in p.dataset.labels)
+      throw new UserError(`${file}: dataset.ignore_label: ${p.dataset.ignore_label} is also one of dataset.labels; the ignore label is not a class`);
     return p;
   }
   const seen = new Set<string>();
