@@ -46,23 +46,39 @@ export function rotationAbout(axis: number, angle: number): Mat3 {
 }
 
 /**
+ * nnU-Net's in-plane rotation range for dummy-2D augmentation: `default_2D_augmentation_params`
+ * rotation_x = ±180° (`default_data_augmentation.py`, line 100; used by `setup_DA_params`,
+ * `nnUNetTrainerV2.py` line 363).
+ */
+export const DUMMY_2D_MAX_DEGREES = 180;
+
+/**
  * Draws the spatial transform: output voxel offset o (from the patch centre) samples the source at
  * centre + M·o. Rotation (p per sample, every axis rotated by U(±max)) then scaling (p, one
  * isotropic factor; > 1 samples a larger region, as batchgenerators scales the coordinates).
- * Returns null when neither applies.
+ * With `aug.dummy_2d` (nnU-Net's `Convert3DTo2DTransform` → 2-D `SpatialTransform` → back,
+ * `data_augmentation_moreDA.py` lines 59–82) the transform acts in the (d1, d2) plane only: one
+ * rotation about axis 0 by U(±180°) and the scaling of the in-plane axes, the same for every slice,
+ * so axis 0 maps onto itself. Returns null when neither applies.
  */
 export function drawSpatial(rng: Rng, aug: Augmentation): Mat3 | null {
   let m: Mat3 | null = null;
+  const dummy2d = aug.dummy_2d;
   if (rng.random() < aug.rotation.p) {
     m = IDENTITY;
-    for (let axis = 0; axis < 3; axis++) {
-      const max = (aug.rotation.max_degrees[axis]! * Math.PI) / 180;
-      m = matMul(rotationAbout(axis, rng.uniform(-max, max)), m);
+    if (dummy2d) {
+      const max = (DUMMY_2D_MAX_DEGREES * Math.PI) / 180;
+      m = rotationAbout(0, rng.uniform(-max, max));
+    } else {
+      for (let axis = 0; axis < 3; axis++) {
+        const max = (aug.rotation.max_degrees[axis]! * Math.PI) / 180;
+        m = matMul(rotationAbout(axis, rng.uniform(-max, max)), m);
+      }
     }
   }
   if (rng.random() < aug.scaling.p) {
     const s = rng.aroundOne(aug.scaling.range[0], aug.scaling.range[1]);
-    m = (m ?? IDENTITY).map((v) => v * s) as Mat3;
+    m = (m ?? IDENTITY).map((v, i) => (dummy2d && i < 3 ? v : v * s)) as Mat3;
   }
   return m;
 }
@@ -181,9 +197,13 @@ export function contrast(x: Float32Array, factor: number): void {
   for (let i = 0; i < x.length; i++) x[i] = Math.min(max, Math.max(min, (x[i]! - mean) * factor + mean));
 }
 
-/** Downsample by nearest neighbour to round(shape·zoom), then back up (linear). */
-export function lowResolution(x: Float32Array, shape: Shape3, zoom: number): void {
-  const small = shape.map((d) => Math.max(1, Math.round(d * zoom))) as Shape3;
+/**
+ * Downsample by nearest neighbour to round(shape·zoom), then back up (linear). Axes in
+ * `ignoreAxes` keep their length (batchgenerators' `ignore_axes`: the coarse axis 0 under dummy-2D
+ * augmentation, `data_augmentation_moreDA.py` line 101).
+ */
+export function lowResolution(x: Float32Array, shape: Shape3, zoom: number, ignoreAxes: readonly number[] = []): void {
+  const small = shape.map((d, a) => (ignoreAxes.includes(a) ? d : Math.max(1, Math.round(d * zoom)))) as Shape3;
   x.set(resizeLinear(resizeNearest(x, shape, small), small, shape));
 }
 
@@ -231,7 +251,8 @@ export function augmentIntensities(s: Sample, rng: Rng, aug: Augmentation): void
   }
   if (rng.random() < aug.low_resolution.p) {
     for (let c = 0; c < s.channels; c++) {
-      if (rng.random() < aug.low_resolution.p_per_channel) lowResolution(channel(s, c), s.shape, rng.uniform(aug.low_resolution.zoom[0], aug.low_resolution.zoom[1]));
+      if (rng.random() < aug.low_resolution.p_per_channel)
+        lowResolution(channel(s, c), s.shape, rng.uniform(aug.low_resolution.zoom[0], aug.low_resolution.zoom[1]), aug.dummy_2d ? [0] : []);
     }
   }
   for (const [cfg, invert] of [[aug.gamma_inverted, true], [aug.gamma, false]] as const) {

@@ -6,7 +6,7 @@
  */
 import type { Plans } from '../data/plan/plans.js';
 import { readCaseHeader, readPatch, type CaseHeader } from '../data/preprocess/store.js';
-import { augmentIntensities, drawSpatial, OUTSIDE_LABEL, resamplePatch, sourceBox, type Sample } from './augment.js';
+import { augmentIntensities, drawSpatial, DUMMY_2D_MAX_DEGREES, OUTSIDE_LABEL, resamplePatch, sourceBox, type Sample } from './augment.js';
 import { batchRng, STREAM, type Rng } from './rng.js';
 import { resizeNearest, voxels, type Shape3 } from './volume.js';
 
@@ -80,6 +80,17 @@ export function enlargedPatchSize<S extends number[]>(patch: S, maxDegrees: read
     throw new Error(`get_patch_size: a patch of ${patch.length} axes`);
   }
   return out.map((d) => Math.trunc(d / minScale)) as S;
+}
+
+/**
+ * The training loader's read box (nnU-Net v1's `basic_generator_patch_size`, `setup_DA_params` in
+ * `nnUNetTrainerV2.py`, lines 371–382): `get_patch_size` of the patch, or under dummy-2D
+ * augmentation the patch's axis 0 as it is and `get_patch_size` of the in-plane axes with ±180°.
+ */
+export function readBoxSize(patch: Shape3, aug: BatchConfig['augmentation']): Shape3 {
+  if (!aug.dummy_2d) return enlargedPatchSize(patch, aug.rotation.max_degrees);
+  const inPlane = enlargedPatchSize([patch[1], patch[2]], [DUMMY_2D_MAX_DEGREES]);
+  return [patch[0], inPlane[0]!, inPlane[1]!];
 }
 
 /**
@@ -186,7 +197,7 @@ export class BatchMaker {
     const cases: string[] = [];
     const augment = req.kind === 'train';
     const spatialAug = augment && (augmentation.rotation.p > 0 || augmentation.scaling.p > 0);
-    const box = spatialAug ? enlargedPatchSize(patch, augmentation.rotation.max_degrees) : patch;
+    const box = spatialAug ? readBoxSize(patch, augmentation) : patch;
     for (let j = 0; j < B; j++) {
       const id = ids[rng.int(ids.length)]!;
       cases.push(id);
