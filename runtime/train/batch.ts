@@ -6,7 +6,7 @@
  */
 import type { Plans } from '../data/plan/plans.js';
 import { readCaseHeader, readPatch, type CaseHeader } from '../data/preprocess/store.js';
-import { augmentIntensities, drawSpatial, DUMMY_2D_MAX_DEGREES, OUTSIDE_LABEL, resamplePatch, sourceBox, type Sample } from './augment.js';
+import { augmentIntensities, drawSpatial, DUMMY_2D_MAX_DEGREES, OUTSIDE_LABEL, resamplePatch, type Sample } from './augment.js';
 import { batchRng, STREAM, type Rng } from './rng.js';
 import { resizeNearest, voxels, type Shape3 } from './volume.js';
 
@@ -209,10 +209,11 @@ export class BatchMaker {
       if (m) {
         // batchgenerators' augment_spatial without random crop: the coordinates are centred on the
         // read box's centre, shape/2 − 0.5 (spatial_transformations.py, line 271)
-        const centre = [0, 1, 2].map((a) => start[a]! + box[a]! / 2 - 0.5);
-        const src = sourceBox(m, centre, patch);
-        const read = readPatch(this.config.dir, header, src, { data: 0, seg: OUTSIDE_LABEL });
-        sample = resamplePatch({ data: read.data, seg: read.seg!, shape: read.shape, channels: C }, src, m, centre, patch);
+        // and interpolated within the whole loaded box (zeros beyond it)
+        const centre = box.map((d) => d / 2 - 0.5);
+        const loaded = [0, 1, 2].map((a) => [start[a]!, start[a]! + box[a]!]) as [[number, number], [number, number], [number, number]];
+        const read = readPatch(this.config.dir, header, loaded, { data: 0, seg: OUTSIDE_LABEL });
+        sample = resamplePatch({ data: read.data, seg: read.seg!, shape: read.shape, channels: C }, m, centre, patch, augmentation.dummy_2d);
       } else {
         const off = centreCropOffset(box, patch);
         const lo = [0, 1, 2].map((a) => start[a]! + off[a]!);
