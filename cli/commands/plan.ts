@@ -22,7 +22,7 @@ Per-axis values are in array order (z, y, x), as nnU-Net's.
   -o, --output FILE        plans file to write (default: plans.yaml)
   --target-spacing S       z,y,x in mm, or 'median' for nnU-Net's rule (default: 1,1,1 as MedNeXt)
   --patch D,H,W            training patch size (default: 128,128,128)
-  --batch-size N           (default: 2)
+  --batch-size N           (default: nnU-Net v1's rule for the planner's own patch; 2 for most datasets)
   --spec FILE.mnx          the model architecture to record in the plans
   --variant V              its variant (S, B, M, L, ...)
   --set NAME=VALUE         a model parameter override to record; repeatable`;

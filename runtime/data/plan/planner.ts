@@ -1,9 +1,11 @@
 /**
  * Planning: fingerprint → plans (nnU-Net v1 `ExperimentPlanner3D_v21`, with MedNeXt's
- * `customTargetSpacing_1x1x1` choices as defaults: 1 mm isotropic, patch 128³, batch 2).
+ * `customTargetSpacing_1x1x1` choices as defaults: 1 mm isotropic, patch 128³, the batch size of
+ * nnU-Net v1's rule for the planner's own patch).
  */
 import type { NormalizationScheme } from '../preprocess/normalize.js';
 import { roundHalfEven } from '../resample/resample.js';
+import { plannedBatchSize3d } from './batch-size.js';
 import { median, type Fingerprint } from './fingerprint.js';
 import { defaultPlans, type ChannelPlan, type Plans, type Triple } from './plans.js';
 
@@ -121,7 +123,10 @@ export function planFromFingerprint(fp: Fingerprint, opts: PlanOptions = {}): Pl
     delete plans.dataset.labels[String(opts.ignoreLabel)];
     plans.dataset.ignore_label = opts.ignoreLabel;
   }
-  if (opts.batchSize !== undefined) plans.training.batch_size = opts.batchSize;
+  // nnU-Net v1's batch size for the planner's own patch; MedNeXt then overrides the patch only
+  plans.training.batch_size =
+    opts.batchSize ??
+    plannedBatchSize3d({ spacing: target, medianShape, numCases: fp.cases.length, modalities: fp.channels.length, classes: Object.keys(plans.dataset.labels).length }).batchSize;
   plans.augmentation.dummy_2d = Math.max(...patch) / patch[0] > 3;
   return plans;
 }
