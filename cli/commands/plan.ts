@@ -2,7 +2,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
-import { ignoreLabelOf, loadDataset, type Dataset } from '../../runtime/data/dataset/index.js';
+import { ignoreLabelOf, loadDataset, regionsOf, type Dataset } from '../../runtime/data/dataset/index.js';
 import { computeFingerprint, planFromFingerprint, savePlans, type Triple } from '../../runtime/data/plan/index.js';
 import { Progress } from '../../runtime/data/preprocess/progress.js';
 
@@ -94,6 +94,7 @@ export const command: Command = {
       patch,
       batchSize,
       ignoreLabel: ignoreLabelOf(dataset.json),
+      regions: regionsOf(dataset.json),
       model: { spec, ...(values.variant ? { variant: values.variant } : {}), set: parseSet(values.set ?? []) },
     });
     plans.fingerprint = relative(dirname(out), fpPath);

@@ -6,7 +6,7 @@ import { UsageError, UserError } from '../errors.js';
 import { compileFromArgs, SPEC_HELP, specOptions } from '../spec-args.js';
 import { computeWeightMap } from '../../compiler/passes/upkern.js';
 import { BACKEND_CHOICES, useTrainingBackend, type BackendChoice } from '../../runtime/backend.js';
-import { ensureSplits, loadPlans, savePlans, type Plans } from '../../runtime/data/plan/index.js';
+import { ensureSplits, loadPlans, predictedChannels, savePlans, type Plans } from '../../runtime/data/plan/index.js';
 import { listPreprocessedCases, preprocessingHash, readCaseHeader } from '../../runtime/data/preprocess/index.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
 import { readSafetensors, type TensorMap } from '../../runtime/io/safetensors.js';
@@ -134,9 +134,9 @@ export const command: Command = {
     if (ir.spatialDims !== 3) throw new UserError(`${specPath}: training supports 3-D networks only`);
     if (ir.input.channels !== plans.dataset.channels.length)
       throw new UserError(`${specPath}: the network takes ${ir.input.channels} channel(s), the plans have ${plans.dataset.channels.length}`);
-    const classes = Object.keys(plans.dataset.labels).length;
+    const classes = predictedChannels(plans);
     const outChannels = ir.nodes.find((n) => n.id === ir.outputs[0])!.out.channels;
-    if (outChannels !== classes) throw new UserError(`${specPath}: the network predicts ${outChannels} classes, the plans have ${classes} labels (set n_classes)`);
+    if (outChannels !== classes) throw new UserError(`${specPath}: the network predicts ${outChannels} classes, the plans have ${classes} ${plans.dataset.regions ? 'regions' : 'labels'} (set n_classes)`);
     if (values['grad-checkpoint'] && ir.hints.checkpointStyle !== 'outside_block')
       process.stderr.write(`warning: --grad-checkpoint has no effect: ${specPath} does not ask for outside_block checkpointing\n`);
 

@@ -87,7 +87,8 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   const importance = gaussianImportanceMap(patch, plans.inference.gaussian_sigma_scale);
   const channels = plans.dataset.channels.length;
   const model = buildModel(run.ir);
-  const predictor = modelWindowPredictor(model, patch, channels, mirrorAxes);
+  const regionOrder = plans.dataset.regions ? plans.dataset.regions_class_order : undefined;
+  const predictor = modelWindowPredictor(model, patch, channels, mirrorAxes, regionOrder ? 'sigmoid' : 'softmax');
   let loaded = -1;
   const results: CaseResult[] = [];
 
@@ -139,13 +140,14 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
       const exported = exportProbabilities(probabilities, run.classes, props, {
         keepProbabilities: opts.saveProbabilities,
         largestComponent: opts.postprocess === 'lcc',
+        regionClassOrder: regionOrder,
       });
       const output = join(opts.outDir, `${input.id}.nii.gz`);
       writeLabelMap(output, exported, reference);
       let probPath: string | undefined;
       if (opts.saveProbabilities) {
         probPath = join(opts.outDir, `${input.id}.probabilities.safetensors.gz`);
-        writeProbabilities(probPath, exported, props, plans.dataset.labels);
+        writeProbabilities(probPath, exported, props, plans.dataset.regions ? Object.fromEntries(plans.dataset.regions.map((r, i) => [String(i), r.name])) : plans.dataset.labels);
       }
       const result: CaseResult = {
         id: input.id,

@@ -10,7 +10,7 @@ import { UserError } from '../../cli/errors.js';
 import type { IRModel } from '../../compiler/ir/types.js';
 import { verifyIR } from '../../compiler/ir/verify.js';
 import { readDatasetJson, type DatasetJson } from '../data/dataset/index.js';
-import { loadPlans, type Plans } from '../data/plan/index.js';
+import { loadPlans, predictedChannels, type Plans } from '../data/plan/index.js';
 
 export type CheckpointName = 'final' | 'best' | 'latest';
 
@@ -21,7 +21,7 @@ export interface RunFolder {
   dataset: DatasetJson;
   /** Fold folders present (`0` … `4`, `all`), in order. */
   folds: string[];
-  /** Number of classes the network predicts (background included). */
+  /** Number of channels the network predicts (classes with background, or regions). */
   classes: number;
 }
 
@@ -50,8 +50,8 @@ export function openRunFolder(dir: string): RunFolder {
   if (model.spatialDims !== 3) throw new UserError(`${irPath}: the network is ${model.spatialDims}-D; mnxc predict runs 3-D networks`);
   const dataset = readDatasetJson(dir).json;
   const classes = outputChannels(model);
-  const labels = Object.keys(plans.dataset.labels).length;
-  if (classes !== labels) throw new UserError(`${irPath}: the network predicts ${classes} classes but plans.yaml declares ${labels} labels`);
+  const labels = predictedChannels(plans);
+  if (classes !== labels) throw new UserError(`${irPath}: the network predicts ${classes} classes but plans.yaml declares ${labels} ${plans.dataset.regions ? 'regions' : 'labels'}`);
   if (model.input.channels !== plans.dataset.channels.length)
     throw new UserError(`${irPath}: the network takes ${model.input.channels} input channel(s) but plans.yaml declares ${plans.dataset.channels.length}`);
   const folds = readdirSync(dir, { withFileTypes: true })

@@ -19,7 +19,7 @@ import { exportWeights, loadWeights } from '../weights/state-dict.js';
 import type { Batch, BatchRequest } from './batch.js';
 import { BatchLoader } from './loader.js';
 import { deepSupervisionLoss, headWeights } from './loss.js';
-import { addCounts, ema, emptyCounts, meanDice, pseudoDice } from './metrics.js';
+import { addCounts, addRegionCounts, ema, emptyCounts, meanDice, pseudoDice } from './metrics.js';
 import { clipByGlobalNorm, learningRate, Optimizer } from './optimizer.js';
 import { renderProgressSvg, type EpochRecord } from './progress-svg.js';
 import { CHECKPOINT_FORMAT, readCheckpoint, writeCheckpoint, type CheckpointName, type TrainState } from './run-dir.js';
@@ -97,6 +97,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const nHeads = t.deep_supervision.enabled ? allHeads.length : 1;
   const weights = headWeights(t.deep_supervision.weights, nHeads);
   const heads = allHeads.slice(0, nHeads);
+  const regions = plans.dataset.regions?.map((r) => r.labels);
 
   const model = buildModel(ir, { seed: opts.seed });
   const vars = model.trainableVariables();
@@ -189,7 +190,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       while (it < t.iterations_per_epoch) {
         const batch = (await stream.next()).value as Batch;
         const { x, ys } = toTensors(batch);
-        const { value, grads } = variableGrads(() => deepSupervisionLoss(model.forward(x, { training: true, checkpoint: useCheckpointing }), ys, weights, t.loss), vars);
+        const { value, grads } = variableGrads(() => deepSupervisionLoss(model.forward(x, { training: true, checkpoint: useCheckpointing }), ys, weights, t.loss, regions), vars);
         const loss = (await value.data())[0]!;
         if (!Number.isFinite(loss)) {
           tf.dispose([x, ...ys, value, ...Object.values(grads)]);
@@ -213,16 +214,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         }
       }
       // ---- validation iterations
-      const counts = emptyCounts(Math.max(1, ir.nodes.find((n) => n.id === ir.outputs[0])!.out.channels - 1));
+      const outChannels = ir.nodes.find((n) => n.id === ir.outputs[0])!.out.channels;
+      const counts = emptyCounts(regions ? regions.length : Math.max(1, outChannels - 1));
       let valLossSum = 0;
       const tVal = performance.now();
       for (let v = 0; v < t.val_iterations_per_epoch; v++) {
         const batch = (await stream.next()).value as Batch;
         const { x, ys } = toTensors(batch);
         const outs = model.forward(x);
-        const l = deepSupervisionLoss(outs, ys, weights, t.loss);
+        const l = deepSupervisionLoss(outs, ys, weights, t.loss, regions);
         valLossSum += (await l.data())[0]!;
-        addCounts(counts, outs[0]!, ys[0]!);
+        if (regions) addRegionCounts(counts, outs[0]!, ys[0]!, regions);
+        else addCounts(counts, outs[0]!, ys[0]!);
         tf.dispose([x, ...ys, ...outs, l]);
         opts.onIteration?.({ epoch, iteration: v + 1, iterations: t.val_iterations_per_epoch, loss: valLossSum / (v + 1), itPerSec: (v + 1) / ((performance.now() - tVal) / 1000), phase: 'val' });
       }

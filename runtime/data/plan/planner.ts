@@ -91,6 +91,8 @@ export interface PlanOptions {
   model?: Partial<Plans['model']>;
   /** The dataset's ignore label (nnU-Net v2 `labels.ignore`), kept out of the classes. */
   ignoreLabel?: number;
+  /** Region-based training (dataset.json regions and regions_class_order). */
+  regions?: { regions: { name: string; labels: number[] }[]; classOrder: number[] };
 }
 
 export function planFromFingerprint(fp: Fingerprint, opts: PlanOptions = {}): Plans {
@@ -122,6 +124,12 @@ export function planFromFingerprint(fp: Fingerprint, opts: PlanOptions = {}): Pl
   if (opts.ignoreLabel !== undefined) {
     delete plans.dataset.labels[String(opts.ignoreLabel)];
     plans.dataset.ignore_label = opts.ignoreLabel;
+  }
+  if (opts.regions) {
+    plans.dataset.regions = opts.regions.regions.map((r) => ({ name: r.name, labels: [...r.labels] }));
+    plans.dataset.regions_class_order = [...opts.regions.classOrder];
+    // nnUNetTrainerV2BraTSRegions: DC_and_BCE_loss({}, {batch_dice: False, do_bg: True, smooth: 0})
+    Object.assign(plans.training.loss, { name: 'dice_bce', batch_dice: false, do_background: true, smooth: 0 });
   }
   // nnU-Net v1's batch size for the planner's own patch; MedNeXt then overrides the patch only
   plans.training.batch_size =
