@@ -4,6 +4,7 @@
  * One network is built once; each fold's weights are assigned to it in turn, so only one set of
  * weights and one probability accumulator live at any time.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../cli/errors.js';
 import type { IRModel } from '../../compiler/ir/types.js';
@@ -12,6 +13,7 @@ import type { Triple } from '../data/plan/plans.js';
 import { loadCase, preprocessLoadedCase } from '../data/preprocess/index.js';
 import { buildModel, type MnxModel } from '../model/model.js';
 import { WeightsError, loadWeights } from '../weights/state-dict.js';
+import { applyPostprocessing, type PostprocessingEntry } from '../eval/postprocessing.js';
 import { exportProbabilities, writeLabelMap, writeProbabilities } from './export.js';
 import { gaussianImportanceMap } from './gaussian.js';
 import type { InputCase } from './inputs.js';
@@ -31,7 +33,11 @@ export interface PredictOptions {
   /** Mirror test-time augmentation over the plans' mirror axes (default true). */
   tta?: boolean;
   saveProbabilities?: boolean;
-  postprocess?: 'none' | 'lcc';
+  /**
+   * 'auto' (default): the run's postprocessing.json when there is one (what `mnxc train` determined
+   * from the validation folds), else none; 'lcc': the largest component of each class; 'none'.
+   */
+  postprocess?: 'none' | 'lcc' | 'auto';
   onWindow?: (p: { caseIndex: number; id: string; fold: string; foldIndex: number; done: number; total: number }) => void;
   onCase?: (r: CaseResult, index: number) => void;
   /** A case whose input could not be read or preprocessed (reported, then the next case runs). */
@@ -73,6 +79,24 @@ function loadFold(model: MnxModel, path: string): void {
   }
 }
 
+/** The file name of the post-processing `mnxc train` determines (in the run folder). */
+export const POSTPROCESSING_FILE = 'postprocessing.json';
+
+/** `for_which_classes` of a postprocessing.json; UserError naming the file when it is malformed. */
+export function readPostprocessing(path: string): PostprocessingEntry[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  const list = (json as { for_which_classes?: unknown }).for_which_classes;
+  const isLabel = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+  if (!Array.isArray(list) || !list.every((e) => isLabel(e) || (Array.isArray(e) && e.length > 0 && e.every(isLabel))))
+    throw new UserError(`${path}: for_which_classes must be a list of labels or lists of labels`);
+  return list as PostprocessingEntry[];
+}
+
 export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> {
   const { run } = opts;
   const plans = run.plans;
@@ -91,6 +115,8 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   const predictor = modelWindowPredictor(model, patch, channels, mirrorAxes, regionOrder ? 'sigmoid' : 'softmax');
   let loaded = -1;
   const results: CaseResult[] = [];
+  const ppFile = join(run.dir, POSTPROCESSING_FILE);
+  const postprocessing = (opts.postprocess ?? 'auto') === 'auto' && existsSync(ppFile) ? readPostprocessing(ppFile) : null;
 
   /** Reads and preprocesses a case; only the preprocessed volume and what export needs survive. */
   const prepare = (input: InputCase) => {
@@ -142,6 +168,11 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
         largestComponent: opts.postprocess === 'lcc',
         regionClassOrder: regionOrder,
       });
+      if (postprocessing && postprocessing.length > 0) {
+        // on the whole label map (x fastest: C order [z, y, x]), as nnU-Net applies it to the exported file
+        const [x, y, z] = reference.shape;
+        applyPostprocessing(exported.labels, [z ?? 1, y ?? 1, x ?? 1], postprocessing);
+      }
       const output = join(opts.outDir, `${input.id}.nii.gz`);
       writeLabelMap(output, exported, reference);
       let probPath: string | undefined;
