@@ -85,7 +85,7 @@ export function writeLabelMap(path: string, exported: ExportedCase, reference: N
  * cropped original grid (array order z, y, x; x fastest as in the NIfTI file), with metadata giving the
  * crop box, the original shape (array order) and the class names, so it can be pasted back.
  */
-export function writeProbabilities(path: string, exported: ExportedCase, props: CaseProperties, labels: Record<string, string>): void {
+export function writeProbabilities(path: string, exported: ExportedCase, props: CaseProperties, labels: Record<string, string>, regionsClassOrder?: readonly number[]): void {
   if (!exported.probabilities) throw new Error('writeProbabilities: probabilities were not kept');
   const K = exported.probabilities.length / product(props.shape_after_cropping);
   const tensors: TensorMap = new Map([['probabilities', { dtype: 'F32', shape: [K, ...props.shape_after_cropping], data: exported.probabilities }]]);
@@ -95,6 +95,8 @@ export function writeProbabilities(path: string, exported: ExportedCase, props: 
     crop_box: JSON.stringify(props.crop_box),
     original_shape: JSON.stringify(props.original.shape satisfies Triple),
     labels: JSON.stringify(labels),
+    // region-based runs: the label value of each channel above 0.5 (later channels overwrite)
+    ...(regionsClassOrder ? { regions_class_order: JSON.stringify(regionsClassOrder) } : {}),
   };
   writeFileAtomic(path, gzipSync(serializeSafetensors(tensors, metadata), { level: 6 }));
 }

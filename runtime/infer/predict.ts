@@ -178,7 +178,13 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
       let probPath: string | undefined;
       if (opts.saveProbabilities) {
         probPath = join(opts.outDir, `${input.id}.probabilities.safetensors.gz`);
-        writeProbabilities(probPath, exported, props, plans.dataset.regions ? Object.fromEntries(plans.dataset.regions.map((r, i) => [String(i), r.name])) : plans.dataset.labels);
+        writeProbabilities(
+          probPath,
+          exported,
+          props,
+          plans.dataset.regions ? Object.fromEntries(plans.dataset.regions.map((r, i) => [String(i), r.name])) : plans.dataset.labels,
+          regionOrder,
+        );
       }
       const result: CaseResult = {
         id: input.id,

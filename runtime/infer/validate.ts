@@ -72,6 +72,8 @@ export async function validateFold(opts: ValidateOptions): Promise<ValidateResul
     folds: [opts.fold],
     checkpoint: 'final',
     tta: opts.tta ?? true,
+    // kept for ensembling in find-best-configuration (nnU-Net's validation --npz)
+    saveProbabilities: true,
     postprocess: 'none',
     onCase: (r) => opts.log?.(`validation [${++done}/${cases.length}] ${r.id} (${r.seconds.toFixed(1)} s)`),
   });
