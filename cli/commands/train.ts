@@ -135,10 +135,13 @@ export const command: Command = {
       specValues.set = [...Object.entries(plans.model.set).map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : v}`), ...(values.set ?? [])];
     }
     const patch = plans.training.patch_size;
-    const compiled = compileFromArgs(specPath, specValues, patch);
+    const twoD = plans.training.configuration === '2d';
+    // a 2-D configuration's network sees one slice: H × W
+    const compiled = compileFromArgs(specPath, specValues, twoD ? patch.slice(1) : patch);
     if (!compiled.ir) throw new UserError(`${specPath}: does not compile (see the messages above)`);
     const ir = compiled.ir;
-    if (ir.spatialDims !== 3) throw new UserError(`${specPath}: training supports 3-D networks only`);
+    if (ir.spatialDims !== (twoD ? 2 : 3))
+      throw new UserError(`${specPath}: the network is ${ir.spatialDims}-D, the plans' configuration is ${twoD ? '2d' : '3d'}${twoD ? ' (set dim=2d)' : ''}`);
     if (ir.input.channels !== plans.dataset.channels.length)
       throw new UserError(`${specPath}: the network takes ${ir.input.channels} channel(s), the plans have ${plans.dataset.channels.length}`);
     const classes = predictedChannels(plans);

@@ -59,10 +59,12 @@ export interface CaseResult {
 export function sizeDivisor(ir: IRModel): number[] {
   const factor = new Map<string, number[]>();
   const need = [1, 1, 1];
+  // a 2-D network's strides are (h, w): axes 1 and 2 of the one-slice patch
+  const axisOf = ir.spatialDims === 2 ? [-1, 0, 1] : [0, 1, 2];
   for (const node of ir.nodes) {
     const f = [1, 1, 1].map((_, a) => Math.max(1, ...node.inputs.map((i) => factor.get(i)?.[a] ?? 1)));
     const raw = node.attrs.stride;
-    const stride = [0, 1, 2].map((a) => (Array.isArray(raw) ? (raw[a] ?? 1) : typeof raw === 'number' ? raw : 1));
+    const stride = [0, 1, 2].map((a) => (axisOf[a]! < 0 ? 1 : Array.isArray(raw) ? (raw[axisOf[a]!] ?? 1) : typeof raw === 'number' ? raw : 1));
     const g = f.map((v, a) => (node.op === 'conv' ? v * stride[a]! : node.op === 'conv_transpose' ? v / stride[a]! : v));
     factor.set(node.id, g);
     g.forEach((v, a) => (need[a] = Math.max(need[a]!, v)));
@@ -112,7 +114,7 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   const channels = plans.dataset.channels.length;
   const model = buildModel(run.ir);
   const regionOrder = plans.dataset.regions ? plans.dataset.regions_class_order : undefined;
-  const predictor = modelWindowPredictor(model, patch, channels, mirrorAxes, regionOrder ? 'sigmoid' : 'softmax');
+  const predictor = modelWindowPredictor(model, patch, channels, mirrorAxes, regionOrder ? 'sigmoid' : 'softmax', run.ir.spatialDims === 2);
   let loaded = -1;
   const results: CaseResult[] = [];
   const ppFile = join(run.dir, POSTPROCESSING_FILE);

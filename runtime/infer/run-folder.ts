@@ -47,7 +47,8 @@ export function openRunFolder(dir: string): RunFolder {
   const problems = verifyIR(ir);
   if (problems.length > 0) throw new UserError(`${irPath}: not a valid model IR:\n  ${problems.slice(0, 10).join('\n  ')}`);
   const model = ir as IRModel;
-  if (model.spatialDims !== 3) throw new UserError(`${irPath}: the network is ${model.spatialDims}-D; mnxc predict runs 3-D networks`);
+  if (model.spatialDims === 2 && plans.training.patch_size[0] !== 1)
+    throw new UserError(`${irPath}: the network is 2-D but plans.yaml has the 3-D patch ${plans.training.patch_size.join('×')} (a 2-D configuration's patch is 1×H×W)`);
   const dataset = readDatasetJson(dir).json;
   const classes = outputChannels(model);
   const labels = predictedChannels(plans);

@@ -76,6 +76,8 @@ export function headShapes(ir: IRModel, patch: Shape3): Shape3[] {
   return ir.outputs.map((id, i) => {
     const s = ir.nodes.find((n) => n.id === id)?.out.spatial;
     if (s && s.length === 3) return s as Shape3;
+    // a 2-D network trains on patches of one slice: [1, h, w]
+    if (s && s.length === 2) return [1, s[0]!, s[1]!];
     return patch.map((d) => Math.max(1, Math.floor(d / 2 ** i))) as Shape3;
   });
 }
@@ -166,9 +168,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     opts.workers,
   );
   const useCheckpointing = !!opts.gradientCheckpointing;
+  // a 2-D network sees the one-slice patches [B, 1, h, w, C] as [B, h, w, C] (the same memory)
+  const drop = ir.spatialDims === 2 ? 1 : 0;
   const toTensors = (b: Batch) => ({
-    x: tf.tensor(b.input, b.inputShape, 'float32'),
-    ys: b.targets.map((tg, h) => tf.tensor(Int32Array.from(tg), [b.inputShape[0], ...b.targetShapes[h]!], 'int32')),
+    x: tf.tensor(b.input, [b.inputShape[0], ...b.inputShape.slice(1 + drop)], 'float32'),
+    ys: b.targets.map((tg, h) => tf.tensor(Int32Array.from(tg), [b.inputShape[0], ...b.targetShapes[h]!.slice(drop)], 'int32')),
   });
 
   let outcome: TrainOutcome = 'finished';

@@ -79,6 +79,11 @@ export interface Plans {
     set: Record<string, number | string | boolean>;
   };
   training: {
+    /**
+     * '3d' (default) or '2d': nnU-Net's 2-D configuration trains a 2-D network on one-slice patches
+     * (patch_size [1, H, W]) with in-plane augmentation, and predicts slice by slice.
+     */
+    configuration: '3d' | '2d';
     epochs: number;
     iterations_per_epoch: number;
     val_iterations_per_epoch: number;
@@ -226,6 +231,7 @@ export const plansSchema = {
       set: { type: 'object', additionalProperties: { type: ['number', 'string', 'boolean'] }, default: {} },
     }),
     training: obj({
+      configuration: { enum: ['3d', '2d'], default: '3d' },
       epochs: int({ minimum: 1, default: 1000 }),
       iterations_per_epoch: int({ minimum: 1, default: 250 }),
       val_iterations_per_epoch: int({ minimum: 0, default: 50 }),
@@ -330,6 +336,8 @@ export function validatePlansObject(value: unknown, file: string, doc?: { docume
     const { regions, regions_class_order: order } = p.dataset;
     if ((regions === undefined) !== (order === undefined) || (regions && order && regions.length !== order.length))
       throw new UserError(`${file}: dataset.regions_class_order: needs one label value per region of dataset.regions (and only with regions)`);
+    if (p.training.configuration === '2d' && p.training.patch_size[0] !== 1)
+      throw new UserError(`${file}: training.patch_size: a 2-D configuration trains on one slice, [1, H, W] (got ${JSON.stringify(p.training.patch_size)})`);
     if ((p.training.loss.name === 'dice_bce') !== (regions !== undefined))
       throw new UserError(`${file}: training.loss.name: ${regions ? "region-based training (dataset.regions) needs 'dice_bce'" : "'dice_bce' needs dataset.regions"}`);
     if (p.dataset.ignore_label !== undefined && String(p.dataset.ignore_label) in p.dataset.labels)
