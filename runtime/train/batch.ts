@@ -153,14 +153,14 @@ export function maskOutside(s: Sample, useMask: readonly boolean[]): void {
   }
 }
 
+/** The target value the loss and the pseudo Dice skip. */
+export const IGNORED = -1;
+
 /**
  * `RemoveLabelTransform(-1, 0)` (`data_augmentation_moreDA.py`, lines 118 and 171, training and
  * validation): the store's −1 (outside the mask, padding) becomes background. Then, as a separate
  * feature in nnU-Net v2's style, the dataset's ignore label becomes −1, the value the loss skips.
  */
-/** The target value the loss and the pseudo Dice skip. */
-export const IGNORED = -1;
-
 export function finishLabels(seg: Int8Array, ignoreLabel?: number): void {
   for (let i = 0; i < seg.length; i++) {
     const v = seg[i]!;
@@ -208,8 +208,8 @@ export class BatchMaker {
       let sample: Sample;
       if (m) {
         // batchgenerators' augment_spatial without random crop: the coordinates are centred on the
-        // read box's centre, shape/2 − 0.5 (spatial_transformations.py, line 271)
-        // and interpolated within the whole loaded box (zeros beyond it)
+        // read box's centre, shape/2 − 0.5 (spatial_transformations.py, line 271), and
+        // interpolated within the whole loaded box (zeros beyond it)
         const centre = box.map((d) => d / 2 - 0.5);
         const loaded = [0, 1, 2].map((a) => [start[a]!, start[a]! + box[a]!]) as [[number, number], [number, number], [number, number]];
         const read = readPatch(this.config.dir, header, loaded, { data: 0, seg: OUTSIDE_LABEL });
