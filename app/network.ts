@@ -114,7 +114,8 @@ export function requireNetwork(path: string, opts: NetworkOptions = {}, onDiagno
  */
 export function checkInputSize(network: Network, spatial: number[], what: string): void {
   if (network.source.given !== 'ir') return;
-  const divisor = sizeDivisor(network.ir).slice(0, network.ir.spatialDims);
+  // sizeDivisor is per axis of a 3-D patch; a 2-D network's input is its last two axes
+  const divisor = sizeDivisor(network.ir).slice(3 - network.ir.spatialDims);
   if (spatial.length !== divisor.length || spatial.some((s, a) => s % divisor[a]! !== 0))
     throw new JobError(`${what}: input size ${spatial.join('×')} is not a multiple of ${divisor.join('×')}, which ${network.source.path}'s downsampling needs`);
 }

@@ -21,7 +21,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import { RunFolderError } from '../runtime/errors.js';
 import type { IRModel } from '../ir/types.js';
 import { readDatasetJson, type DatasetJson } from '../runtime/data/dataset/index.js';
-import { loadPlans, savePlans, type Plans } from '../runtime/data/plan/index.js';
+import { loadPlans, predictedChannels, savePlans, type Plans } from '../runtime/data/plan/index.js';
 import type { CheckpointName, PredictRun } from '../runtime/infer/predict.js';
 import { writeFileAtomic } from '../runtime/io/atomic.js';
 import { sha256, specHash } from '../runtime/train/run-dir.js';
@@ -127,7 +127,7 @@ export class RunFolder implements PredictRun {
     readonly network: NetworkSource | null,
   ) {}
 
-  /** Number of classes the network predicts (background included). */
+  /** Number of channels the network predicts (classes with background, or regions). */
   get classes(): number {
     return outputChannels(this.ir);
   }
@@ -153,11 +153,12 @@ export class RunFolder implements PredictRun {
     const plans = loadPlans(join(dir, PLANS_FILE));
     const irPath = join(dir, IR_FILE);
     const { ir } = readCompiledIR(irPath);
-    if (ir.spatialDims !== 3) throw new RunFolderError(`${irPath}: the network is ${ir.spatialDims}-D; mnxc predict runs 3-D networks`);
+    if (ir.spatialDims === 2 && plans.training.patch_size[0] !== 1)
+      throw new RunFolderError(`${irPath}: the network is 2-D but plans.yaml has the 3-D patch ${plans.training.patch_size.join('×')} (a 2-D configuration's patch is 1×H×W)`);
     const dataset = readDatasetJson(dir).json;
     const classes = outputChannels(ir);
-    const labels = Object.keys(plans.dataset.labels).length;
-    if (classes !== labels) throw new RunFolderError(`${irPath}: the network predicts ${classes} classes but plans.yaml declares ${labels} labels`);
+    const labels = predictedChannels(plans);
+    if (classes !== labels) throw new RunFolderError(`${irPath}: the network predicts ${classes} classes but plans.yaml declares ${labels} ${plans.dataset.regions ? 'regions' : 'labels'}`);
     if (ir.input.channels !== plans.dataset.channels.length)
       throw new RunFolderError(`${irPath}: the network takes ${ir.input.channels} input channel(s) but plans.yaml declares ${plans.dataset.channels.length}`);
     let network: NetworkSource | null = null;

@@ -19,7 +19,7 @@ import { JobError, JobOptionsError } from './errors.js';
 import type { IRModel } from '../ir/types.js';
 import { computeWeightMap } from '../compiler/passes/upkern.js';
 import { useTrainingBackend, type BackendChoice, type BackendName } from '../runtime/backend.js';
-import { ensureSplits, loadPlans, type Plans } from '../runtime/data/plan/index.js';
+import { ensureSplits, loadPlans, predictedChannels, type Plans } from '../runtime/data/plan/index.js';
 import { listPreprocessedCases, preprocessingHash, readCaseHeader } from '../runtime/data/preprocess/index.js';
 import { sizeDivisor } from '../runtime/infer/predict.js';
 import { readSafetensors, type TensorMap } from '../runtime/io/safetensors.js';
@@ -83,16 +83,24 @@ function networkName(path: string): string {
 }
 
 function checkNetworkFitsPlans(what: string, ir: IRModel, plans: Plans): void {
-  if (ir.spatialDims !== 3) throw new JobError(`${what}: training supports 3-D networks only`);
+  const twoD = plans.training.configuration === '2d';
+  if (ir.spatialDims !== (twoD ? 2 : 3))
+    throw new JobError(`${what}: the network is ${ir.spatialDims}-D, the plans' configuration is ${twoD ? '2d' : '3d'}${twoD ? ' (set dim=2d)' : ''}`);
   if (ir.input.channels !== plans.dataset.channels.length)
     throw new JobError(`${what}: the network takes ${ir.input.channels} channel(s), the plans have ${plans.dataset.channels.length}`);
-  const classes = Object.keys(plans.dataset.labels).length;
+  const classes = predictedChannels(plans);
   const outChannels = ir.nodes.find((n) => n.id === ir.outputs[0])!.out.channels;
-  if (outChannels !== classes) throw new JobError(`${what}: the network predicts ${outChannels} classes, the plans have ${classes} labels (set n_classes)`);
-  const patch = plans.training.patch_size;
+  if (outChannels !== classes) throw new JobError(`${what}: the network predicts ${outChannels} classes, the plans have ${classes} ${plans.dataset.regions ? 'regions' : 'labels'} (set n_classes)`);
+  // sizeDivisor is per axis of the patch ([1, h, w] for a 2-D network)
   const divisor = sizeDivisor(ir);
-  if (patch.some((p, a) => p % divisor[a]! !== 0))
-    throw new JobError(`${what}: training.patch_size ${patch.join('×')} is not a multiple of ${divisor.join('×')}, which the network's downsampling needs`);
+  if (plans.training.patch_size.some((p, a) => p % divisor[a]! !== 0))
+    throw new JobError(`${what}: training.patch_size ${plans.training.patch_size.join('×')} is not a multiple of ${divisor.join('×')}, which the network's downsampling needs`);
+}
+
+/** The input size the network is compiled at: the patch, or one slice of it (H × W) in a 2-D configuration. */
+function networkInputSize(plans: Plans): number[] {
+  const patch = plans.training.patch_size;
+  return plans.training.configuration === '2d' ? patch.slice(1) : [...patch];
 }
 
 /** Reads and checks everything a training run needs, and writes the run folder. */
@@ -121,7 +129,7 @@ export function prepareTraining(o: TrainJobOptions): TrainingRun {
   const patch = plans.training.patch_size;
   let network: Network;
   if (o.network) {
-    network = requireNetwork(o.network, { ...o.networkOptions, inputSize: o.networkOptions?.inputSize ?? [...patch] }, o.onDiagnostics);
+    network = requireNetwork(o.network, { ...o.networkOptions, inputSize: o.networkOptions?.inputSize ?? networkInputSize(plans) }, o.onDiagnostics);
   } else if (explicitRun && existsSync(join(explicitRun, IR_FILE)) && !hasNetworkOptions(o.networkOptions)) {
     network = requireNetwork(join(explicitRun, IR_FILE));
   } else {
@@ -130,7 +138,7 @@ export function prepareTraining(o: TrainJobOptions): TrainingRun {
     if (isCompiledArtifact(path)) network = requireNetwork(path);
     else {
       const set = [...Object.entries(plans.model.set).map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : v}`), ...(o.networkOptions?.set ?? [])];
-      network = requireNetwork(path, { ...o.networkOptions, variant: o.networkOptions?.variant ?? plans.model.variant, set, inputSize: o.networkOptions?.inputSize ?? [...patch] }, o.onDiagnostics);
+      network = requireNetwork(path, { ...o.networkOptions, variant: o.networkOptions?.variant ?? plans.model.variant, set, inputSize: o.networkOptions?.inputSize ?? networkInputSize(plans) }, o.onDiagnostics);
     }
   }
   const ir = network.ir;

@@ -26,6 +26,8 @@ export const commandEntries: CommandEntry[] = [
   { name: 'predict', summary: 'segment images with a trained run (sliding window, mirroring, fold ensemble)', load: () => import('./predict.js') },
   { name: 'evaluate', summary: 'Dice, surface Dice, HD95 and ASD of predicted label maps against references', load: () => import('./evaluate.js') },
   { name: 'train', summary: 'train a network on a preprocessed dataset (nnU-Net / MedNeXt training pipeline)', load: () => import('./train.js') },
+  { name: 'find-best-configuration', summary: 'choose among runs and their ensembles by cross-validation Dice (nnU-Net)', load: () => import('./find-best-configuration.js') },
+  { name: 'ensemble', summary: 'average the saved probabilities of several predictions (nnU-Net ensemble)', load: () => import('./ensemble.js') },
   // runtime
   { name: 'upkern', summary: 'Initialise a larger-kernel network from trained smaller-kernel weights (UpKern)', load: () => import('./upkern.js') },
   { name: 'import-torch', summary: 'Convert a PyTorch checkpoint (.pth, .model) to safetensors without executing it', load: () => import('./import-torch.js') },

@@ -2,12 +2,12 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
-import { loadDataset, type Dataset } from '../../runtime/data/dataset/index.js';
+import { ignoreLabelOf, loadDataset, regionsOf, type Dataset } from '../../runtime/data/dataset/index.js';
 import { computeFingerprint, planFromFingerprint, savePlans, type Triple } from '../../runtime/data/plan/index.js';
 import { Progress } from '../../runtime/io/progress.js';
 
 const HELP = `Usage: mnxc plan DATASET [-o plans.yaml] [--target-spacing 1,1,1|median] [--patch 128,128,128]
-                 [--batch-size N] [--spec FILE.mnx] [--variant V] [--set NAME=VALUE]...
+                 [--batch-size N] [--configuration 3d|2d] [--spec FILE.mnx] [--variant V] [--set NAME=VALUE]...
 
 Reads every training case of the nnU-Net dataset folder DATASET once, crops it to its non-zero
 region and writes, beside the plans file:
@@ -22,7 +22,11 @@ Per-axis values are in array order (z, y, x), as nnU-Net's.
   -o, --output FILE        plans file to write (default: plans.yaml)
   --target-spacing S       z,y,x in mm, or 'median' for nnU-Net's rule (default: 1,1,1 as MedNeXt)
   --patch D,H,W            training patch size (default: 128,128,128)
-  --batch-size N           (default: 2)
+  --batch-size N           (default: nnU-Net v1's rule for the planner's own patch; 2 for most datasets)
+  --configuration C        3d (default) or 2d: nnU-Net's 2-D configuration, one-slice patches 1,H,W
+                           (default 1,512,512 as MedNeXt's 2-D planner), the 2-D batch size rule,
+                           batch Dice, in-plane augmentation and mirroring; train it with a 2-D
+                           network (e.g. --set dim=2d) and predict slice by slice
   --spec FILE.mnx          the model architecture to record in the plans
   --variant V              its variant (S, B, M, L, ...)
   --set NAME=VALUE         a model parameter override to record; repeatable`;
@@ -48,8 +52,9 @@ function parseSet(entries: string[]): Record<string, number | string | boolean> 
 
 export function labelNames(dataset: Dataset): Record<string, string> {
   const names: Record<string, string> = {};
-  for (const [name, value] of Object.entries(dataset.json.labels)) if (typeof value === 'number') names[String(value)] = name;
-  for (const v of dataset.labelValues) names[String(v)] ??= `label_${v}`;
+  const ignore = ignoreLabelOf(dataset.json);
+  for (const [name, value] of Object.entries(dataset.json.labels)) if (typeof value === 'number' && value !== ignore) names[String(value)] = name;
+  for (const v of dataset.labelValues) if (v !== ignore) names[String(v)] ??= `label_${v}`;
   return names;
 }
 
@@ -63,6 +68,7 @@ export const command: Command = {
       'target-spacing': { type: 'string' },
       patch: { type: 'string' },
       'batch-size': { type: 'string' },
+      configuration: { type: 'string' },
       spec: { type: 'string' },
       variant: { type: 'string' },
       set: { type: 'string', multiple: true },
@@ -76,6 +82,8 @@ export const command: Command = {
       batchSize = Number(values['batch-size']);
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size expects a positive integer, got '${values['batch-size']}'`);
     }
+    if (values.configuration !== undefined && !['3d', '2d'].includes(values.configuration))
+      throw new UsageError(`--configuration expects 3d or 2d, got '${values.configuration}'`);
     const out = resolve(values.output ?? 'plans.yaml');
     const dataset = loadDataset(positionals[0]!);
     const sources = dataset.training.filter((c) => c.label !== null);
@@ -92,6 +100,9 @@ export const command: Command = {
       targetSpacing,
       patch,
       batchSize,
+      ignoreLabel: ignoreLabelOf(dataset.json),
+      regions: regionsOf(dataset.json),
+      configuration: values.configuration as '3d' | '2d' | undefined,
       model: { spec, ...(values.variant ? { variant: values.variant } : {}), set: parseSet(values.set ?? []) },
     });
     plans.fingerprint = relative(dirname(out), fpPath);

@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 
 const HELP = `Usage: mnxc predict -i IMAGES -o OUT_DIR -m RUN_DIR [--folds 0,1,2,3,4|all]
                     [--checkpoint final|best|latest] [--step 0.5] [--no-tta] [--save-probabilities]
-                    [--postprocess none|lcc] [--backend auto|tensorflow|native|wasm|cpu]
+                    [--postprocess auto|none|lcc] [--backend auto|tensorflow|native|wasm|cpu]
 
 Segments images with a trained run folder (written by mnxc train), the nnU-Net way:
   1. preprocess each case exactly as in training (the run's plans.yaml: crop to the non-zero box,
@@ -31,7 +31,9 @@ Segments images with a trained run folder (written by mnxc train), the nnU-Net w
   --save-probabilities     also write {case}.probabilities.safetensors.gz: gzip-compressed safetensors,
                            tensor 'probabilities' float32 [K, z, y, x] on the cropped original grid,
                            metadata crop_box and original_shape (array order) to paste it back
-  --postprocess MODE       none (default) or lcc: keep the largest connected component of each class
+  --postprocess MODE       auto (default: the run's postprocessing.json, which mnxc train determines from
+                           the validation folds, when present), none, or lcc: keep the largest connected
+                           component of each class
   --backend B              auto (default: tensorflow, then native, wasm, cpu), tensorflow, native, wasm or cpu`;
 
 export const command: Command = {
@@ -48,7 +50,7 @@ export const command: Command = {
       step: { type: 'string' },
       'no-tta': { type: 'boolean', default: false },
       'save-probabilities': { type: 'boolean', default: false },
-      postprocess: { type: 'string', default: 'none' },
+      postprocess: { type: 'string', default: 'auto' },
       backend: { type: 'string', default: 'auto' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give the images with -i)`);
@@ -56,7 +58,7 @@ export const command: Command = {
     if (!values.output) throw new UsageError('missing -o OUT_DIR');
     if (!values.model) throw new UsageError('missing -m RUN_DIR (a run folder written by mnxc train)');
     if (!['final', 'best', 'latest'].includes(values.checkpoint!)) throw new UsageError(`--checkpoint must be final, best or latest, got '${values.checkpoint}'`);
-    if (!['none', 'lcc'].includes(values.postprocess!)) throw new UsageError(`--postprocess must be none or lcc, got '${values.postprocess}'`);
+    if (!['auto', 'none', 'lcc'].includes(values.postprocess!)) throw new UsageError(`--postprocess must be auto, none or lcc, got '${values.postprocess}'`);
     if (!BACKEND_CHOICES.includes(values.backend as BackendChoice)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}`);
     let step: number | undefined;
     if (values.step !== undefined) {
@@ -87,7 +89,7 @@ export const command: Command = {
       step,
       tta,
       saveProbabilities: values['save-probabilities'],
-      postprocess: values.postprocess as 'none' | 'lcc',
+      postprocess: values.postprocess as 'auto' | 'none' | 'lcc',
       onWindow: (p) => progress.window(p.caseIndex, p.id, p.fold, p.done, p.total, folds.length, p.foldIndex),
       onFailure: (id, message) => progress.log(`${id}: failed: ${message}`),
       onCase: (r) => progress.log(`${r.id}: ${r.shape.join('×')}, ${r.windows} window(s) × ${folds.length} fold(s), ${r.passes} network passes, ${r.seconds.toFixed(1)} s → ${relative(process.cwd(), r.output)}`),

@@ -59,6 +59,19 @@ describe('mnxc train', () => {
     expect(cont.err).toMatch(/continuing from epoch 1/);
     expect(cont.out).toMatch(/finished after 2 epoch\(s\)/);
     expect(readSafetensors(join(run, 'fold_0/checkpoint_final.weights.safetensors')).size).toBeGreaterThan(100);
+    // at the end: full validation of the fold's cases and the post-processing across the folds so far
+    expect(cont.out).toMatch(/^validation: Dice 1 \d\.\d{4} \(mean \d\.\d{4}\) → /m);
+    const summary = JSON.parse(readFileSync(join(run, 'fold_0/validation_raw/summary.json'), 'utf8'));
+    expect(Object.keys(summary.mean)).toEqual(['1']);
+    const pp = JSON.parse(readFileSync(join(run, 'postprocessing.json'), 'utf8'));
+    expect(pp).toMatchObject({ format: 'mnxc-postprocessing', folds: ['0'], min_valid_object_sizes: null });
+    expect(Array.isArray(pp.for_which_classes)).toBe(true);
+    // predict applies it by default (and refuses an unknown mode)
+    const images = join(root, 'Dataset900_Spheres', 'imagesTr', 'case_000_0000.nii.gz');
+    const pred = await mnxc('predict', '-i', images, '-o', join(root, 'pred'), '-m', run, '--no-tta');
+    expect(pred.code, pred.err).toBe(0);
+    expect(existsSync(join(root, 'pred', 'case_000.nii.gz'))).toBe(true);
+    expect((await mnxc('predict', '-i', images, '-o', join(root, 'pred2'), '-m', run, '--postprocess', 'maybe')).code).toBe(2);
     const changed = await mnxc('train', pre, '--fold', '0', '-o', run, '--epochs', '3', '--iterations', '1', '--workers', '0', '--continue');
     expect(changed.code).toBe(1);
     expect(changed.err).toMatch(/the plans differ/);

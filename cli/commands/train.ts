@@ -1,4 +1,5 @@
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
+import { validateFold } from '../../app/validate.js';
 import { defaultWorkers, prepareTraining, runTraining, useBackendForTraining } from '../../app/train.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../../runtime/backend.js';
 import { parseCommandArgs, type Command } from '../command.js';
@@ -16,6 +17,10 @@ comes from the plans (training and augmentation sections). Writes RUN_DIR/{plans
 model.ir.json, network.json, spec/, dataset.json} and RUN_DIR/fold_K/ with checkpoint_{latest,best,final}
 (weights in PyTorch names and layouts), progress.json, progress.svg and training_log.txt.
 Ctrl-C (SIGINT) or SIGTERM saves checkpoint_latest and stops; --continue resumes exactly.
+When the schedule finishes, the fold's validation cases are predicted in full from their images
+(sliding window, mirroring) into fold_K/validation_raw/ and evaluated (summary.json, as mnxc
+evaluate), and the post-processing is determined across the folds validated so far
+(RUN_DIR/postprocessing.json, applied by mnxc predict), as nnU-Net does.
 
 Options:
   --fold K             0..(n_folds-1) of PREPROCESSED_DIR/splits_final.json, or 'all' (required)
@@ -41,6 +46,7 @@ ${SPEC_HELP}
   --until-epoch N      stop after N epochs (checkpoint_latest saved), keeping the schedule of --epochs
   --grad-checkpoint    recompute each block in backprop (less memory; 'outside_block' specs only)
   --workers N          data-loading threads (default: CPU cores − 1, at most 4; 0 = in the main thread)
+  --no-validation      skip the full validation and post-processing determination at the end
 
 Example:
   mnxc train preprocessed --fold 0 -o runs/tiny --spec examples/tiny.mnx --epochs 10 --iterations 20`;
@@ -76,6 +82,7 @@ export const command: Command = {
       'until-epoch': { type: 'string' },
       'grad-checkpoint': { type: 'boolean' },
       workers: { type: 'string' },
+      'no-validation': { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new UsageError('expects one PREPROCESSED_DIR (made by mnxc preprocess)');
     if (!values.fold) throw new UsageError('--fold K (0..4) or --fold all is required');
@@ -136,6 +143,13 @@ export const command: Command = {
       });
       if (result.outcome === 'interrupted') return 130;
       process.stdout.write(`${result.outcome === 'finished' ? 'finished' : 'stopped'} after ${result.state.epoch} epoch(s); best EMA pseudo Dice ${result.state.best_ema_pseudo_dice?.toFixed(4) ?? '—'} (epoch ${result.state.best_epoch === null ? '—' : result.state.best_epoch + 1}) → ${relative(process.cwd(), run.foldDir)}\n`);
+      if (result.outcome === 'finished' && !values['no-validation']) {
+        const v = await validateFold({ runDir: run.runDir, fold: run.fold, preprocessedDir: run.preprocessedDir, valIds: run.valIds, log: (line) => bar.log(line) });
+        const dice = Object.entries(v.summary.mean).map(([c, m]) => `${c} ${m.dice.toFixed(4)}`).join(', ');
+        process.stdout.write(`validation: Dice ${dice} (mean ${v.summary.foreground_mean.dice.toFixed(4)}) → ${relative(process.cwd(), v.summaryPath)}\n`);
+        if (v.postprocessing)
+          process.stdout.write(`postprocessing (folds ${v.postprocessing.folds.join(', ')}): keep the largest component for ${JSON.stringify(v.postprocessing.for_which_classes)} → ${relative(process.cwd(), join(run.runDir, 'postprocessing.json'))}\n`);
+      }
       return 0;
     } finally {
       process.off('SIGINT', sigint);

@@ -34,7 +34,7 @@ export function exportProbabilities(
   probabilities: Float32Array,
   classes: number,
   props: CaseProperties,
-  opts: { keepProbabilities?: boolean; largestComponent?: boolean } = {},
+  opts: { keepProbabilities?: boolean; largestComponent?: boolean; regionClassOrder?: readonly number[] } = {},
 ): ExportedCase {
   const pre = props.shape_after_resampling;
   const cropped = props.shape_after_cropping;
@@ -42,23 +42,33 @@ export function exportProbabilities(
   const n = product(cropped);
   if (probabilities.length !== classes * m) throw new Error(`exportProbabilities: ${probabilities.length} values, expected ${classes}×${pre.join('×')}`);
   const axis = props.separate_axis ?? undefined;
-  const dtype = classes > 256 ? 'uint16' : 'uint8';
+  const order = opts.regionClassOrder;
+  if (order && order.length !== classes) throw new Error(`exportProbabilities: ${order.length} region label values for ${classes} regions`);
+  const dtype = (order ? Math.max(...order) + 1 : classes) > 256 ? 'uint16' : 'uint8';
   const make = (len: number) => (dtype === 'uint8' ? new Uint8Array(len) : new Uint16Array(len));
   const best = new Float32Array(n).fill(-Infinity);
   const labels = make(n);
   const kept = opts.keepProbabilities ? new Float32Array(classes * n) : undefined;
   for (let k = 0; k < classes; k++) {
     const r = resampleImage(probabilities.subarray(k * m, (k + 1) * m), pre, cropped, axis, 1);
-    // Strictly greater: ties go to the lower class, as numpy's argmax.
-    for (let i = 0; i < n; i++)
-      if (r[i]! > best[i]!) {
-        best[i] = r[i]!;
-        labels[i] = k;
-      }
+    if (order) {
+      // regions (nnU-Net v1 save_segmentation_nifti_from_softmax with region_class_order): each
+      // region's voxels above 0.5 get its label value, later regions overwriting earlier ones
+      const v = order[k]!;
+      for (let i = 0; i < n; i++) if (r[i]! > 0.5) labels[i] = v;
+    } else {
+      // Strictly greater: ties go to the lower class, as numpy's argmax.
+      for (let i = 0; i < n; i++)
+        if (r[i]! > best[i]!) {
+          best[i] = r[i]!;
+          labels[i] = k;
+        }
+    }
     kept?.set(r, k * n);
   }
   let removed: Record<number, number> | undefined;
-  if (opts.largestComponent) removed = keepLargestComponentPerClass(labels, cropped, Array.from({ length: classes - 1 }, (_, k) => k + 1));
+  if (opts.largestComponent)
+    removed = keepLargestComponentPerClass(labels, cropped, order ? [...new Set(order)].sort((a, b) => a - b) : Array.from({ length: classes - 1 }, (_, k) => k + 1));
   const full = pasteIntoBox(labels, props.original.shape, props.crop_box, make);
   return { labels: full, dtype, probabilities: kept, removed };
 }
@@ -75,7 +85,7 @@ export function writeLabelMap(path: string, exported: ExportedCase, reference: N
  * cropped original grid (array order z, y, x; x fastest as in the NIfTI file), with metadata giving the
  * crop box, the original shape (array order) and the class names, so it can be pasted back.
  */
-export function writeProbabilities(path: string, exported: ExportedCase, props: CaseProperties, labels: Record<string, string>): void {
+export function writeProbabilities(path: string, exported: ExportedCase, props: CaseProperties, labels: Record<string, string>, regionsClassOrder?: readonly number[]): void {
   if (!exported.probabilities) throw new Error('writeProbabilities: probabilities were not kept');
   const K = exported.probabilities.length / product(props.shape_after_cropping);
   const tensors: TensorMap = new Map([['probabilities', { dtype: 'F32', shape: [K, ...props.shape_after_cropping], data: exported.probabilities }]]);
@@ -85,6 +95,8 @@ export function writeProbabilities(path: string, exported: ExportedCase, props: 
     crop_box: JSON.stringify(props.crop_box),
     original_shape: JSON.stringify(props.original.shape satisfies Triple),
     labels: JSON.stringify(labels),
+    // region-based runs: the label value of each channel above 0.5 (later channels overwrite)
+    ...(regionsClassOrder ? { regions_class_order: JSON.stringify(regionsClassOrder) } : {}),
   };
   writeFileAtomic(path, gzipSync(serializeSafetensors(tensors, metadata), { level: 6 }));
 }

@@ -4,6 +4,7 @@
  * One network is built once; each fold's weights are assigned to it in turn, so only one set of
  * weights and one probability accumulator live at any time.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MnxError, PredictError } from '../errors.js';
 import type { IRModel } from '../../ir/types.js';
@@ -12,6 +13,7 @@ import type { Plans, Triple } from '../data/plan/plans.js';
 import { loadCase, preprocessLoadedCase } from '../data/preprocess/index.js';
 import { buildModel, type MnxModel } from '../model/model.js';
 import { loadWeights } from '../weights/state-dict.js';
+import { applyPostprocessing, type PostprocessingEntry } from '../eval/postprocessing.js';
 import { exportProbabilities, writeLabelMap, writeProbabilities } from './export.js';
 import { gaussianImportanceMap } from './gaussian.js';
 import type { InputCase } from './inputs.js';
@@ -44,7 +46,11 @@ export interface PredictOptions {
   /** Mirror test-time augmentation over the plans' mirror axes (default true). */
   tta?: boolean;
   saveProbabilities?: boolean;
-  postprocess?: 'none' | 'lcc';
+  /**
+   * 'auto' (default): the run's postprocessing.json when there is one (what `mnxc train` determined
+   * from the validation folds), else none; 'lcc': the largest component of each class; 'none'.
+   */
+  postprocess?: 'none' | 'lcc' | 'auto';
   onWindow?: (p: { caseIndex: number; id: string; fold: string; foldIndex: number; done: number; total: number }) => void;
   onCase?: (r: CaseResult, index: number) => void;
   /** A case whose input could not be read or preprocessed (reported, then the next case runs). */
@@ -66,10 +72,12 @@ export interface CaseResult {
 export function sizeDivisor(ir: IRModel): number[] {
   const factor = new Map<string, number[]>();
   const need = [1, 1, 1];
+  // a 2-D network's strides are (h, w): axes 1 and 2 of the one-slice patch
+  const axisOf = ir.spatialDims === 2 ? [-1, 0, 1] : [0, 1, 2];
   for (const node of ir.nodes) {
     const f = [1, 1, 1].map((_, a) => Math.max(1, ...node.inputs.map((i) => factor.get(i)?.[a] ?? 1)));
     const raw = node.attrs.stride;
-    const stride = [0, 1, 2].map((a) => (Array.isArray(raw) ? (raw[a] ?? 1) : typeof raw === 'number' ? raw : 1));
+    const stride = [0, 1, 2].map((a) => (axisOf[a]! < 0 ? 1 : Array.isArray(raw) ? (raw[axisOf[a]!] ?? 1) : typeof raw === 'number' ? raw : 1));
     const g = f.map((v, a) => (node.op === 'conv' ? v * stride[a]! : node.op === 'conv_transpose' ? v / stride[a]! : v));
     factor.set(node.id, g);
     g.forEach((v, a) => (need[a] = Math.max(need[a]!, v)));
@@ -79,6 +87,24 @@ export function sizeDivisor(ir: IRModel): number[] {
 
 function loadFold(model: MnxModel, path: string): void {
   loadWeights(model, readSafetensors(path), path);
+}
+
+/** The file name of the post-processing `mnxc train` determines (in the run folder). */
+export const POSTPROCESSING_FILE = 'postprocessing.json';
+
+/** `for_which_classes` of a postprocessing.json; PredictError naming the file when it is malformed. */
+export function readPostprocessing(path: string): PostprocessingEntry[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new PredictError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  const list = (json as { for_which_classes?: unknown }).for_which_classes;
+  const isLabel = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+  if (!Array.isArray(list) || !list.every((e) => isLabel(e) || (Array.isArray(e) && e.length > 0 && e.every(isLabel))))
+    throw new PredictError(`${path}: for_which_classes must be a list of labels or lists of labels`);
+  return list as PostprocessingEntry[];
 }
 
 export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> {
@@ -95,9 +121,12 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   const importance = gaussianImportanceMap(patch, plans.inference.gaussian_sigma_scale);
   const channels = plans.dataset.channels.length;
   const model = buildModel(run.ir);
-  const predictor = modelWindowPredictor(model, patch, channels, mirrorAxes);
+  const regionOrder = plans.dataset.regions ? plans.dataset.regions_class_order : undefined;
+  const predictor = modelWindowPredictor(model, patch, channels, mirrorAxes, regionOrder ? 'sigmoid' : 'softmax', run.ir.spatialDims === 2);
   let loaded = -1;
   const results: CaseResult[] = [];
+  const ppFile = join(run.dir, POSTPROCESSING_FILE);
+  const postprocessing = (opts.postprocess ?? 'auto') === 'auto' && existsSync(ppFile) ? readPostprocessing(ppFile) : null;
 
   /** Reads and preprocesses a case; only the preprocessed volume and what export needs survive. */
   const prepare = (input: InputCase) => {
@@ -147,13 +176,25 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
       const exported = exportProbabilities(probabilities, run.classes, props, {
         keepProbabilities: opts.saveProbabilities,
         largestComponent: opts.postprocess === 'lcc',
+        regionClassOrder: regionOrder,
       });
+      if (postprocessing && postprocessing.length > 0) {
+        // on the whole label map (x fastest: C order [z, y, x]), as nnU-Net applies it to the exported file
+        const [x, y, z] = reference.shape;
+        applyPostprocessing(exported.labels, [z ?? 1, y ?? 1, x ?? 1], postprocessing);
+      }
       const output = join(opts.outDir, `${input.id}.nii.gz`);
       writeLabelMap(output, exported, reference);
       let probPath: string | undefined;
       if (opts.saveProbabilities) {
         probPath = join(opts.outDir, `${input.id}.probabilities.safetensors.gz`);
-        writeProbabilities(probPath, exported, props, plans.dataset.labels);
+        writeProbabilities(
+          probPath,
+          exported,
+          props,
+          plans.dataset.regions ? Object.fromEntries(plans.dataset.regions.map((r, i) => [String(i), r.name])) : plans.dataset.labels,
+          regionOrder,
+        );
       }
       const result: CaseResult = {
         id: input.id,

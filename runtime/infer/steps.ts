@@ -9,6 +9,8 @@ import { roundHalfEven } from '../data/resample/resample.js';
 export function windowStarts(size: number, patch: number, step: number): number[] {
   if (size < patch) throw new Error(`windowStarts: size ${size} is smaller than the patch ${patch} (pad first)`);
   if (!(step > 0 && step <= 1)) throw new Error(`windowStarts: step ${step} must be in (0, 1]`);
+  // a 2-D configuration's windows are single slices: each slice once, as nnU-Net predicts 2-D slice by slice
+  if (patch === 1) return Array.from({ length: size }, (_, i) => i);
   const n = Math.ceil((size - patch) / (step * patch)) + 1;
   if (n === 1) return [0];
   const actual = (size - patch) / (n - 1);

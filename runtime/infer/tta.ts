@@ -18,14 +18,18 @@ export function mirrorCombinations(axes: readonly number[]): number[][] {
 }
 
 /** Probabilities [1, p0, p1, p2, K] of the network on `x` [1, p0, p1, p2, C], averaged over the mirrors. */
-export function predictMirrored(model: MnxModel, x: tf.Tensor, mirrorAxes: readonly number[]): tf.Tensor {
+export function predictMirrored(model: MnxModel, x: tf.Tensor, mirrorAxes: readonly number[], nonlin: 'softmax' | 'sigmoid' = 'softmax', oneSlice2d = false): tf.Tensor {
   const combos = mirrorCombinations(mirrorAxes);
   let sum: tf.Tensor | null = null;
   for (const axes of combos) {
     const dims = axes.map((a) => a + 1);
     const p = tf.tidy(() => {
       const input = dims.length > 0 ? tf.reverse(x, dims) : x;
-      const probabilities = tf.softmax(model.forward(input)[0]!);
+      // a 2-D network on a one-slice window [1, 1, h, w, C]: forward [1, h, w, C], back to 5-D
+      const out = model.forward(oneSlice2d ? tf.squeeze(input, [1]) : input)[0]!;
+      const logits = oneSlice2d ? tf.expandDims(out, 1) : out;
+      // region-based networks: sigmoid per region (the region trainer's inference_apply_nonlin)
+      const probabilities = nonlin === 'sigmoid' ? tf.sigmoid(logits) : tf.softmax(logits);
       return dims.length > 0 ? tf.reverse(probabilities, dims) : probabilities;
     });
     if (sum === null) sum = p;
@@ -41,10 +45,17 @@ export function predictMirrored(model: MnxModel, x: tf.Tensor, mirrorAxes: reado
 }
 
 /** The network as a `WindowPredictor` for patches of `patch` with `channels` input channels. */
-export function modelWindowPredictor(model: MnxModel, patch: Triple, channels: number, mirrorAxes: readonly number[]): WindowPredictor {
+export function modelWindowPredictor(
+  model: MnxModel,
+  patch: Triple,
+  channels: number,
+  mirrorAxes: readonly number[],
+  nonlin: 'softmax' | 'sigmoid' = 'softmax',
+  oneSlice2d = false,
+): WindowPredictor {
   return async (data) => {
     const x = tf.tensor(data, [1, ...patch, channels], 'float32');
-    const p = predictMirrored(model, x, mirrorAxes);
+    const p = predictMirrored(model, x, mirrorAxes, nonlin, oneSlice2d);
     x.dispose();
     const out = (await p.data()) as Float32Array;
     p.dispose();

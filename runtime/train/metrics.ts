@@ -36,6 +36,31 @@ export function addCounts(counts: Counts, logits: tf.Tensor, target: tf.Tensor):
   }
 }
 
+/**
+ * The region trainer's online counts (`nnUNetTrainerV2BraTSRegions.run_online_evaluation`): each
+ * region's sigmoid thresholded at 0.5 (logit > 0) against its mask; −1 voxels left out.
+ */
+export function addRegionCounts(counts: Counts, logits: tf.Tensor, target: tf.Tensor, regions: readonly (readonly number[])[]): void {
+  const [tp, fp, fn] = tf.tidy(() => {
+    const valid = tf.expandDims(tf.cast(tf.greaterEqual(target, 0), 'float32'), -1);
+    const pred = tf.mul(tf.cast(tf.greater(logits, 0), 'float32'), valid);
+    const gt = tf.mul(
+      tf.stack(regions.map((labels) => tf.cast(labels.map((v) => tf.equal(target, v)).reduce((a, b) => tf.logicalOr(a, b)), 'float32')), -1),
+      valid,
+    );
+    const axes = Array.from({ length: logits.rank - 1 }, (_, i) => i);
+    const tp = tf.sum(tf.mul(pred, gt), axes);
+    return [tp, tf.sub(tf.sum(pred, axes), tp), tf.sub(tf.sum(gt, axes), tp)];
+  });
+  const [a, b, c] = [tp!.dataSync(), fp!.dataSync(), fn!.dataSync()];
+  tf.dispose([tp!, fp!, fn!]);
+  for (let r = 0; r < regions.length; r++) {
+    counts.tp[r]! += a[r]!;
+    counts.fp[r]! += b[r]!;
+    counts.fn[r]! += c[r]!;
+  }
+}
+
 /** Per-class Dice (NaN where a class had no voxels in prediction or reference). */
 export function pseudoDice(c: Counts): number[] {
   return c.tp.map((tp, i) => {

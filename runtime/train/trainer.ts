@@ -19,7 +19,7 @@ import { exportWeights, loadWeights } from '../weights/state-dict.js';
 import type { Batch, BatchRequest } from './batch.js';
 import { BatchLoader } from './loader.js';
 import { deepSupervisionLoss, headWeights } from './loss.js';
-import { addCounts, ema, emptyCounts, meanDice, pseudoDice } from './metrics.js';
+import { addCounts, addRegionCounts, ema, emptyCounts, meanDice, pseudoDice } from './metrics.js';
 import { clipByGlobalNorm, learningRate, Optimizer } from './optimizer.js';
 import { renderProgressSvg, type EpochRecord } from './progress-svg.js';
 import { CHECKPOINT_FORMAT, readCheckpoint, writeCheckpoint, type CheckpointName, type TrainState } from './run-dir.js';
@@ -80,6 +80,8 @@ export function headShapes(ir: IRModel, patch: Shape3): Shape3[] {
   return ir.outputs.map((id, i) => {
     const s = ir.nodes.find((n) => n.id === id)?.out.spatial;
     if (s && s.length === 3 && input && input.length === 3) return s.map((v, a) => Math.round((v * patch[a]!) / input[a]!)) as Shape3;
+    // a 2-D network trains on patches of one slice: [1, h, w]
+    if (s && s.length === 2 && input && input.length === 2) return [1, Math.round((s[0]! * patch[1]) / input[0]!), Math.round((s[1]! * patch[2]) / input[1]!)];
     return patch.map((d) => Math.max(1, Math.floor(d / 2 ** i))) as Shape3;
   });
 }
@@ -101,6 +103,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const nHeads = t.deep_supervision.enabled ? allHeads.length : 1;
   const weights = headWeights(t.deep_supervision.weights, nHeads);
   const heads = allHeads.slice(0, nHeads);
+  const regions = plans.dataset.regions?.map((r) => r.labels);
 
   const model = buildModel(ir, { seed: opts.seed });
   const vars = model.trainableVariables();
@@ -155,13 +158,25 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   };
 
   const loader = new BatchLoader(
-    { dir: opts.preprocessedDir, train: opts.train, val: opts.val, training: t, augmentation: plans.augmentation, headShapes: heads, seed: opts.seed },
+    {
+      dir: opts.preprocessedDir,
+      train: opts.train,
+      val: opts.val,
+      training: t,
+      augmentation: plans.augmentation,
+      useMaskForNorm: plans.preprocessing.normalization.map((n) => !!n.use_nonzero_mask),
+      ignoreLabel: plans.dataset.ignore_label,
+      headShapes: heads,
+      seed: opts.seed,
+    },
     opts.workers,
   );
   const useCheckpointing = !!opts.gradientCheckpointing;
+  // a 2-D network sees the one-slice patches [B, 1, h, w, C] as [B, h, w, C] (the same memory)
+  const drop = ir.spatialDims === 2 ? 1 : 0;
   const toTensors = (b: Batch) => ({
-    x: tf.tensor(b.input, b.inputShape, 'float32'),
-    ys: b.targets.map((tg, h) => tf.tensor(Int32Array.from(tg), [b.inputShape[0], ...b.targetShapes[h]!], 'int32')),
+    x: tf.tensor(b.input, [b.inputShape[0], ...b.inputShape.slice(1 + drop)], 'float32'),
+    ys: b.targets.map((tg, h) => tf.tensor(Int32Array.from(tg), [b.inputShape[0], ...b.targetShapes[h]!.slice(drop)], 'int32')),
   });
 
   let outcome: TrainOutcome = 'finished';
@@ -183,7 +198,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       while (it < t.iterations_per_epoch) {
         const batch = (await stream.next()).value as Batch;
         const { x, ys } = toTensors(batch);
-        const { value, grads } = variableGrads(() => deepSupervisionLoss(model.forward(x, { training: true, checkpoint: useCheckpointing }), ys, weights, t.loss), vars);
+        const { value, grads } = variableGrads(() => deepSupervisionLoss(model.forward(x, { training: true, checkpoint: useCheckpointing }), ys, weights, t.loss, regions), vars);
         const loss = (await value.data())[0]!;
         if (!Number.isFinite(loss)) {
           tf.dispose([x, ...ys, value, ...Object.values(grads)]);
@@ -207,16 +222,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         }
       }
       // ---- validation iterations
-      const counts = emptyCounts(Math.max(1, ir.nodes.find((n) => n.id === ir.outputs[0])!.out.channels - 1));
+      const outChannels = ir.nodes.find((n) => n.id === ir.outputs[0])!.out.channels;
+      const counts = emptyCounts(regions ? regions.length : Math.max(1, outChannels - 1));
       let valLossSum = 0;
       const tVal = performance.now();
       for (let v = 0; v < t.val_iterations_per_epoch; v++) {
         const batch = (await stream.next()).value as Batch;
         const { x, ys } = toTensors(batch);
         const outs = model.forward(x);
-        const l = deepSupervisionLoss(outs, ys, weights, t.loss);
+        const l = deepSupervisionLoss(outs, ys, weights, t.loss, regions);
         valLossSum += (await l.data())[0]!;
-        addCounts(counts, outs[0]!, ys[0]!);
+        if (regions) addRegionCounts(counts, outs[0]!, ys[0]!, regions);
+        else addCounts(counts, outs[0]!, ys[0]!);
         tf.dispose([x, ...ys, ...outs, l]);
         opts.onIteration?.({ epoch, iteration: v + 1, iterations: t.val_iterations_per_epoch, loss: valLossSum / (v + 1), itPerSec: (v + 1) / ((performance.now() - tVal) / 1000), phase: 'val' });
       }

@@ -28,48 +28,6 @@ export function resizeNearest<T extends Float32Array | Int8Array>(src: T, from: 
   return out;
 }
 
-/** Linear taps for resizing n → m with align_corners=False (edge-clamped). */
-function linearTaps(n: number, m: number): { i0: Int32Array; i1: Int32Array; w: Float32Array } {
-  const i0 = new Int32Array(m);
-  const i1 = new Int32Array(m);
-  const w = new Float32Array(m);
-  for (let i = 0; i < m; i++) {
-    const x = Math.min(Math.max(((i + 0.5) * n) / m - 0.5, 0), n - 1);
-    const f = Math.floor(x);
-    i0[i] = f;
-    i1[i] = Math.min(f + 1, n - 1);
-    w[i] = x - f;
-  }
-  return { i0, i1, w };
-}
-
-/** Resizes one channel by separable linear interpolation (images). */
-export function resizeLinear(src: Float32Array, from: Shape3, to: Shape3): Float32Array {
-  let cur = src;
-  let shape: Shape3 = [...from];
-  for (let axis = 0; axis < 3; axis++) {
-    if (shape[axis] === to[axis]) continue;
-    const next: Shape3 = [...shape];
-    next[axis] = to[axis];
-    const out = new Float32Array(voxels(next));
-    const { i0, i1, w } = linearTaps(shape[axis]!, to[axis]!);
-    const stride = axis === 0 ? shape[1] * shape[2] : axis === 1 ? shape[2] : 1;
-    const outer = axis === 0 ? 1 : axis === 1 ? shape[0] : shape[0] * shape[1];
-    const inner = stride;
-    for (let o = 0; o < outer; o++)
-      for (let i = 0; i < next[axis]!; i++) {
-        const a = o * shape[axis]! * inner + i0[i]! * inner;
-        const b = o * shape[axis]! * inner + i1[i]! * inner;
-        const t = o * next[axis]! * inner + i * inner;
-        const wt = w[i]!;
-        for (let k = 0; k < inner; k++) out[t + k] = cur[a + k]! * (1 - wt) + cur[b + k]! * wt;
-      }
-    cur = out;
-    shape = next;
-  }
-  return cur === src ? src.slice() : cur;
-}
-
 /** Reverses one axis of a [C?, d0, d1, d2] array in place (`channels` leading blocks). */
 export function flipAxis(arr: Float32Array | Int8Array, shape: Shape3, axis: number, channels = 1): void {
   const [D0, D1, D2] = shape;

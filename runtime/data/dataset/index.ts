@@ -8,7 +8,7 @@
  *   writeTestDataset / writeTestCase / syntheticCase   small real datasets for tests
  */
 export {
-  loadDataset, scanDataset, readDatasetJson, declaredLabelValues, msdToV2, DatasetError,
+  loadDataset, scanDataset, readDatasetJson, declaredLabelValues, ignoreLabelOf, regionsOf, msdToV2, DatasetError,
   type Dataset, type DatasetCase, type DatasetJson, type DatasetProblem,
 } from './load.js';
 export { checkDataset, GEOMETRY_TOLERANCE, type DatasetReport } from './check.js';

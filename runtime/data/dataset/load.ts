@@ -114,6 +114,30 @@ export function declaredLabelValues(json: DatasetJson): number[] {
   return [...values].sort((a, b) => a - b);
 }
 
+/**
+ * nnU-Net v2's ignore label: the value of `labels.ignore` in dataset.json (v2 requires it to be the
+ * highest label value). Undefined when the dataset has none.
+ */
+export function ignoreLabelOf(json: DatasetJson): number | undefined {
+  const v = json.labels.ignore;
+  return typeof v === 'number' ? v : undefined;
+}
+
+/**
+ * nnU-Net v2's region-based labels: when a label maps to a list of values (or the dataset names a
+ * `regions_class_order`), every label but background is a region, in dataset.json order, and
+ * `regions_class_order` gives the value each region is written back as. Undefined otherwise.
+ */
+export function regionsOf(json: DatasetJson): { regions: { name: string; labels: number[] }[]; classOrder: number[] } | undefined {
+  const entries = Object.entries(json.labels).filter(([name]) => name !== 'background' && name !== 'ignore');
+  const order = (json as { regions_class_order?: number[] }).regions_class_order;
+  if (!entries.some(([, v]) => Array.isArray(v)) && order === undefined) return undefined;
+  const regions = entries.map(([name, v]) => ({ name, labels: Array.isArray(v) ? [...v] : [v] }));
+  if (!order || order.length !== regions.length)
+    throw new DatasetError(`dataset.json: regions_class_order: needs one label value per region (${regions.length}: ${regions.map((r) => r.name).join(', ')})`);
+  return { regions, classOrder: [...order] };
+}
+
 /** Strips "./" and joins onto the dataset folder. */
 function inDataset(dir: string, rel: string): string {
   return join(dir, normalize(rel));

@@ -14,4 +14,5 @@ export * from './plans.js';
 export * from './fingerprint.js';
 export * from './planner.js';
 export * from './splits.js';
+export * from './batch-size.js';
 export { MT19937 } from './mt19937.js';

@@ -1,14 +1,19 @@
 /**
  * Planning: fingerprint → plans (nnU-Net v1 `ExperimentPlanner3D_v21`, with MedNeXt's
- * `customTargetSpacing_1x1x1` choices as defaults: 1 mm isotropic, patch 128³, batch 2).
+ * `customTargetSpacing_1x1x1` choices as defaults: 1 mm isotropic, patch 128³, the batch size of
+ * nnU-Net v1's rule for the planner's own patch).
  */
 import type { NormalizationScheme } from '../preprocess/normalize.js';
 import { roundHalfEven } from '../resample/resample.js';
+import { PlansError } from '../../errors.js';
+import { plannedBatchSize2d, plannedBatchSize3d } from './batch-size.js';
 import { median, type Fingerprint } from './fingerprint.js';
 import { defaultPlans, type ChannelPlan, type Plans, type Triple } from './plans.js';
 
 export const MEDNEXT_TARGET_SPACING: Triple = [1, 1, 1];
 export const MEDNEXT_PATCH: Triple = [128, 128, 128];
+/** MedNeXt's 2-D planner's patch (`ExperimentPlanner2D_v21_customTargetSpacing_1x1x1`: 512²), as one slice. */
+export const MEDNEXT_PATCH_2D: Triple = [1, 512, 512];
 /** nnU-Net's HOW_MUCH_OF_A_PATIENT_MUST_THE_NETWORK_SEE_AT_STAGE0. */
 const STAGE0_COVERAGE = 4;
 
@@ -87,6 +92,12 @@ export interface PlanOptions {
   patch?: Triple;
   batchSize?: number;
   model?: Partial<Plans['model']>;
+  /** The dataset's ignore label (nnU-Net v2 `labels.ignore`), kept out of the classes. */
+  ignoreLabel?: number;
+  /** nnU-Net's 2-D configuration (one-slice patches, default 1×512×512 as MedNeXt's 2-D planner) or 3-D (default). */
+  configuration?: '3d' | '2d';
+  /** Region-based training (dataset.json regions and regions_class_order). */
+  regions?: { regions: { name: string; labels: number[] }[]; classOrder: number[] };
 }
 
 export function planFromFingerprint(fp: Fingerprint, opts: PlanOptions = {}): Plans {
@@ -95,7 +106,9 @@ export function planFromFingerprint(fp: Fingerprint, opts: PlanOptions = {}): Pl
     opts.targetSpacing === 'median'
       ? medianTargetSpacing(fp.cases.map((c) => c.spacing), fp.cases.map((c) => c.shape_after_cropping))
       : opts.targetSpacing ?? MEDNEXT_TARGET_SPACING;
-  const patch = opts.patch ?? MEDNEXT_PATCH;
+  const twoD = opts.configuration === '2d';
+  const patch = opts.patch ?? (twoD ? MEDNEXT_PATCH_2D : MEDNEXT_PATCH);
+  if (twoD && patch[0] !== 1) throw new PlansError(`a 2-D configuration trains on one-slice patches: --patch 1,H,W (got ${patch.join(',')})`);
   const medianShape = medianResampledShape(fp, target);
   const useMask = fp.median_size_reduction < 3 / 4;
   const normalization: ChannelPlan[] = fp.channels.map((name, channel) => {
@@ -115,7 +128,28 @@ export function planFromFingerprint(fp: Fingerprint, opts: PlanOptions = {}): Pl
     batch_dice: hasLowResStage(medianShape, target, patch),
     model: opts.model,
   });
-  if (opts.batchSize !== undefined) plans.training.batch_size = opts.batchSize;
+  if (opts.ignoreLabel !== undefined) {
+    delete plans.dataset.labels[String(opts.ignoreLabel)];
+    plans.dataset.ignore_label = opts.ignoreLabel;
+  }
+  if (opts.regions) {
+    plans.dataset.regions = opts.regions.regions.map((r) => ({ name: r.name, labels: [...r.labels] }));
+    plans.dataset.regions_class_order = [...opts.regions.classOrder];
+    // nnUNetTrainerV2BraTSRegions: DC_and_BCE_loss({}, {batch_dice: False, do_bg: True, smooth: 0})
+    Object.assign(plans.training.loss, { name: 'dice_bce', batch_dice: false, do_background: true, smooth: 0 });
+  }
+  // nnU-Net v1's batch size for the planner's own patch; MedNeXt then overrides the patch only
+  const batchInput = { spacing: target, medianShape, numCases: fp.cases.length, modalities: fp.channels.length, classes: Object.keys(plans.dataset.labels).length };
+  plans.training.batch_size = opts.batchSize ?? (twoD ? plannedBatchSize2d(batchInput) : plannedBatchSize3d(batchInput)).batchSize;
   plans.augmentation.dummy_2d = Math.max(...patch) / patch[0] > 3;
+  if (twoD) {
+    // nnU-Net's 2d configuration: batch Dice (default_configuration.py), 2-D transforms in plane
+    // (the in-plane path of dummy-2D augmentation), mirroring and test-time mirroring in plane
+    plans.training.configuration = '2d';
+    plans.training.loss.batch_dice = true;
+    plans.augmentation.dummy_2d = true;
+    plans.augmentation.mirror.axes = [1, 2];
+    plans.inference.mirror_axes = [1, 2];
+  }
   return plans;
 }

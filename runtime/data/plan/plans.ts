@@ -37,6 +37,18 @@ export interface Plans {
     /** Label value → name; values are consecutive from 0. */
     labels: Record<string, string>;
     num_training: number;
+    /**
+     * nnU-Net v2's ignore label (`labels.ignore` in dataset.json): voxels with this value are left
+     * out of the loss and the pseudo Dice. Not one of `labels`, which are the classes predicted.
+     */
+    ignore_label?: number;
+    /**
+     * Region-based training (nnU-Net v2 style; BraTS): each region is a set of label values trained
+     * as one sigmoid output with Dice + BCE; predictions are thresholded at 0.5 and written back as
+     * labels by `regions_class_order` (region i's voxels get its value, later regions overwrite).
+     */
+    regions?: { name: string; labels: number[] }[];
+    regions_class_order?: number[];
   };
   /** Fingerprint file the statistics came from (relative to the plans file). */
   fingerprint: string;
@@ -67,6 +79,11 @@ export interface Plans {
     set: Record<string, number | string | boolean>;
   };
   training: {
+    /**
+     * '3d' (default) or '2d': nnU-Net's 2-D configuration trains a 2-D network on one-slice patches
+     * (patch_size [1, H, W]) with in-plane augmentation, and predicts slice by slice.
+     */
+    configuration: '3d' | '2d';
     epochs: number;
     iterations_per_epoch: number;
     val_iterations_per_epoch: number;
@@ -76,7 +93,8 @@ export interface Plans {
     lr_schedule: { name: 'poly' | 'constant'; exponent: number };
     grad_clip_norm: number;
     oversample_foreground: number;
-    loss: { name: 'dice_ce'; batch_dice: boolean; smooth: number; do_background: boolean; weight_ce: number; weight_dice: number };
+    /** `dice_ce`: softmax, Dice + CE (nnU-Net); `dice_bce`: sigmoid per region, Dice + BCE (region-based training). */
+    loss: { name: 'dice_ce' | 'dice_bce'; batch_dice: boolean; smooth: number; do_background: boolean; weight_ce: number; weight_dice: number };
     deep_supervision: { enabled: boolean; weights: number[] };
     /** Exponential moving average factor of the validation Dice that picks the best checkpoint. */
     best_metric_ema: number;
@@ -148,6 +166,18 @@ export const plansSchema = {
         channels: { type: 'array', items: { type: 'string' }, minItems: 1 },
         labels: { type: 'object', additionalProperties: { type: 'string' }, propertyNames: { pattern: '^(0|[1-9][0-9]*)$' }, minProperties: 2 },
         num_training: int({ minimum: 1 }),
+        ignore_label: int({ minimum: 1, maximum: 127 }),
+        regions: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'labels'],
+            properties: { name: { type: 'string', minLength: 1 }, labels: { type: 'array', minItems: 1, items: int({ minimum: 1, maximum: 127 }) } },
+          },
+        },
+        regions_class_order: { type: 'array', minItems: 1, items: int({ minimum: 1, maximum: 255 }) },
       },
     },
     fingerprint: { type: 'string', default: 'fingerprint.json' },
@@ -201,6 +231,7 @@ export const plansSchema = {
       set: { type: 'object', additionalProperties: { type: ['number', 'string', 'boolean'] }, default: {} },
     }),
     training: obj({
+      configuration: { enum: ['3d', '2d'], default: '3d' },
       epochs: int({ minimum: 1, default: 1000 }),
       iterations_per_epoch: int({ minimum: 1, default: 250 }),
       val_iterations_per_epoch: int({ minimum: 0, default: 50 }),
@@ -219,7 +250,7 @@ export const plansSchema = {
       grad_clip_norm: num({ minimum: 0, default: 12 }),
       oversample_foreground: prob(0.33),
       loss: obj({
-        name: { const: 'dice_ce', default: 'dice_ce' },
+        name: { enum: ['dice_ce', 'dice_bce'], default: 'dice_ce' },
         batch_dice: { type: 'boolean', default: false },
         smooth: num({ minimum: 0, default: 1e-5 }),
         do_background: { type: 'boolean', default: false },
@@ -302,6 +333,15 @@ export function validatePlansObject(value: unknown, file: string, doc?: { docume
     const n = p.preprocessing.normalization.map((c) => c.channel);
     if (n.length !== p.dataset.channels.length || n.some((c, i) => c !== i))
       throw new PlansError(`${file}: preprocessing.normalization: needs one entry per channel, channels 0..${p.dataset.channels.length - 1} in order`);
+    const { regions, regions_class_order: order } = p.dataset;
+    if ((regions === undefined) !== (order === undefined) || (regions && order && regions.length !== order.length))
+      throw new PlansError(`${file}: dataset.regions_class_order: needs one label value per region of dataset.regions (and only with regions)`);
+    if (p.training.configuration === '2d' && p.training.patch_size[0] !== 1)
+      throw new PlansError(`${file}: training.patch_size: a 2-D configuration trains on one slice, [1, H, W] (got ${JSON.stringify(p.training.patch_size)})`);
+    if ((p.training.loss.name === 'dice_bce') !== (regions !== undefined))
+      throw new PlansError(`${file}: training.loss.name: ${regions ? "region-based training (dataset.regions) needs 'dice_bce'" : "'dice_bce' needs dataset.regions"}`);
+    if (p.dataset.ignore_label !== undefined && String(p.dataset.ignore_label) in p.dataset.labels)
+      throw new PlansError(`${file}: dataset.ignore_label: ${p.dataset.ignore_label} is also one of dataset.labels; the ignore label is not a class`);
     return p;
   }
   const seen = new Set<string>();
@@ -413,4 +453,9 @@ export function defaultPlans(input: DefaultPlansInput): Plans {
     },
   };
   return validatePlansObject(structuredClone(partial), '(default plans)');
+}
+
+/** Channels the network predicts: one per region (region-based training) or one per label, background included. */
+export function predictedChannels(plans: Plans): number {
+  return plans.dataset.regions ? plans.dataset.regions.length : Object.keys(plans.dataset.labels).length;
 }
