@@ -1,5 +1,7 @@
 import { commandEntries } from './commands/index.js';
 import { UsageError, UserError } from './errors.js';
+import { reportFailure, takeDebugFlag } from './report-error.js';
+import { OutputError } from '../runtime/io/atomic.js';
 
 const VERSION = '0.1.0';
 
@@ -18,7 +20,9 @@ function topHelp(commands: { name: string; summary: string }[]): string {
 /** Runs one command line; returns the exit code (0 ok, 1 diagnostics / bad input, 2 usage). */
 export async function main(argv: string[]): Promise<number> {
   const commands = commandEntries;
-  const [name, ...rest] = argv;
+  const args = [...argv];
+  const debug = takeDebugFlag(args);
+  const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(topHelp(commands) + '\n');
     return name === undefined ? 2 : 0;
@@ -44,10 +48,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`mnxc ${name}: ${e.message}\n(see 'mnxc ${name} --help')\n`);
       return 2;
     }
-    if (e instanceof UserError) {
+    if (e instanceof UserError || e instanceof OutputError) {
       process.stderr.write(`mnxc ${name}: error: ${e.message}\n`);
       return 1;
     }
-    throw e;
+    return reportFailure(name, e, debug);
   }
 }

@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
+import { ensureWritableDir } from '../../runtime/io/atomic.js';
 import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../../runtime/backend.js';
 import { PredictProgress, checkpointWeightsPath, findInputCases, openRunFolder, predictCases, selectFolds, type CheckpointName } from '../../runtime/infer/index.js';
 import { parseCommandArgs, type Command } from '../command.js';
@@ -79,7 +79,7 @@ export const command: Command = {
       `backend: ${backend}; ${cases.length} case(s), fold(s) ${folds.join(',')} (${values.checkpoint}), patch ${run.plans.training.patch_size.join('×')}, ` +
         `step ${step ?? run.plans.inference.step_size}, mirroring ${tta ? `axes ${run.plans.inference.mirror_axes.join(',')}` : 'off'}\n`,
     );
-    mkdirSync(values.output, { recursive: true });
+    ensureWritableDir(values.output);
     const progress = new PredictProgress(cases.length);
     const t0 = performance.now();
     const results = await predictCases({

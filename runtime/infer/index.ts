@@ -11,7 +11,7 @@
  *   connectedComponents / keepLargestComponentPerClass                  --postprocess lcc
  */
 export { openRunFolder, selectFolds, checkpointWeightsPath, type RunFolder, type CheckpointName } from './run-folder.js';
-export { findInputCases, type InputCase } from './inputs.js';
+export { findInputCases, checkOutputCollisions, caseOutputs, type InputCase } from './inputs.js';
 export { predictCases, sizeDivisor, type PredictOptions, type CaseResult } from './predict.js';
 export { gaussianImportanceMap, gaussianProfile } from './gaussian.js';
 export { windowStarts, windowGrid } from './steps.js';

@@ -14,7 +14,8 @@ import { buildModel, type MnxModel } from '../model/model.js';
 import { WeightsError, loadWeights } from '../weights/state-dict.js';
 import { exportProbabilities, writeLabelMap, writeProbabilities } from './export.js';
 import { gaussianImportanceMap } from './gaussian.js';
-import type { InputCase } from './inputs.js';
+import { caseOutputs, checkOutputCollisions, type InputCase } from './inputs.js';
+import { ensureWritableDir } from '../io/atomic.js';
 import { checkpointWeightsPath, type CheckpointName, type RunFolder } from './run-folder.js';
 import { ProbabilityAccumulator, accumulateWindows, padToPatch } from './sliding-window.js';
 import { windowGrid } from './steps.js';
@@ -84,6 +85,9 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   const mirrorAxes = (opts.tta ?? true) ? plans.inference.mirror_axes : [];
   const mirrors = 2 ** mirrorAxes.length;
   const weightFiles = opts.folds.map((f) => checkpointWeightsPath(run, f, opts.checkpoint));
+  // Before any case is computed: nothing may overwrite an input, and the folder must take files.
+  checkOutputCollisions(opts.cases, opts.outDir, opts.saveProbabilities);
+  ensureWritableDir(opts.outDir);
   const importance = gaussianImportanceMap(patch, plans.inference.gaussian_sigma_scale);
   const channels = plans.dataset.channels.length;
   const model = buildModel(run.ir);
@@ -140,11 +144,11 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
         keepProbabilities: opts.saveProbabilities,
         largestComponent: opts.postprocess === 'lcc',
       });
-      const output = join(opts.outDir, `${input.id}.nii.gz`);
+      const output = caseOutputs(opts.outDir, input.id)[0]!;
       writeLabelMap(output, exported, reference);
       let probPath: string | undefined;
       if (opts.saveProbabilities) {
-        probPath = join(opts.outDir, `${input.id}.probabilities.safetensors.gz`);
+        probPath = caseOutputs(opts.outDir, input.id, true)[1]!;
         writeProbabilities(probPath, exported, props, plans.dataset.labels);
       }
       const result: CaseResult = {
