@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { IRModel } from '../../compiler/ir/types.js';
 import type { Plans } from '../data/plan/plans.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { removeStrayTempFiles, writeFileAtomic } from '../io/atomic.js';
+import { repairCheckpoint } from './checkpoint-unit.js';
 import type { TensorMap } from '../io/safetensors.js';
 import { buildModel, type MnxModel } from '../model/model.js';
 import { exportWeights, loadWeights } from '../weights/state-dict.js';
@@ -92,6 +93,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     appendFileSync(join(opts.foldDir, 'training_log.txt'), `${nowIso()} ${line}\n`);
   };
   mkdirSync(opts.foldDir, { recursive: true });
+  // a save killed midway: roll its unit back; temporary files of dead processes: gone
+  for (const name of ['checkpoint_latest', 'checkpoint_best', 'checkpoint_final'] as const)
+    if (repairCheckpoint(opts.foldDir, name) === 'rolled-back') log(`warning: ${name} was half-saved (interrupted); rolled back to the previous whole one`);
+  for (const f of removeStrayTempFiles(opts.foldDir)) log(`removed stray temporary file ${f}`);
   const patch = t.patch_size as Shape3;
   const allHeads = headShapes(ir, patch);
   const nHeads = t.deep_supervision.enabled ? allHeads.length : 1;

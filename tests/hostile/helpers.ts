@@ -52,3 +52,16 @@ export function writeImage(path: string, shape: [number, number, number], fill: 
   const affine = [[spacing[0], 0, 0, 0], [0, spacing[1], 0, 0], [0, 0, spacing[2], 0], [0, 0, 0, 1]];
   writeNifti(path, createImage({ shape, data, affine }));
 }
+
+/**
+ * A preprocessed sphere dataset (5 cases of 16³) whose plans name examples/tiny.mnx and save
+ * checkpoint_latest after every epoch; `trainArgs` trains its fold 'all' at width 2.
+ */
+export async function makeTrainingData(root: string): Promise<{ pre: string; trainArgs: (run: string, ...extra: string[]) => string[] }> {
+  const { makePreprocessedSpheres } = await import('../../runtime/train/testing.js');
+  const { savePlans } = await import('../../runtime/data/plan/index.js');
+  const made = await makePreprocessedSpheres(root, 5, 16);
+  savePlans(join(made.dir, 'plans.yaml'), { ...made.plans, model: { spec: join(ROOT, 'examples', 'tiny.mnx'), set: { n_channels: 2 } }, training: { ...made.plans.training, checkpoint_every: 1 } });
+  const trainArgs = (run: string, ...extra: string[]) => ['train', made.dir, '--fold', 'all', '-o', run, '--epochs', '3', '--iterations', '2', '--val-iterations', '1', '--workers', '0', ...extra];
+  return { pre: made.dir, trainArgs };
+}
