@@ -1,16 +1,19 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { compileFromArgs, SPEC_HELP, specOptions } from '../spec-args.js';
+import type { IRModel } from '../../compiler/ir/types.js';
 import { computeWeightMap } from '../../compiler/passes/upkern.js';
 import { BACKEND_CHOICES, useTrainingBackend, type BackendChoice } from '../../runtime/backend.js';
 import { ensureSplits, loadPlans, savePlans, type Plans } from '../../runtime/data/plan/index.js';
 import { listPreprocessedCases, preprocessingHash, readCaseHeader } from '../../runtime/data/preprocess/index.js';
-import { writeFileAtomic } from '../../runtime/io/atomic.js';
+import { ensureWritableDir, writeFileAtomic } from '../../runtime/io/atomic.js';
 import { readSafetensors, type TensorMap } from '../../runtime/io/safetensors.js';
 import { sha256, specHash } from '../../runtime/train/run-dir.js';
+import { CheckpointError } from '../../runtime/train/checkpoint-unit.js';
+import { acquireFoldLock, checkSharedRunFiles, clearFold, FoldLockError } from '../../runtime/train/fold-lock.js';
 import { NonFiniteLossError, ResumeError, train } from '../../runtime/train/trainer.js';
 import { applyWeightMap } from '../../runtime/weights/upkern-apply.js';
 
@@ -62,6 +65,19 @@ function intArg(v: string | undefined, name: string, min: number): number | unde
 function plansHash(p: Plans): string {
   const { model: _model, fingerprint: _fp, ...rest } = p;
   return sha256(JSON.stringify(rest));
+}
+
+/** The fold's lock, after checking the run's shared files fit this training (UserError otherwise). */
+function lockFold(runDir: string, fold: string, foldDir: string, ir: IRModel, wantHash: string) {
+  try {
+    checkSharedRunFiles(runDir, fold, () => specHash(JSON.parse(readFileSync(join(runDir, 'model.ir.json'), 'utf8'))) === specHash(ir), () => preprocessingHash(loadPlans(join(runDir, 'plans.yaml'))) === wantHash);
+    const lock = acquireFoldLock(foldDir);
+    if (lock.tookOverFrom) process.stderr.write(`warning: took over the stale lock of process ${lock.tookOverFrom.pid} (no longer running)\n`);
+    return lock;
+  } catch (e) {
+    if (e instanceof FoldLockError) throw new UserError(e.message);
+    throw e;
+  }
 }
 
 export const command: Command = {
@@ -181,21 +197,29 @@ export const command: Command = {
     const foldDir = join(runDir, `fold_${values.fold}`);
     if (!values.continue && existsSync(join(foldDir, 'checkpoint_latest.json')) && !values.force)
       throw new UserError(`${foldDir}: holds a run already; pass --continue to resume it, or --force to start again over it`);
-    mkdirSync(join(runDir, 'spec'), { recursive: true });
-    savePlans(join(runDir, 'plans.yaml'), { ...plans, model: { ...plans.model, spec: relative(runDir, resolve(specPath)) } });
-    writeFileAtomic(join(runDir, 'model.ir.json'), JSON.stringify(ir) + '\n');
-    // the spec and every file it imports (the files the IR's nodes come from)
-    const specFiles = new Set([resolve(specPath), ...ir.nodes.flatMap((n) => [n.span.file, ...n.origin.map((o) => o.span.file)]).filter((f) => f.endsWith('.mnx')).map((f) => resolve(f))]);
-    for (const file of specFiles) if (existsSync(file)) writeFileAtomic(join(runDir, 'spec', basename(file)), readFileSync(file));
-    const datasetJson = join(preDir, 'dataset.json');
-    if (existsSync(datasetJson)) copyFileSync(datasetJson, join(runDir, 'dataset.json'));
-    else
-      writeFileAtomic(
-        join(runDir, 'dataset.json'),
-        JSON.stringify({ name: plans.dataset.name, channel_names: Object.fromEntries(plans.dataset.channels.map((c, i) => [String(i), c])), labels: Object.fromEntries(Object.entries(plans.dataset.labels).map(([v, n]) => [n, Number(v)])), numTraining: plans.dataset.num_training, file_ending: '.nii.gz' }, null, 2) + '\n',
-      );
-
+    ensureWritableDir(runDir, 'run folder');
+    const lock = lockFold(runDir, values.fold, foldDir, ir, wantHash);
+    try {
+      if (!values.continue) clearFold(foldDir);
+      mkdirSync(join(runDir, 'spec'), { recursive: true });
+      savePlans(join(runDir, 'plans.yaml'), { ...plans, model: { ...plans.model, spec: relative(runDir, resolve(specPath)) } });
+      writeFileAtomic(join(runDir, 'model.ir.json'), JSON.stringify(ir) + '\n');
+      // the spec and every file it imports (the files the IR's nodes come from)
+      const specFiles = new Set([resolve(specPath), ...ir.nodes.flatMap((n) => [n.span.file, ...n.origin.map((o) => o.span.file)]).filter((f) => f.endsWith('.mnx')).map((f) => resolve(f))]);
+      for (const file of specFiles) if (existsSync(file)) writeFileAtomic(join(runDir, 'spec', basename(file)), readFileSync(file));
+      const datasetJson = join(preDir, 'dataset.json');
+      if (existsSync(datasetJson)) writeFileAtomic(join(runDir, 'dataset.json'), readFileSync(datasetJson));
+      else
+        writeFileAtomic(
+          join(runDir, 'dataset.json'),
+          JSON.stringify({ name: plans.dataset.name, channel_names: Object.fromEntries(plans.dataset.channels.map((c, i) => [String(i), c])), labels: Object.fromEntries(Object.entries(plans.dataset.labels).map(([v, n]) => [n, Number(v)])), numTraining: plans.dataset.num_training, file_ending: '.nii.gz' }, null, 2) + '\n',
+        );
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
     const backend = await useTrainingBackend(values.backend as BackendChoice).catch((e: Error) => {
+      lock.release();
       throw new UserError(e.message);
     });
     const workers = workersArg ?? Math.max(1, Math.min(4, availableParallelism() - 1));
@@ -249,9 +273,10 @@ export const command: Command = {
       process.stdout.write(`${result.outcome === 'finished' ? 'finished' : 'stopped'} after ${result.state.epoch} epoch(s); best EMA pseudo Dice ${result.state.best_ema_pseudo_dice?.toFixed(4) ?? '—'} (epoch ${result.state.best_epoch === null ? '—' : result.state.best_epoch + 1}) → ${relative(process.cwd(), foldDir)}\n`);
       return 0;
     } catch (e) {
-      if (e instanceof NonFiniteLossError || e instanceof ResumeError) throw new UserError(e.message);
+      if (e instanceof NonFiniteLossError || e instanceof ResumeError || e instanceof CheckpointError) throw new UserError(e.message);
       throw e;
     } finally {
+      lock.release();
       process.off('SIGINT', sigint);
       process.off('SIGTERM', sigterm);
     }

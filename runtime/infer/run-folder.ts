@@ -11,6 +11,8 @@ import type { IRModel } from '../../compiler/ir/types.js';
 import { verifyIR } from '../../compiler/ir/verify.js';
 import { readDatasetJson, type DatasetJson } from '../data/dataset/index.js';
 import { loadPlans, type Plans } from '../data/plan/index.js';
+import { inspectUnit } from '../train/checkpoint-unit.js';
+import { specHash } from '../train/run-dir.js';
 
 export type CheckpointName = 'final' | 'best' | 'latest';
 
@@ -83,5 +85,11 @@ export function checkpointWeightsPath(run: RunFolder, fold: string, checkpoint: 
       .map((f) => f.slice('checkpoint_'.length, -'.json'.length));
     throw new UserError(`${weights}: no complete '${checkpoint}' checkpoint in fold ${fold} (complete checkpoints: ${present.join(', ') || 'none'}; choose one with --checkpoint)`);
   }
+  // the files must be the ones the json names (a save still running or killed midway is not)
+  const unit = inspectUnit(foldDir, `checkpoint_${checkpoint}`);
+  if (!unit.ok) throw new UserError(`fold ${fold}, checkpoint '${checkpoint}' is not whole: ${unit.problem}; wait for its training to save it, or run train --continue on it to roll it back`);
+  const trainedWith = unit.json?.spec_hash;
+  if (typeof trainedWith === 'string' && trainedWith !== specHash(run.ir))
+    throw new UserError(`${json}: fold ${fold} was trained with another network than ${join(run.dir, 'model.ir.json')}; predict with the run folder it was trained in`);
   return weights;
 }
