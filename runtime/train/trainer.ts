@@ -81,6 +81,10 @@ export function headShapes(ir: IRModel, patch: Shape3): Shape3[] {
   });
 }
 
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function nowIso(): string {
   return new Date().toISOString();
 }
@@ -196,6 +200,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         lossSum += loss;
         it++;
         opts.onIteration?.({ epoch, iteration: it, iterations: t.iterations_per_epoch, loss, itPerSec: (it - startIt) / ((performance.now() - tTrain) / 1000), phase: 'train' });
+        // One turn of the event loop per iteration: signal handlers (SIGTERM, SIGINT) run here, not
+        // only when an epoch's batches happen to wait for a worker.
+        await yieldToEventLoop();
         if (opts.shouldStop?.() && it < t.iterations_per_epoch) {
           state.epoch = epoch;
           state.iteration = it;
@@ -212,6 +219,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       let valLossSum = 0;
       const tVal = performance.now();
       for (let v = 0; v < t.val_iterations_per_epoch; v++) {
+        await yieldToEventLoop();
+        if (opts.shouldStop?.()) {
+          // the epoch's training is complete: resuming runs its validation again from the start
+          state.epoch = epoch;
+          state.iteration = t.iterations_per_epoch;
+          state.partial_loss_sum = lossSum;
+          save('checkpoint_latest');
+          await stream.return(undefined);
+          log(`stopped at epoch ${epoch}, validation iteration ${v} (training iterations of the epoch done); saved checkpoint_latest (continue with --continue)`);
+          return { outcome: 'interrupted', state, weights: exportWeights(model) };
+        }
         const batch = (await stream.next()).value as Batch;
         const { x, ys } = toTensors(batch);
         const outs = model.forward(x);
