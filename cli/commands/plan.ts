@@ -1,7 +1,7 @@
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
-import { writeFileAtomic } from '../../runtime/io/atomic.js';
+import { ensureWritableDir, writeFileAtomic } from '../../runtime/io/atomic.js';
 import { loadDataset, type Dataset } from '../../runtime/data/dataset/index.js';
 import { computeFingerprint, planFromFingerprint, savePlans, type Triple } from '../../runtime/data/plan/index.js';
 import { Progress } from '../../runtime/data/preprocess/progress.js';
@@ -77,6 +77,7 @@ export const command: Command = {
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size expects a positive integer, got '${values['batch-size']}'`);
     }
     const out = resolve(values.output ?? 'plans.yaml');
+    ensureWritableDir(dirname(out), 'folder of the plans file');
     const dataset = loadDataset(positionals[0]!);
     const sources = dataset.training.filter((c) => c.label !== null);
     const progress = new Progress('fingerprint', sources.length);
