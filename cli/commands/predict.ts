@@ -1,5 +1,6 @@
 import { relative } from 'node:path';
 import { ensureWritableDir } from '../../runtime/io/atomic.js';
+import { defaultMemoryBudget, parseMemorySize } from '../../runtime/infer/memory.js';
 import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../../runtime/backend.js';
 import { PredictProgress, checkpointWeightsPath, findInputCases, openRunFolder, predictCases, selectFolds, type CheckpointName } from '../../runtime/infer/index.js';
 import { parseCommandArgs, type Command } from '../command.js';
@@ -31,7 +32,10 @@ Segments images with a trained run folder (written by mnxc train), the nnU-Net w
                            tensor 'probabilities' float32 [K, z, y, x] on the cropped original grid,
                            metadata crop_box and original_shape (array order) to paste it back
   --postprocess MODE       none (default) or lcc: keep the largest connected component of each class
-  --backend B              auto (default: tensorflow, then native, wasm, cpu), tensorflow, native, wasm or cpu`;
+  --backend B              auto (default: tensorflow, then native, wasm, cpu), tensorflow, native, wasm or cpu
+  --max-memory SIZE        memory one case may take, e.g. 8G or 512M (default: 3/4 of the machine's or
+                           the container's memory); a case estimated (from its header, after the plans'
+                           resampling) to need more is skipped with the figure, and the others go on`;
 
 export const command: Command = {
   name: 'predict',
@@ -49,6 +53,7 @@ export const command: Command = {
       'save-probabilities': { type: 'boolean', default: false },
       postprocess: { type: 'string', default: 'none' },
       backend: { type: 'string', default: 'auto' },
+      'max-memory': { type: 'string' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give the images with -i)`);
     if (!values.input) throw new UsageError('missing -i IMAGES (a folder of {case}_{XXXX}.nii.gz or one .nii.gz file)');
@@ -63,6 +68,8 @@ export const command: Command = {
       if (!(step > 0 && step <= 1)) throw new UsageError(`--step expects a number in (0, 1], got '${values.step}'`);
     }
 
+    const maxMemoryBytes = values['max-memory'] === undefined ? defaultMemoryBudget() : parseMemorySize(values['max-memory']);
+    if (maxMemoryBytes === null) throw new UsageError(`--max-memory expects a size like 8G or 512M, got '${values['max-memory']}'`);
     const run = openRunFolder(values.model);
     const folds = selectFolds(run, values.folds);
     // Every checkpoint is checked before anything is written.
@@ -92,6 +99,7 @@ export const command: Command = {
       tta,
       saveProbabilities: values['save-probabilities'],
       postprocess: values.postprocess as 'none' | 'lcc',
+      maxMemoryBytes,
       onWindow: (p) => progress.window(p.caseIndex, p.id, p.fold, p.done, p.total, folds.length, p.foldIndex),
       onFailure: (id, message) => progress.log(`${id}: failed: ${message}`),
       onCase: (r) => progress.log(`${r.id}: ${r.shape.join('×')}, ${r.windows} window(s) × ${folds.length} fold(s), ${r.passes} network passes, ${r.seconds.toFixed(1)} s → ${relative(process.cwd(), r.output)}`),

@@ -20,6 +20,7 @@ import { checkpointWeightsPath, type CheckpointName, type RunFolder } from './ru
 import { ProbabilityAccumulator, accumulateWindows, padToPatch } from './sliding-window.js';
 import { windowGrid } from './steps.js';
 import { modelWindowPredictor } from './tta.js';
+import { estimateCaseMemory, formatBytes } from './memory.js';
 
 export interface PredictOptions {
   run: RunFolder;
@@ -37,6 +38,8 @@ export interface PredictOptions {
   onCase?: (r: CaseResult, index: number) => void;
   /** A case whose input could not be read or preprocessed (reported, then the next case runs). */
   onFailure?: (id: string, message: string) => void;
+  /** Memory one case may take (bytes; estimated from its headers before it is read). Default: no check. */
+  maxMemoryBytes?: number;
 }
 
 export interface CaseResult {
@@ -131,12 +134,19 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
       const t0 = performance.now();
       let predicted: Awaited<ReturnType<typeof predictOne>>;
       try {
+        if (opts.maxMemoryBytes !== undefined) {
+          const need = estimateCaseMemory(input.images, plans, run.classes);
+          if (need.bytes > opts.maxMemoryBytes)
+            throw new UserError(
+              `needs about ${formatBytes(need.bytes)} (${need.shape.join('×')} voxels, ${need.resampled.join('×')} after resampling to ${plans.preprocessing.target_spacing.join('×')} mm), more than the budget of ${formatBytes(opts.maxMemoryBytes)}; skipped (raise --max-memory if the machine has it)`,
+            );
+        }
         predicted = await predictOne(input, ci);
       } catch (e) {
-        // A broken input file fails its case only; the others are still predicted.
-        if (!(e instanceof UserError)) throw e;
-        failed.push(`${input.id}: ${e.message}`);
-        opts.onFailure?.(input.id, e.message);
+        // A broken or oversized input fails its case only (whatever the error); the others are still predicted.
+        const message = e instanceof UserError ? e.message : `${(e as Error).message ?? e} (${(e as Error).name ?? 'error'})`;
+        failed.push(`${input.id}: ${message}`);
+        opts.onFailure?.(input.id, message);
         continue;
       }
       const { probabilities, props, reference, windows } = predicted;
