@@ -14,6 +14,8 @@ function topHelp(commands: { name: string; summary: string }[]): string {
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Any command also takes --debug: on an unexpected failure, print the stack trace too.',
   ].join('\n');
 }
 
