@@ -15,7 +15,7 @@ import { WeightsError, loadWeights } from '../weights/state-dict.js';
 import { exportProbabilities, writeLabelMap, writeProbabilities } from './export.js';
 import { gaussianImportanceMap } from './gaussian.js';
 import { caseOutputs, checkOutputCollisions, type InputCase } from './inputs.js';
-import { ensureWritableDir } from '../io/atomic.js';
+import { ensureWritableDir, removeStrayTempFiles } from '../io/atomic.js';
 import { checkpointWeightsPath, type CheckpointName, type RunFolder } from './run-folder.js';
 import { ProbabilityAccumulator, accumulateWindows, padToPatch } from './sliding-window.js';
 import { windowGrid } from './steps.js';
@@ -91,6 +91,7 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   // Before any case is computed: nothing may overwrite an input, and the folder must take files.
   checkOutputCollisions(opts.cases, opts.outDir, opts.saveProbabilities);
   ensureWritableDir(opts.outDir);
+  removeStrayTempFiles(opts.outDir); // of an earlier predict that was killed while writing
   const importance = gaussianImportanceMap(patch, plans.inference.gaussian_sigma_scale);
   const channels = plans.dataset.channels.length;
   const model = buildModel(run.ir);

@@ -3,7 +3,7 @@
  * cases never write the same file, and an unwritable output folder is refused before any case is
  * computed, with one line and no stack trace.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,8 +54,11 @@ describe('predict refuses outputs that overwrite inputs', () => {
     expect(r.err).not.toMatch(STACK);
   });
 
-  it('a distinct output folder still works', () => {
+  it('a distinct output folder still works, and a killed run\'s temporary file there is removed', () => {
+    mkdirSync(join(root, 'out'));
+    writeFileSync(join(root, 'out', '.a.nii.gz.999999999.1.tmp'), 'half a file');
     const r = predict('-i', join(root, 'folder'), '-o', join(root, 'out'));
     expect(r.code, r.err).toBe(0);
+    expect(readdirSync(join(root, 'out')).sort()).toEqual(['a.nii.gz', 'a_0000.nii.gz']);
   });
 });
