@@ -51,8 +51,8 @@ export function importRefusal(target: string, roots: string[]): string | null {
   if (!target.endsWith('.mnx')) return 'only .mnx files can be imported';
   const real = realOrSelf(target);
   if (!real.endsWith('.mnx')) return 'it is a link to a file that is not an .mnx file';
-  const realRoots = roots.map(realOrSelf);
-  if (!roots.some((r) => inside(target, r)) || !realRoots.some((r) => inside(real, r)))
+  // where the file really is decides (a linked folder of specs is fine, a link out of the folders is not)
+  if (!roots.map(realOrSelf).some((r) => inside(real, r)))
     return "it is outside the spec's folder, the importing file's folder and the shipped library; pass --lib DIR to allow its folder";
   return null;
 }
