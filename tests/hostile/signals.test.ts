@@ -36,7 +36,7 @@ describe('signals during training', () => {
     expect(Number(m![1])).toBeLessThan(200);
     const ck = JSON.parse(readFileSync(join(run, 'fold_all', 'checkpoint_latest.json'), 'utf8'));
     expect(ck).toMatchObject({ epoch: 0, iteration: Number(m![1]) });
-    expect(seconds).toBeLessThan(20); // an iteration here is well under a second; 200 of them are not
+    expect(seconds).toBeLessThan(30); // an iteration here is well under a second (even on a loaded machine); 200 of them are not
   });
 
   it('SIGKILL at a random moment: continuing ends bit-identical to an uninterrupted run', async () => {
