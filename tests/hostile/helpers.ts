@@ -62,6 +62,6 @@ export async function makeTrainingData(root: string): Promise<{ pre: string; tra
   const { savePlans } = await import('../../runtime/data/plan/index.js');
   const made = await makePreprocessedSpheres(root, 5, 16);
   savePlans(join(made.dir, 'plans.yaml'), { ...made.plans, model: { spec: join(ROOT, 'examples', 'tiny.mnx'), set: { n_channels: 2 } }, training: { ...made.plans.training, checkpoint_every: 1 } });
-  const trainArgs = (run: string, ...extra: string[]) => ['train', made.dir, '--fold', 'all', '-o', run, '--epochs', '3', '--iterations', '2', '--val-iterations', '1', '--workers', '0', ...extra];
+  const trainArgs = (run: string, ...extra: string[]) => ['train', made.dir, '--fold', 'all', '-o', run, '--epochs', '2', '--iterations', '2', '--val-iterations', '1', '--workers', '0', ...extra];
   return { pre: made.dir, trainArgs };
 }
