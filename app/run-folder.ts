@@ -24,6 +24,7 @@ import { readDatasetJson, type DatasetJson } from '../runtime/data/dataset/index
 import { loadPlans, predictedChannels, savePlans, type Plans } from '../runtime/data/plan/index.js';
 import type { CheckpointName, PredictRun } from '../runtime/infer/predict.js';
 import { writeFileAtomic } from '../runtime/io/atomic.js';
+import { inspectUnit } from '../runtime/train/checkpoint-unit.js';
 import { sha256, specHash } from '../runtime/train/run-dir.js';
 import { IR_FILE, readCompiledIR, type NetworkSource } from './network.js';
 
@@ -253,6 +254,12 @@ export class RunFolder implements PredictRun {
         : [];
       throw new RunFolderError(`${weights}: no complete '${checkpoint}' checkpoint in fold ${fold} (complete checkpoints: ${present.join(', ') || 'none'}; choose one with --checkpoint)`);
     }
+    // the files must be the ones the json names (a save still running or killed midway is not)
+    const unit = inspectUnit(foldDir, `checkpoint_${checkpoint}`);
+    if (!unit.ok) throw new RunFolderError(`fold ${fold}, checkpoint '${checkpoint}' is not whole: ${unit.problem}; wait for its training to save it, or run train --continue on it to roll it back`);
+    const trainedWith = unit.json?.spec_hash;
+    if (typeof trainedWith === 'string' && trainedWith !== specHash(this.ir))
+      throw new RunFolderError(`${json}: fold ${fold} was trained with another network than ${join(this.dir, IR_FILE)}; predict with the run folder it was trained in`);
     return weights;
   }
 }

@@ -22,10 +22,13 @@ import { useTrainingBackend, type BackendChoice, type BackendName } from '../run
 import { ensureSplits, loadPlans, predictedChannels, type Plans } from '../runtime/data/plan/index.js';
 import { listPreprocessedCases, preprocessingHash, readCaseHeader } from '../runtime/data/preprocess/index.js';
 import { sizeDivisor } from '../runtime/infer/predict.js';
+import { ensureWritableDir } from '../runtime/io/atomic.js';
 import { readSafetensors, type TensorMap } from '../runtime/io/safetensors.js';
+import { acquireFoldLock, checkSharedRunFiles, clearFold } from '../runtime/train/fold-lock.js';
+import { specHash } from '../runtime/train/run-dir.js';
 import { train, type TrainOptions, type TrainResult } from '../runtime/train/trainer.js';
 import { applyWeightMap } from '../runtime/weights/upkern-apply.js';
-import { IR_FILE, isCompiledArtifact, requireNetwork, type Network, type NetworkOptions } from './network.js';
+import { IR_FILE, isCompiledArtifact, readCompiledIR, requireNetwork, type Network, type NetworkOptions } from './network.js';
 import { PLANS_FILE, RunFolder, runIdentity } from './run-folder.js';
 
 export interface TrainJobOptions {
@@ -75,6 +78,8 @@ export interface TrainingRun {
   force: boolean;
   gradientCheckpointing: boolean;
   untilEpoch?: number;
+  /** Releases the fold's lock (after training, or when the caller gives up before it). */
+  release(): void;
 }
 
 function networkName(path: string): string {
@@ -187,8 +192,26 @@ export function prepareTraining(o: TrainJobOptions): TrainingRun {
   const foldDir = join(runDir, `fold_${o.fold}`);
   if (!o.continue && existsSync(join(foldDir, 'checkpoint_latest.json')) && !o.force)
     throw new JobError(`${foldDir}: holds a run already; pass --continue to resume it, or --force to start again over it`);
-  const datasetJson = join(preDir, 'dataset.json');
-  RunFolder.write(runDir, { plans, ir, network: network.source, datasetJson: existsSync(datasetJson) ? datasetJson : null }, { force: o.force });
+  // The run folder must take files; the fold is locked against a second training of it; a run
+  // whose other folds hold checkpoints keeps its network and preprocessing (even with --force).
+  ensureWritableDir(runDir, 'run folder');
+  checkSharedRunFiles(
+    runDir,
+    o.fold,
+    () => specHash(readCompiledIR(join(runDir, IR_FILE)).ir) === specHash(ir),
+    () => preprocessingHash(loadPlans(join(runDir, PLANS_FILE))) === wantHash,
+  );
+  const lock = acquireFoldLock(foldDir);
+  if (lock.tookOverFrom) warn(`took over the stale lock of process ${lock.tookOverFrom.pid} (no longer running)`);
+  try {
+    // a fresh start removes what it supersedes (checkpoints, final included, progress, log)
+    if (!o.continue) clearFold(foldDir);
+    const datasetJson = join(preDir, 'dataset.json');
+    RunFolder.write(runDir, { plans, ir, network: network.source, datasetJson: existsSync(datasetJson) ? datasetJson : null }, { force: o.force });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
 
   return {
     preprocessedDir: preDir,
@@ -207,6 +230,7 @@ export function prepareTraining(o: TrainJobOptions): TrainingRun {
     // The model recomputes blocks only for specs that ask for it (hint checkpoint_style).
     gradientCheckpointing: o.gradCheckpoint === true || plans.training.gradient_checkpointing !== 'off',
     untilEpoch: o.untilEpoch,
+    release: () => lock.release(),
   };
 }
 

@@ -1,5 +1,6 @@
 import { commandEntries } from './commands/index.js';
 import { exitCodeFor } from './errors.js';
+import { reportFailure, takeDebugFlag } from './report-error.js';
 
 const VERSION = '0.1.0';
 
@@ -12,13 +13,17 @@ function topHelp(commands: { name: string; summary: string }[]): string {
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Any command also takes --debug: on an unexpected failure, print the stack trace too.',
   ].join('\n');
 }
 
 /** Runs one command line; returns the exit code (0 ok, 1 diagnostics / bad input, 2 usage). */
 export async function main(argv: string[]): Promise<number> {
   const commands = commandEntries;
-  const [name, ...rest] = argv;
+  const args = [...argv];
+  const debug = takeDebugFlag(args);
+  const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(topHelp(commands) + '\n');
     return name === undefined ? 2 : 0;
@@ -41,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (e) {
     const code = exitCodeFor(e);
-    if (code === null) throw e;
+    if (code === null) return reportFailure(name, e, debug);
     const message = (e as Error).message;
     process.stderr.write(code === 2 ? `mnxc ${name}: ${message}\n(see 'mnxc ${name} --help')\n` : `mnxc ${name}: error: ${message}\n`);
     return code;

@@ -10,6 +10,7 @@ export const specOptions = {
   variant: { type: 'string' },
   model: { type: 'string' },
   'input-size': { type: 'string' },
+  lib: { type: 'string', multiple: true },
 } as const;
 
 /** For commands that run a network: what SPEC may be. */
@@ -20,7 +21,9 @@ export const SPEC_HELP = `  --set NAME=VALUE     override a model parameter; VAL
                        (5, true, [2,3,4,4,4,4,4,3,2], "group"); repeatable
   --variant V          apply a variant of the spec (e.g. S, B, M, L)
   --model NAME         compile this model of the file (default: the last one declared)
-  --input-size D,H,W   input size for shape checks`;
+  --input-size D,H,W   input size for shape checks
+  --lib DIR            a folder imports may also read .mnx files from (repeatable; by default only
+                       the spec's folder, the importing file's folder and the shipped examples/)`;
 
 export function parseSize(text: string | undefined, what = '--input-size'): number[] | null {
   if (text === undefined) return null;
@@ -37,13 +40,14 @@ export interface SpecValues {
   variant?: string;
   model?: string;
   'input-size'?: string;
+  lib?: string[];
 }
 
 /** Compiles SPEC with the command-line options; prints diagnostics to stderr. Null IR means errors. */
 export function compileFromArgs(spec: string | undefined, v: SpecValues, defaultSize: number[] | null = null): CompileResult & { ir: IRModel | null } {
   if (!spec) throw new UsageError('missing SPEC (an .mnx file)');
   const inputSize = parseSize(v['input-size']) ?? defaultSize;
-  const r = compileFile(spec, { set: v.set ?? [], variant: v.variant, model: v.model, inputSize });
+  const r = compileFile(spec, { set: v.set ?? [], variant: v.variant, model: v.model, inputSize, lib: v.lib });
   const text = renderDiagnostics(r.diagnostics, r.sources);
   if (text) process.stderr.write(text);
   return r;

@@ -480,7 +480,17 @@ function reportSyntax(file: string, text: string, diags: DiagnosticBag, r: Retur
 }
 
 /** Parses a whole .mnx file. */
+/**
+ * The largest spec file parsed (characters). Specs are a few kilobytes; parsing holds every token
+ * and node in memory (about 3 kB per `1+` term), so a multi-megabyte file is refused up front.
+ */
+export const MAX_SOURCE_CHARS = 256 * 1024;
+
 export function parseFile(file: string, text: string, diags: DiagnosticBag): FileAst {
+  if (text.length > MAX_SOURCE_CHARS) {
+    diags.add('LimitExceeded', spanAt(file, 1, 1, 1), [`the file has ${text.length} characters, beyond the limit of ${MAX_SOURCE_CHARS} for a spec; nothing was parsed`]);
+    return { path: file, imports: [], models: [], blocks: [], scalings: [], variants: [] };
+  }
   const r = parseText(text, 'file');
   reportSyntax(file, text, diags, r);
   if (!r.cst) return { path: file, imports: [], models: [], blocks: [], scalings: [], variants: [] };

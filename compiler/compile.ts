@@ -26,6 +26,8 @@ export interface CompileOptions {
   inputSize?: number[] | null;
   /** Source text to use instead of reading the root file (editors, tests). */
   text?: string;
+  /** Further folders imports may read from (`--lib DIR`), besides the spec's own and the shipped library. */
+  lib?: string[];
 }
 
 export interface CompileResult {
@@ -47,7 +49,7 @@ export function compileFile(path: string, options: CompileOptions = {}): Compile
   const diags = new DiagnosticBag();
   let program: Program;
   try {
-    program = loadProgram(path, diags, options.text);
+    program = loadProgram(path, diags, options.text, options.lib);
   } catch (e) {
     if (!(e as NodeJS.ErrnoException).code) throw e;
     const sources = new SourceMap();

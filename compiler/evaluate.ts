@@ -140,10 +140,15 @@ export class Evaluator {
         case 'list':
           e.items.forEach(walk);
           return;
-        case 'binary':
-          walk(e.left);
-          walk(e.right);
+        case 'binary': {
+          // the left spine by a loop (a long chain would otherwise nest as deep as it is long)
+          const rights: Expr[] = [];
+          let cur: Expr = e;
+          for (; cur.kind === 'binary'; cur = cur.left) rights.push(cur.right);
+          walk(cur);
+          for (let i = rights.length - 1; i >= 0; i--) walk(rights[i]!);
           return;
+        }
         case 'unary':
           walk(e.operand);
           return;
@@ -400,9 +405,26 @@ export class Evaluator {
     }
   }
 
+  /**
+   * A chain `a + b + c + …` is a left-nested tree as deep as it is long: its left spine is walked
+   * with a loop (the innermost left operand first, as recursion would), so the stack depth does not
+   * grow with the chain's length.
+   */
   private binary(e: Expr & { kind: 'binary' }): Value {
+    const spine: (Expr & { kind: 'binary' })[] = [];
+    let cur: Expr = e;
+    while (cur.kind === 'binary') {
+      spine.push(cur);
+      cur = cur.left;
+    }
+    let value = this.expr(cur);
+    for (let i = spine.length - 1; i >= 0; i--) value = this.applyBinary(spine[i]!, value);
+    return value;
+  }
+
+  /** One binary operator whose left operand is already evaluated (`l`). */
+  private applyBinary(e: Expr & { kind: 'binary' }, l: Value): Value {
     if (e.op === 'and' || e.op === 'or') {
-      const l = this.expr(e.left);
       if (isPoison(l)) return POISON;
       if (typeof l !== 'boolean') return this.err('ConditionNotBool', e.left.span, [describeValue(l)]);
       if (e.op === 'and' && !l) return false;
@@ -412,11 +434,7 @@ export class Evaluator {
       if (typeof r !== 'boolean') return this.err('ConditionNotBool', e.right.span, [describeValue(r)]);
       return r;
     }
-    if (e.op === '??') {
-      const l = this.expr(e.left);
-      return l === null ? this.expr(e.right) : l;
-    }
-    const l = this.expr(e.left);
+    if (e.op === '??') return l === null ? this.expr(e.right) : l;
     const r = this.expr(e.right);
     if (isPoison(l) || isPoison(r)) return POISON;
     const bad = () => this.err('OperatorType', e.opSpan, [e.op, describeValue(l), describeValue(r)]);

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve, relative } from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, resolve, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BlockDecl, FileAst, ModelDecl, ScalingDecl, VariantDecl } from './ast.js';
 import { parseFile } from './build-ast.js';
 import type { DiagnosticBag } from './diagnostics/diagnostic.js';
@@ -8,7 +9,10 @@ import { SourceMap, formatSpan } from './source.js';
 
 /**
  * Pass 2, load: the root file and everything it imports (paths relative to the importing file),
- * with import cycles reported and every declaration collected by name.
+ * with import cycles reported and every declaration collected by name. An import reads only a
+ * `.mnx` file inside the root spec's folder, the importing file's folder, the shipped library
+ * (examples/) or a `--lib` folder, symbolic links followed; anything else is MNX2018, and nothing
+ * of the target is read or shown.
  */
 export interface Program {
   root: FileAst;
@@ -26,10 +30,38 @@ export function displayPath(abs: string): string {
   return rel && !rel.startsWith('..') ? rel : abs;
 }
 
-export function loadProgram(rootPath: string, diags: DiagnosticBag, rootText?: string): Program {
+/** The shipped library of families (examples/mednext.mnx, examples/nnunet.mnx). */
+export const LIBRARY_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'examples');
+
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+function inside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
+}
+
+/** Why `target` may not be imported (null: it may), given the folders imports may read. */
+export function importRefusal(target: string, roots: string[]): string | null {
+  if (!target.endsWith('.mnx')) return 'only .mnx files can be imported';
+  const real = realOrSelf(target);
+  if (!real.endsWith('.mnx')) return 'it is a link to a file that is not an .mnx file';
+  // where the file really is decides (a linked folder of specs is fine, a link out of the folders is not)
+  if (!roots.map(realOrSelf).some((r) => inside(real, r)))
+    return "it is outside the spec's folder, the importing file's folder and the shipped library; pass --lib DIR to allow its folder";
+  return null;
+}
+
+export function loadProgram(rootPath: string, diags: DiagnosticBag, rootText?: string, lib: string[] = []): Program {
   const sources = new SourceMap();
   const files: FileAst[] = [];
   const loaded = new Map<string, FileAst>();
+  const rootAbs = resolve(rootPath);
 
   const load = (abs: string, text: string, stack: string[]): FileAst => {
     const name = displayPath(abs);
@@ -38,6 +70,11 @@ export function loadProgram(rootPath: string, diags: DiagnosticBag, rootText?: s
     loaded.set(abs, ast);
     for (const imp of ast.imports) {
       const target = resolve(dirname(abs), imp.path);
+      const refusal = importRefusal(target, [dirname(rootAbs), dirname(abs), LIBRARY_DIR, ...lib.map((d) => resolve(d))]);
+      if (refusal) {
+        diags.add('ImportNotAllowed', imp.span, [imp.path, refusal]);
+        continue;
+      }
       if (stack.includes(target)) {
         const cycle = [...stack.slice(stack.indexOf(target)), target].map(displayPath).join(' → ');
         diags.add('ImportCycle', imp.span, [cycle]);
@@ -57,8 +94,7 @@ export function loadProgram(rootPath: string, diags: DiagnosticBag, rootText?: s
     return ast;
   };
 
-  const abs = resolve(rootPath);
-  const root = load(abs, rootText ?? readFileSync(abs, 'utf8'), [abs]);
+  const root = load(rootAbs, rootText ?? readFileSync(rootAbs, 'utf8'), [rootAbs]);
 
   const models = new Map<string, ModelDecl>();
   const blocks = new Map<string, BlockDecl>();

@@ -32,6 +32,15 @@ export class WeightsError extends MnxError {
   }
 }
 
+/** A training checkpoint (a unit of weights, optimiser state and manifest) that is not whole or cannot be read. */
+export class CheckpointUnitError extends MnxError {}
+
+/** A fold that another live process is training, or a run folder whose other folds were trained differently. */
+export class FoldLockError extends MnxError {}
+
+/** A file or folder that cannot be written (permissions, read-only file system, not a folder). */
+export class OutputError extends MnxError {}
+
 /** A safetensors file that cannot be read or written. */
 export class SafetensorsError extends MnxError {}
 

@@ -1,4 +1,6 @@
+import { dirname, resolve } from 'node:path';
 import { cpus } from 'node:os';
+import { ensureWritableDir } from '../../runtime/io/atomic.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../command.js';
 import { UsageError } from '../errors.js';
@@ -74,6 +76,7 @@ export const command: Command = {
     if (!values.pred) throw new UsageError('--pred DIR is required');
     if (!values.ref) throw new UsageError('--ref DIR is required');
     if (!values.output) throw new UsageError('-o summary.json is required');
+    ensureWritableDir(dirname(resolve(values.output)), 'folder of the summary');
     if (values.labels && values.regions) throw new UsageError('give --labels or --regions, not both');
     const tolerance = values.tolerance === undefined ? 1.0 : positiveNumber(values.tolerance, '--tolerance');
     let workers = 1;

@@ -1,14 +1,15 @@
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../command.js';
 import { exitCodeFor, UsageError, UserError } from '../errors.js';
-import { readNifti, orientationCode, intensityStats, type NiftiImage } from '../../runtime/data/nifti/index.js';
+import { readNifti, readNiftiHeader, orientationCode, intensityStats, affineFromHeader, type NiftiImage } from '../../runtime/data/nifti/index.js';
+import { defaultMemoryBudget, formatBytes, parseMemorySize } from '../../runtime/infer/memory.js';
 
 const XFORM_NAMES: Record<number, string> = { 0: 'unknown', 1: 'scanner', 2: 'aligned', 3: 'talairach', 4: 'mni', 5: 'template' };
 const SPACE_UNITS: Record<number, string> = { 0: 'unknown', 1: 'm', 2: 'mm', 3: 'um' };
 const TIME_UNITS: Record<number, string> = { 0: 'unknown', 8: 's', 16: 'ms', 24: 'us', 32: 'Hz', 40: 'ppm', 48: 'rad/s' };
 
 /** Everything `mnxc info` reports about one image; also its `--json` form. */
-export function describeImage(file: string, img: NiftiImage) {
+export function describeImage(file: string, img: NiftiImage, skipped?: string) {
   const h = img.header;
   const stats = intensityStats(img.data);
   return {
@@ -32,8 +33,22 @@ export function describeImage(file: string, img: NiftiImage) {
       max: Number.isNaN(stats.max) ? null : stats.max,
       mean: Number.isNaN(stats.mean) ? null : stats.mean,
       nonFinite: stats.nonFinite,
+      ...(skipped ? { skipped } : {}),
     },
   };
+}
+
+/**
+ * The image, or only its header when its voxels (and their float copy) would take more than
+ * `budget` bytes: then the intensities are left out, with the reason.
+ */
+function readForInfo(file: string, budget: number): { img: NiftiImage; skipped?: string } {
+  const p = readNiftiHeader(file);
+  const need = p.dataBytes * 3;
+  if (need <= budget) return { img: readNifti(file) };
+  const spacing = p.shape.map((_, i) => p.header.pixdim[i + 1] ?? 1);
+  const img: NiftiImage = { shape: p.shape, dtype: p.dtype, data: new Float32Array(0), affine: affineFromHeader(p.header, p.shape), spacing, header: p.header };
+  return { img, skipped: `not computed: reading the voxels takes about ${formatBytes(need)}, more than the budget of ${formatBytes(budget)} (--max-memory)` };
 }
 
 function fmt(v: number): string {
@@ -51,7 +66,7 @@ function formatText(d: ReturnType<typeof describeImage>): string {
     `  qform_code   ${d.qformCode} (${XFORM_NAMES[d.qformCode] ?? '?'})`,
     `  sform_code   ${d.sformCode} (${XFORM_NAMES[d.sformCode] ?? '?'})`,
     `  affine       ${d.affine.map((r) => r.map((v) => fmt(v).padStart(11)).join(' ')).join('\n               ')}`,
-    `  intensity    min ${d.intensity.min === null ? '-' : fmt(d.intensity.min)}  max ${d.intensity.max === null ? '-' : fmt(d.intensity.max)}  mean ${d.intensity.mean === null ? '-' : fmt(d.intensity.mean)}${d.intensity.nonFinite ? `  (${d.intensity.nonFinite} NaN/Inf voxels)` : ''}`,
+    d.intensity.skipped ? `  intensity    ${d.intensity.skipped}` : `  intensity    min ${d.intensity.min === null ? '-' : fmt(d.intensity.min)}  max ${d.intensity.max === null ? '-' : fmt(d.intensity.max)}  mean ${d.intensity.mean === null ? '-' : fmt(d.intensity.mean)}${d.intensity.nonFinite ? `  (${d.intensity.nonFinite} NaN/Inf voxels)` : ''}`,
   ];
   if (d.intent.code || d.intent.name) lines.push(`  intent       ${d.intent.code}${d.intent.name ? ` (${d.intent.name})` : ''}`);
   if (d.description) lines.push(`  description  ${d.description}`);
@@ -70,16 +85,21 @@ img.affine), the orientation code (nibabel's aff2axcodes, e.g. LPS) and intensit
 Options:
   --json   print JSON: one object (or an array for several files) with keys shape, dtype,
            spacing, affine, orientation, scaling, qformCode, sformCode, units, intensity, ...
+  --max-memory SIZE  read the voxels (for the intensities) only when they fit in SIZE, e.g. 2G
+           (default: 3/4 of the machine's memory); larger images show the header only
 
 Exit status: 0 when every file was read, 1 when any file is missing or malformed.`,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(argv, { json: { type: 'boolean' } });
+    const { values, positionals } = parseCommandArgs(argv, { json: { type: 'boolean' }, 'max-memory': { type: 'string' } });
     if (positionals.length === 0) throw new UsageError('expected at least one FILE');
+    const budget = values['max-memory'] === undefined ? defaultMemoryBudget() : parseMemorySize(values['max-memory']);
+    if (budget === null) throw new UsageError(`--max-memory expects a size like 2G or 512M, got '${values['max-memory']}'`);
     const described: ReturnType<typeof describeImage>[] = [];
     const failures: string[] = [];
     for (const file of positionals) {
       try {
-        described.push(describeImage(file, readNifti(file)));
+        const { img, skipped } = readForInfo(file, budget);
+        described.push(describeImage(file, img, skipped));
       } catch (e) {
         if (exitCodeFor(e) === null) throw e;
         failures.push((e as Error).message);

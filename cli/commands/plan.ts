@@ -1,7 +1,7 @@
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
-import { writeFileAtomic } from '../../runtime/io/atomic.js';
+import { ensureWritableDir, writeFileAtomic } from '../../runtime/io/atomic.js';
 import { ignoreLabelOf, loadDataset, regionsOf, type Dataset } from '../../runtime/data/dataset/index.js';
 import { computeFingerprint, planFromFingerprint, savePlans, type Triple } from '../../runtime/data/plan/index.js';
 import { Progress } from '../../runtime/io/progress.js';
@@ -85,6 +85,7 @@ export const command: Command = {
     if (values.configuration !== undefined && !['3d', '2d'].includes(values.configuration))
       throw new UsageError(`--configuration expects 3d or 2d, got '${values.configuration}'`);
     const out = resolve(values.output ?? 'plans.yaml');
+    ensureWritableDir(dirname(out), 'folder of the plans file');
     const dataset = loadDataset(positionals[0]!);
     const sources = dataset.training.filter((c) => c.label !== null);
     const progress = new Progress('fingerprint', sources.length);

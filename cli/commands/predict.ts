@@ -1,5 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
+import { ensureWritableDir } from '../../runtime/io/atomic.js';
+import { defaultMemoryBudget, parseMemorySize } from '../../runtime/infer/memory.js';
 import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../../runtime/backend.js';
 import { RunFolder } from '../../app/run-folder.js';
 import { PredictProgress, findInputCases, predictCases, type CheckpointName } from '../../runtime/infer/index.js';
@@ -34,7 +35,10 @@ Segments images with a trained run folder (written by mnxc train), the nnU-Net w
   --postprocess MODE       auto (default: the run's postprocessing.json, which mnxc train determines from
                            the validation folds, when present), none, or lcc: keep the largest connected
                            component of each class
-  --backend B              auto (default: tensorflow, then native, wasm, cpu), tensorflow, native, wasm or cpu`;
+  --backend B              auto (default: tensorflow, then native, wasm, cpu), tensorflow, native, wasm or cpu
+  --max-memory SIZE        memory one case may take, e.g. 8G or 512M (default: 3/4 of the machine's or
+                           the container's memory); a case estimated (from its header, after the plans'
+                           resampling) to need more is skipped with the figure, and the others go on`;
 
 export const command: Command = {
   name: 'predict',
@@ -52,6 +56,7 @@ export const command: Command = {
       'save-probabilities': { type: 'boolean', default: false },
       postprocess: { type: 'string', default: 'auto' },
       backend: { type: 'string', default: 'auto' },
+      'max-memory': { type: 'string' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give the images with -i)`);
     if (!values.input) throw new UsageError('missing -i IMAGES (a folder of {case}_{XXXX}.nii.gz or one .nii.gz file)');
@@ -66,6 +71,8 @@ export const command: Command = {
       if (!(step > 0 && step <= 1)) throw new UsageError(`--step expects a number in (0, 1], got '${values.step}'`);
     }
 
+    const maxMemoryBytes = values['max-memory'] === undefined ? defaultMemoryBudget() : parseMemorySize(values['max-memory']);
+    if (maxMemoryBytes === null) throw new UsageError(`--max-memory expects a size like 8G or 512M, got '${values['max-memory']}'`);
     const run = RunFolder.open(values.model);
     const folds = run.selectFolds(values.folds);
     // Every checkpoint is checked before anything is written.
@@ -77,7 +84,7 @@ export const command: Command = {
       `backend: ${backend}; ${cases.length} case(s), fold(s) ${folds.join(',')} (${values.checkpoint}), patch ${run.plans.training.patch_size.join('×')}, ` +
         `step ${step ?? run.plans.inference.step_size}, mirroring ${tta ? `axes ${run.plans.inference.mirror_axes.join(',')}` : 'off'}\n`,
     );
-    mkdirSync(values.output, { recursive: true });
+    ensureWritableDir(values.output);
     const progress = new PredictProgress(cases.length);
     const t0 = performance.now();
     const results = await predictCases({
@@ -90,6 +97,7 @@ export const command: Command = {
       tta,
       saveProbabilities: values['save-probabilities'],
       postprocess: values.postprocess as 'auto' | 'none' | 'lcc',
+      maxMemoryBytes,
       onWindow: (p) => progress.window(p.caseIndex, p.id, p.fold, p.done, p.total, folds.length, p.foldIndex),
       onFailure: (id, message) => progress.log(`${id}: failed: ${message}`),
       onCase: (r) => progress.log(`${r.id}: ${r.shape.join('×')}, ${r.windows} window(s) × ${folds.length} fold(s), ${r.passes} network passes, ${r.seconds.toFixed(1)} s → ${relative(process.cwd(), r.output)}`),

@@ -1,4 +1,5 @@
 import { dirname, join, relative, resolve } from 'node:path';
+import { ensureWritableDir } from '../../runtime/io/atomic.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { loadDataset } from '../../runtime/data/dataset/index.js';
@@ -44,6 +45,7 @@ export const command: Command = {
     if (dataset.channels.length !== plans.dataset.channels.length)
       throw new UserError(`${values.plans}: plans are for ${plans.dataset.channels.length} channel(s), ${positionals[0]} has ${dataset.channels.length}`);
     const outDir = resolve(values.output ?? join(dirname(resolve(values.plans)), 'preprocessed'));
+    ensureWritableDir(outDir);
     const sources = dataset.training.filter((c) => c.label !== null);
     let progress: Progress | undefined;
     const t0 = performance.now();

@@ -111,7 +111,13 @@ export const command: Command = {
       onDiagnostics: (text) => process.stderr.write(text),
       warn: (line) => process.stderr.write(`warning: ${line}\n`),
     });
-    const backend = await useBackendForTraining(values.backend as BackendChoice);
+    let backend: string;
+    try {
+      backend = await useBackendForTraining(values.backend as BackendChoice);
+    } catch (e) {
+      run.release();
+      throw e;
+    }
     process.stderr.write(`backend ${backend}; ${run.trainIds.length} training and ${run.valIds.length} validation case(s); ${workers} loader thread(s); run folder ${relative(process.cwd(), run.runDir) || '.'}\n`);
 
     let stopRequested = false;
@@ -152,6 +158,7 @@ export const command: Command = {
       }
       return 0;
     } finally {
+      run.release();
       process.off('SIGINT', sigint);
       process.off('SIGTERM', sigterm);
     }

@@ -29,6 +29,7 @@ export const Messages = {
   UsedBeforeAssignment: { code: 'MNX2015', severity: 'error', text: "'{0}' is used before it is assigned" },
   InvalidAssignmentTarget: { code: 'MNX2016', severity: 'error', text: 'only a name or name[index] can be assigned to' },
   ReservedName: { code: 'MNX2017', severity: 'error', text: "'{0}' is a built-in and cannot be assigned" },
+  ImportNotAllowed: { code: 'MNX2018', severity: 'error', text: "cannot import '{0}': {1}" },
 
   ParamTypeMismatch: { code: 'MNX3001', severity: 'error', text: "parameter '{0}' expects {1}, got {2}" },
   ArgTypeMismatch: { code: 'MNX3002', severity: 'error', text: "argument '{0}' of '{1}' expects {2}, got {3}" },

@@ -9,7 +9,7 @@
  *   exportProbabilities / writeLabelMap / writeProbabilities            back onto the input grid
  *   connectedComponents / keepLargestComponentPerClass                  --postprocess lcc
  */
-export { findInputCases, type InputCase } from './inputs.js';
+export { findInputCases, checkOutputCollisions, caseOutputs, type InputCase } from './inputs.js';
 export { predictCases, sizeDivisor, type PredictOptions, type PredictRun, type CheckpointName, type CaseResult } from './predict.js';
 export { gaussianImportanceMap, gaussianProfile } from './gaussian.js';
 export { windowStarts, windowGrid } from './steps.js';

@@ -2,8 +2,8 @@
  * The images to predict: a folder of `{case}_{XXXX}.nii.gz` files (XXXX = 4-digit channel, as in
  * nnU-Net's imagesTs) or one file holding the only channel.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { PredictError } from '../errors.js';
 
 export interface InputCase {
@@ -48,4 +48,45 @@ export function findInputCases(input: string, channels: number): InputCase[] {
     cases.push({ id, images: Array.from({ length: channels }, (_, c) => files.get(c)!) });
   }
   return cases;
+}
+
+/** The files `predict` writes for a case (the label map, and the probabilities when asked). */
+export function caseOutputs(outDir: string, id: string, saveProbabilities = false): string[] {
+  const out = [join(outDir, `${id}.nii.gz`)];
+  if (saveProbabilities) out.push(join(outDir, `${id}.probabilities.safetensors.gz`));
+  return out;
+}
+
+function realOrResolved(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    // not there yet: its folder's real path and its name
+    try {
+      return join(realpathSync(resolve(path, '..')), basename(path));
+    } catch {
+      return resolve(path);
+    }
+  }
+}
+
+/**
+ * Refuses, before anything is computed, an output that would overwrite an input image (`-o` the
+ * input's own folder, or a case `a` whose `a.nii.gz` would be another input file) or another case's
+ * output. Paths are compared after following symbolic links.
+ */
+export function checkOutputCollisions(cases: InputCase[], outDir: string, saveProbabilities = false): void {
+  const inputs = new Map<string, string>();
+  for (const c of cases) for (const img of c.images) inputs.set(realOrResolved(img), `${img} (an input image of case ${c.id})`);
+  const outputs = new Map<string, string>();
+  for (const c of cases) {
+    for (const out of caseOutputs(outDir, c.id, saveProbabilities)) {
+      const real = realOrResolved(out);
+      const input = inputs.get(real);
+      if (input) throw new PredictError(`${out}: the output of case ${c.id} would overwrite ${input}; write the predictions to another folder (-o)`);
+      const other = outputs.get(real);
+      if (other) throw new PredictError(`${out}: cases ${other} and ${c.id} would write the same output file; rename one of them`);
+      outputs.set(real, c.id);
+    }
+  }
 }

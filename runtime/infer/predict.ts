@@ -16,10 +16,12 @@ import { loadWeights } from '../weights/state-dict.js';
 import { applyPostprocessing, type PostprocessingEntry } from '../eval/postprocessing.js';
 import { exportProbabilities, writeLabelMap, writeProbabilities } from './export.js';
 import { gaussianImportanceMap } from './gaussian.js';
-import type { InputCase } from './inputs.js';
+import { caseOutputs, checkOutputCollisions, type InputCase } from './inputs.js';
+import { ensureWritableDir, removeStrayTempFiles } from '../io/atomic.js';
 import { ProbabilityAccumulator, accumulateWindows, padToPatch } from './sliding-window.js';
 import { windowGrid } from './steps.js';
 import { modelWindowPredictor } from './tta.js';
+import { estimateCaseMemory, formatBytes } from './memory.js';
 
 export type CheckpointName = 'final' | 'best' | 'latest';
 
@@ -55,6 +57,8 @@ export interface PredictOptions {
   onCase?: (r: CaseResult, index: number) => void;
   /** A case whose input could not be read or preprocessed (reported, then the next case runs). */
   onFailure?: (id: string, message: string) => void;
+  /** Memory one case may take (bytes; estimated from its headers before it is read). Default: no check. */
+  maxMemoryBytes?: number;
 }
 
 export interface CaseResult {
@@ -118,6 +122,10 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   const mirrorAxes = (opts.tta ?? true) ? plans.inference.mirror_axes : [];
   const mirrors = 2 ** mirrorAxes.length;
   const weightFiles = opts.folds.map((f) => run.weightsPath(f, opts.checkpoint));
+  // Before any case is computed: nothing may overwrite an input, and the folder must take files.
+  checkOutputCollisions(opts.cases, opts.outDir, opts.saveProbabilities);
+  ensureWritableDir(opts.outDir);
+  removeStrayTempFiles(opts.outDir); // of an earlier predict that was killed while writing
   const importance = gaussianImportanceMap(patch, plans.inference.gaussian_sigma_scale);
   const channels = plans.dataset.channels.length;
   const model = buildModel(run.ir);
@@ -164,12 +172,19 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
       const t0 = performance.now();
       let predicted: Awaited<ReturnType<typeof predictOne>>;
       try {
+        if (opts.maxMemoryBytes !== undefined) {
+          const need = estimateCaseMemory(input.images, plans, run.classes);
+          if (need.bytes > opts.maxMemoryBytes)
+            throw new PredictError(
+              `needs about ${formatBytes(need.bytes)} (${need.shape.join('×')} voxels, ${need.resampled.join('×')} after resampling to ${plans.preprocessing.target_spacing.join('×')} mm), more than the budget of ${formatBytes(opts.maxMemoryBytes)}; skipped (raise --max-memory if the machine has it)`,
+            );
+        }
         predicted = await predictOne(input, ci);
       } catch (e) {
-        // A broken input file fails its case only; the others are still predicted.
-        if (!(e instanceof MnxError)) throw e;
-        failed.push(`${input.id}: ${e.message}`);
-        opts.onFailure?.(input.id, e.message);
+        // A broken or oversized input fails its case only (whatever the error); the others are still predicted.
+        const message = e instanceof MnxError ? e.message : `${(e as Error).message ?? e} (${(e as Error).name ?? 'error'})`;
+        failed.push(`${input.id}: ${message}`);
+        opts.onFailure?.(input.id, message);
         continue;
       }
       const { probabilities, props, reference, windows } = predicted;
@@ -183,11 +198,11 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
         const [x, y, z] = reference.shape;
         applyPostprocessing(exported.labels, [z ?? 1, y ?? 1, x ?? 1], postprocessing);
       }
-      const output = join(opts.outDir, `${input.id}.nii.gz`);
+      const output = caseOutputs(opts.outDir, input.id)[0]!;
       writeLabelMap(output, exported, reference);
       let probPath: string | undefined;
       if (opts.saveProbabilities) {
-        probPath = join(opts.outDir, `${input.id}.probabilities.safetensors.gz`);
+        probPath = caseOutputs(opts.outDir, input.id, true)[1]!;
         writeProbabilities(
           probPath,
           exported,

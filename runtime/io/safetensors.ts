@@ -81,6 +81,7 @@ export function parseSafetensors(bytes: Uint8Array, what = 'safetensors data'): 
   const dataStart = 8 + headerLen;
   const tensors: TensorMap = new Map();
   let metadata: Record<string, string> = {};
+  const ranges: { name: string; b: number; end: number }[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
       metadata = entry as Record<string, string>;
@@ -103,6 +104,13 @@ export function parseSafetensors(bytes: Uint8Array, what = 'safetensors data'): 
       throw new SafetensorsError(`${what}: tensor '${name}' data [${b}, ${end}) does not match shape [${shape}] ${dtype} or the file size`);
     }
     tensors.set(name, { dtype, shape, data: view(dtype, bytes.subarray(dataStart + b, dataStart + end)) });
+    ranges.push({ name, b, end });
+  }
+  // Each byte of the data section belongs to at most one tensor (as the format's reference reader demands).
+  ranges.sort((x, y) => x.b - y.b || x.end - y.end);
+  for (let i = 1; i < ranges.length; i++) {
+    const prev = ranges[i - 1]!, cur = ranges[i]!;
+    if (cur.b < prev.end) throw new SafetensorsError(`${what}: tensors '${prev.name}' [${prev.b}, ${prev.end}) and '${cur.name}' [${cur.b}, ${cur.end}) overlap in the data section; the file is damaged or crafted`);
   }
   return { tensors, metadata };
 }

@@ -1,15 +1,15 @@
 /**
  * The run folder's checkpoints (see the shared run-folder layout): each checkpoint is a triplet
  * `NAME.weights.safetensors` (state_dict, PyTorch names and layouts), `NAME.state.safetensors`
- * (optimiser moments and step) and `NAME.json` (everything else), written in that order and each
- * atomically, so the json's presence means the triplet is complete.
+ * (optimiser moments and step) and `NAME.json` (everything else, and the manifest: SHA-256 and
+ * size of the other two), saved as one unit by checkpoint-unit.ts: the json is written last and a
+ * triplet whose files do not match it is rolled back or refused.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IRModel } from '../../ir/types.js';
-import { writeFileAtomic } from '../io/atomic.js';
-import { readSafetensors, serializeSafetensors, type TensorMap } from '../io/safetensors.js';
+import { parseSafetensors, serializeSafetensors, type TensorMap } from '../io/safetensors.js';
+import { CheckpointError, readCheckpointUnit, writeCheckpointUnit } from './checkpoint-unit.js';
 import type { EpochRecord } from './progress-svg.js';
 
 export type CheckpointName = 'checkpoint_latest' | 'checkpoint_best' | 'checkpoint_final';
@@ -61,17 +61,22 @@ export function checkpointPaths(foldDir: string, name: CheckpointName) {
 }
 
 export function writeCheckpoint(foldDir: string, name: CheckpointName, weights: TensorMap, optimizer: TensorMap, state: TrainState): void {
-  const p = checkpointPaths(foldDir, name);
-  writeFileAtomic(p.weights, serializeSafetensors(weights, { format: 'pt' }));
-  writeFileAtomic(p.state, serializeSafetensors(optimizer));
-  writeFileAtomic(p.json, JSON.stringify(state, null, 2) + '\n');
+  writeCheckpointUnit(foldDir, name, serializeSafetensors(weights, { format: 'pt' }), serializeSafetensors(optimizer), (files) => ({ ...state, files }));
 }
 
-/** The complete checkpoint `name`, or null when its json is absent. */
+/** The complete checkpoint `name`, or null when its json is absent; CheckpointError when it is not whole. */
 export function readCheckpoint(foldDir: string, name: CheckpointName): { state: TrainState; weights: TensorMap; optimizer: TensorMap } | null {
   const p = checkpointPaths(foldDir, name);
-  if (!existsSync(p.json)) return null;
-  const state = JSON.parse(readFileSync(p.json, 'utf8')) as TrainState;
-  if (state.format !== CHECKPOINT_FORMAT) throw new Error(`${p.json}: not a training checkpoint (format ${JSON.stringify(state.format)})`);
-  return { state, weights: readSafetensors(p.weights), optimizer: readSafetensors(p.state) };
+  const unit = readCheckpointUnit(foldDir, name);
+  if (!unit) return null;
+  const state = unit.json as unknown as TrainState;
+  if (state.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`${p.json}: not a training checkpoint (format ${JSON.stringify(state.format)})`);
+  for (const key of ['epoch', 'iteration', 'optimizer_steps'] as const)
+    if (!Number.isInteger(state[key]) || state[key] < 0) throw new CheckpointError(`${p.json}: field '${key}' is not a whole number ≥ 0 (the file is damaged)`);
+  if (!state.rng || !Array.isArray(state.history)) throw new CheckpointError(`${p.json}: fields 'rng' and 'history' are missing (the file is damaged)`);
+  try {
+    return { state, weights: parseSafetensors(unit.weights, p.weights).tensors, optimizer: parseSafetensors(unit.state, p.state).tensors };
+  } catch (e) {
+    throw new CheckpointError((e as Error).message);
+  }
 }

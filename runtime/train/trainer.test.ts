@@ -131,6 +131,19 @@ describe('training', () => {
     await expect(train(options(other, 'parts/fold_0', { resume: true }))).rejects.toThrow(ResumeError);
   });
 
+  it('a stop asked during validation is answered before the next validation iteration, and resumes exactly', async () => {
+    const plans = plansWith((p) => Object.assign(p.training, { epochs: 2, iterations_per_epoch: 2, val_iterations_per_epoch: 2 }));
+    const whole = await train(options(plans, 'vwhole/fold_0'));
+    let inVal = false;
+    const a = await train(options(plans, 'vparts/fold_0', { shouldStop: () => inVal, onIteration: (i) => (inVal = i.phase === 'val') }));
+    expect(a.outcome).toBe('interrupted');
+    expect(a.state).toMatchObject({ epoch: 0, iteration: 2 }); // the epoch's training done, its validation not
+    const b = await train(options(plans, 'vparts/fold_0', { resume: true }));
+    expect(b.outcome).toBe('finished');
+    expect(bytes(b.weights).equals(bytes(whole.weights))).toBe(true);
+    expect(b.state.history.map((h) => h.val_loss)).toEqual(whole.state.history.map((h) => h.val_loss));
+  });
+
   it('a non-finite loss stops the run with a message and writes no checkpoint', async () => {
     const plans = plansWith((p) => Object.assign(p.training, { epochs: 1, iterations_per_epoch: 1, val_iterations_per_epoch: 0 }));
     const nan: TensorMap = new Map(ir.parameters.map((p) => [p.name, { dtype: 'F32' as const, shape: p.shape, data: new Float32Array(p.shape.reduce((x, y) => x * y, 1)).fill(NaN) }]));

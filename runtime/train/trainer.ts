@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { IRModel } from '../../ir/types.js';
 import type { Plans } from '../data/plan/plans.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { removeStrayTempFiles, writeFileAtomic } from '../io/atomic.js';
+import { repairCheckpoint } from './checkpoint-unit.js';
 import type { TensorMap } from '../io/safetensors.js';
 import { buildModel, type MnxModel } from '../model/model.js';
 import { exportWeights, loadWeights } from '../weights/state-dict.js';
@@ -86,6 +87,10 @@ export function headShapes(ir: IRModel, patch: Shape3): Shape3[] {
   });
 }
 
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function nowIso(): string {
   return new Date().toISOString();
 }
@@ -98,6 +103,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     appendFileSync(join(opts.foldDir, 'training_log.txt'), `${nowIso()} ${line}\n`);
   };
   mkdirSync(opts.foldDir, { recursive: true });
+  // a save killed midway: roll its unit back; temporary files of dead processes: gone
+  for (const name of ['checkpoint_latest', 'checkpoint_best', 'checkpoint_final'] as const)
+    if (repairCheckpoint(opts.foldDir, name) === 'rolled-back') log(`warning: ${name} was half-saved (interrupted); rolled back to the previous whole one`);
+  for (const f of removeStrayTempFiles(opts.foldDir)) log(`removed stray temporary file ${f}`);
   const patch = t.patch_size as Shape3;
   const allHeads = headShapes(ir, patch);
   const nHeads = t.deep_supervision.enabled ? allHeads.length : 1;
@@ -210,6 +219,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         lossSum += loss;
         it++;
         opts.onIteration?.({ epoch, iteration: it, iterations: t.iterations_per_epoch, loss, itPerSec: (it - startIt) / ((performance.now() - tTrain) / 1000), phase: 'train' });
+        // One turn of the event loop per iteration: signal handlers (SIGTERM, SIGINT) run here, not
+        // only when an epoch's batches happen to wait for a worker.
+        await yieldToEventLoop();
         if (opts.shouldStop?.() && it < t.iterations_per_epoch) {
           state.epoch = epoch;
           state.iteration = it;
@@ -227,6 +239,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       let valLossSum = 0;
       const tVal = performance.now();
       for (let v = 0; v < t.val_iterations_per_epoch; v++) {
+        await yieldToEventLoop();
+        if (opts.shouldStop?.()) {
+          // the epoch's training is complete: resuming runs its validation again from the start
+          state.epoch = epoch;
+          state.iteration = t.iterations_per_epoch;
+          state.partial_loss_sum = lossSum;
+          save('checkpoint_latest');
+          await stream.return(undefined);
+          log(`stopped at epoch ${epoch}, validation iteration ${v} (training iterations of the epoch done); saved checkpoint_latest (continue with --continue)`);
+          return { outcome: 'interrupted', state, weights: exportWeights(model) };
+        }
         const batch = (await stream.next()).value as Batch;
         const { x, ys } = toTensors(batch);
         const outs = model.forward(x);

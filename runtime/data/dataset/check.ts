@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
 import { MnxError } from '../../errors.js';
 import { affineDistance, readNifti, type NiftiImage } from '../nifti/index.js';
+import { GEOMETRY_TOLERANCE } from '../preprocess/load-case.js';
 import { scanDataset, type Dataset, type DatasetCase, type DatasetProblem } from './load.js';
 
 /**
@@ -11,8 +12,8 @@ import { scanDataset, type Dataset, type DatasetCase, type DatasetProblem } from
  * voxels, non-positive voxel sizes, 2-D images in a 3-D dataset.
  */
 
-/** Largest affine entry difference (mm) between a case's channels and its label. */
-export const GEOMETRY_TOLERANCE = 1e-4;
+/** Largest affine entry difference (mm) between a case's channels and its label (shared with preprocessing). */
+export { GEOMETRY_TOLERANCE };
 
 export interface DatasetReport {
   dir: string;

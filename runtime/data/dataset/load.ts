@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, normalize, relative } from 'node:path';
 import { DatasetError } from '../../errors.js';
 import { describeSchemaErrors, validateMsd, validateV2 } from './schema.js';
@@ -61,12 +61,30 @@ function channelFileName(id: string, channel: number, ending: string): string {
   return `${id}_${String(channel).padStart(4, '0')}${ending}`;
 }
 
-function listFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isFile() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort();
+/**
+ * The files of `dir/sub`, symbolic links followed (datasets are often links into an archive); a
+ * link that loops or points nowhere is a problem named by the link, not a silently missing file.
+ */
+function listFiles(dir: string, sub: string, problems: DatasetProblem[]): string[] {
+  const folder = join(dir, sub);
+  if (!existsSync(folder)) return [];
+  const names: string[] = [];
+  for (const e of readdirSync(folder, { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isFile()) names.push(e.name);
+    else if (e.isSymbolicLink()) {
+      const path = join(folder, e.name);
+      let target = '?';
+      try {
+        target = readlinkSync(path);
+        if (statSync(path).isFile()) names.push(e.name);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        problems.push({ file: `${sub}/${e.name}`, problem: code === 'ELOOP' ? `symbolic link loop (${e.name} → ${target} → … never reaches a file)` : `broken symbolic link (→ ${target}: ${code ?? 'unreadable'})` });
+      }
+    }
+  }
+  return names.sort();
 }
 
 /** Reads and validates `dir/dataset.json`; throws DatasetError naming the file and the field. */
@@ -193,7 +211,7 @@ export function scanDataset(dir: string): { dataset: Dataset; problems: DatasetP
   } else {
     for (const [sub, into, withLabels] of [['imagesTr', training, true], ['imagesTs', test, false]] as const) {
       const ids = new Map<string, Set<number>>();
-      for (const name of listFiles(join(dir, sub))) {
+      for (const name of listFiles(dir, sub, problems)) {
         const m = name.endsWith(ending) ? /^(.+)_(\d{4})$/.exec(name.slice(0, -ending.length)) : null;
         if (!m) {
           problems.push({ file: `${sub}/${name}`, problem: `not named {case}_{XXXX}${ending} (XXXX = 4-digit channel)` });
@@ -209,7 +227,7 @@ export function scanDataset(dir: string): { dataset: Dataset; problems: DatasetP
       }
       const labelIds = new Set<string>();
       if (withLabels) {
-        for (const name of listFiles(join(dir, 'labelsTr'))) {
+        for (const name of listFiles(dir, 'labelsTr', problems)) {
           if (!name.endsWith(ending)) {
             problems.push({ file: `labelsTr/${name}`, problem: `not named {case}${ending}` });
             continue;

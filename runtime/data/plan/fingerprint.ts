@@ -127,7 +127,7 @@ export function computeFingerprint(input: FingerprintInput, onCase?: (done: numb
   const pooled = input.channels.map(() => new Samples());
   const cases: CaseFingerprint[] = [];
   input.cases.forEach((source, idx) => {
-    const loaded = loadCase(source, input.channelsInOneFile ?? false, input.channels.length);
+    const loaded = loadCase(source, input.channelsInOneFile ?? false, input.channels.length, Object.keys(input.labels).map(Number));
     const cropped = cropCase(loaded);
     const perChannel: (IntensityStatistics | null)[] = [];
     cropped.channels.forEach((ch, c) => {

@@ -138,7 +138,12 @@ export const MEDNEXT_DS_WEIGHTS: number[] = (() => {
 })();
 
 const num = (extra: object = {}) => ({ type: 'number', ...extra });
-const int = (extra: object = {}) => ({ type: 'integer', ...extra });
+/**
+ * Whole numbers with sane bounds: JSON Schema's 'integer' alone takes 1e300 (a whole number), so
+ * every integer also has a maximum (by default 2^31 - 1; tighter where the field says so).
+ */
+const INT_MAX = 2 ** 31 - 1;
+const int = (extra: object = {}) => ({ type: 'integer', maximum: INT_MAX, ...extra });
 const prob = (d: number) => num({ minimum: 0, maximum: 1, default: d });
 const pair = (d: [number, number], extra: object = {}) => ({ type: 'array', items: num(extra), minItems: 2, maxItems: 2, default: d });
 const triple = (items: object, d?: Triple) => ({ type: 'array', items, minItems: 3, maxItems: 3, ...(d ? { default: d } : {}) });
@@ -217,9 +222,9 @@ export const plansSchema = {
             then: { required: ['mean', 'std', 'lower', 'upper'] },
           },
         },
-        median_shape: triple(int({ minimum: 1 })),
+        median_shape: triple(int({ minimum: 1, maximum: 100_000 })),
         class_locations: obj({
-          max_per_class: int({ minimum: 1, default: 10000 }),
+          max_per_class: int({ minimum: 1, maximum: 10_000_000, default: 10000 }),
           min_fraction: prob(0.01),
           seed: int({ minimum: 0, default: 1234 }),
         }),
@@ -232,11 +237,11 @@ export const plansSchema = {
     }),
     training: obj({
       configuration: { enum: ['3d', '2d'], default: '3d' },
-      epochs: int({ minimum: 1, default: 1000 }),
-      iterations_per_epoch: int({ minimum: 1, default: 250 }),
-      val_iterations_per_epoch: int({ minimum: 0, default: 50 }),
-      batch_size: int({ minimum: 1, default: 2 }),
-      patch_size: triple(int({ minimum: 1 }), [128, 128, 128]),
+      epochs: int({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+      iterations_per_epoch: int({ minimum: 1, maximum: 10_000_000, default: 250 }),
+      val_iterations_per_epoch: int({ minimum: 0, maximum: 10_000_000, default: 50 }),
+      batch_size: int({ minimum: 1, maximum: 4096, default: 2 }),
+      patch_size: triple(int({ minimum: 1, maximum: 4096 }), [128, 128, 128]),
       optimizer: obj({
         name: { enum: ['adamw', 'sgd'], default: 'adamw' },
         lr: num({ exclusiveMinimum: 0, default: 1e-3 }),
@@ -287,7 +292,7 @@ export const plansSchema = {
       mirror_axes: { type: 'array', items: int({ minimum: 0, maximum: 2 }), uniqueItems: true, default: [0, 1, 2] },
     }),
     splits: obj({
-      n_folds: int({ minimum: 2, default: 5 }),
+      n_folds: int({ minimum: 2, maximum: 1000, default: 5 }),
       seed: int({ minimum: 0, default: 12345 }),
       file: { type: 'string', default: 'splits_final.json' },
     }),
@@ -371,7 +376,14 @@ export function parsePlans(text: string, file: string): Plans {
     const line = lines.linePos(e.pos[0]).line;
     throw new PlansError(`${file}${line ? `:${line}` : ''}: not valid YAML: ${e.message.split('\n')[0]}`);
   }
-  return validatePlansObject(document.toJS(), file, { document, lines });
+  let value: unknown;
+  try {
+    // yaml stops alias bombs (anchors expanding to millions of nodes) here, with a ReferenceError
+    value = document.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new PlansError(`${file}: cannot be read as plans: ${(e as Error).message.split('\n')[0]} (too many alias expansions: a YAML alias bomb?)`);
+  }
+  return validatePlansObject(value, file, { document, lines });
 }
 
 /** Reads, validates and completes a plans file. */

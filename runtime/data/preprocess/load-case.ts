@@ -5,7 +5,7 @@
  * array order nnU-Net works in (SimpleITK's z, y, x). Spacing is reversed to match: [sz, sy, sx].
  * Nothing is copied or reoriented; the affine says where the voxels are.
  */
-import { channelCount, channelOf, readNifti, type NiftiImage } from '../nifti/index.js';
+import { affineDistance, channelCount, channelOf, readNifti, type NiftiImage } from '../nifti/index.js';
 import { DatasetError } from '../../errors.js';
 import type { Triple } from './store.js';
 
@@ -50,8 +50,22 @@ function arraySpacing(image: NiftiImage): Triple {
   return [sz, sy, sx];
 }
 
-/** Reads a case; every channel and the label must share the first channel's grid. */
-export function loadCase(source: CaseSource, channelsInOneFile = false, expectedChannels?: number): LoadedCase {
+/**
+ * How far (mm, largest affine entry difference) a channel's or label's affine may be from channel
+ * 0's; the same tolerance `mnxc dataset check` reports with, so every command refuses alike.
+ */
+export const GEOMETRY_TOLERANCE = 1e-4;
+
+function fmtValues(values: number[]): string {
+  return values.length > 8 ? `${values.slice(0, 8).join(', ')}, … (${values.length} values)` : values.join(', ');
+}
+
+/**
+ * Reads a case; every channel and the label must share the first channel's grid (shape and
+ * affine), and the label may hold only `declaredLabels` when given (nnU-Net's
+ * verify_dataset_integrity refuses both alike).
+ */
+export function loadCase(source: CaseSource, channelsInOneFile = false, expectedChannels?: number, declaredLabels?: number[]): LoadedCase {
   const first = readNifti(source.images[0]!);
   const images: { image: NiftiImage; file: string }[] = [];
   if (channelsInOneFile) {
@@ -69,18 +83,27 @@ export function loadCase(source: CaseSource, channelsInOneFile = false, expected
   for (const { image, file } of images.slice(1)) {
     const s = arrayShape(image, file);
     if (s.some((n, a) => n !== shape[a])) throw new DatasetError(`${file}: shape ${[...s].reverse().join('×')} differs from channel 0's ${[...shape].reverse().join('×')}`);
+    const d = affineDistance(image.affine, images[0]!.image.affine);
+    if (d > GEOMETRY_TOLERANCE) throw new DatasetError(`case ${source.id}: ${file}: geometry (affine) differs from channel 0's (${images[0]!.file}) by up to ${d.toPrecision(3)} mm (tolerance ${GEOMETRY_TOLERANCE}); fix the header so the files share one grid`);
   }
   let label: Int16Array | null = null;
   if (source.label) {
     const l = readNifti(source.label);
     const s = arrayShape(l, source.label);
     if (s.some((n, a) => n !== shape[a])) throw new DatasetError(`${source.label}: shape ${[...s].reverse().join('×')} differs from the image's ${[...shape].reverse().join('×')}`);
+    const d = affineDistance(l.affine, images[0]!.image.affine);
+    if (d > GEOMETRY_TOLERANCE) throw new DatasetError(`case ${source.id}: ${source.label}: geometry (affine) of the label differs from the image's (${images[0]!.file}) by up to ${d.toPrecision(3)} mm (tolerance ${GEOMETRY_TOLERANCE}); fix the header so image and label share one grid`);
     label = new Int16Array(l.data.length);
+    const declared = declaredLabels ? new Set(declaredLabels) : null;
+    const undeclared = new Set<number>();
     for (let i = 0; i < label.length; i++) {
       const v = l.data[i]!;
       if (!Number.isInteger(v) || v < 0 || v > 127) throw new DatasetError(`${source.label}: voxel ${i} has label ${v}; labels must be integers 0..127`);
+      if (declared && !declared.has(v)) undeclared.add(v);
       label[i] = v;
     }
+    if (undeclared.size > 0)
+      throw new DatasetError(`case ${source.id}: ${source.label}: label value(s) ${fmtValues([...undeclared].sort((a, b) => a - b))} not declared in dataset.json labels (declared: ${fmtValues([...declared!].sort((a, b) => a - b))})`);
   }
   const ref = images[0]!.image;
   const reference: NiftiImage = { ...ref, shape: ref.shape.slice(0, 3), data: new Float32Array(0) };

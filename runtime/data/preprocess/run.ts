@@ -30,7 +30,7 @@ export interface CaseResult {
 /** Preprocesses and writes one case (in whichever thread runs it). */
 export function processOne(job: CaseJob): CaseResult {
   const t0 = performance.now();
-  const loaded = loadCase(job.source, job.channelsInOneFile, job.plans.dataset.channels.length);
+  const loaded = loadCase(job.source, job.channelsInOneFile, job.plans.dataset.channels.length, Object.keys(job.plans.dataset.labels).map(Number));
   const pre = preprocessLoadedCase(loaded, job.plans, { images: job.source.images, label: job.source.label });
   writeCase(job.outDir, { plans_hash: preprocessingHash(job.plans), properties: pre.properties }, pre.data, job.plans.dataset.channels.length, pre.seg);
   return { id: job.source.id, ok: true, seconds: (performance.now() - t0) / 1000, peakRssMiB: process.memoryUsage().rss / 2 ** 20 };
