@@ -37,6 +37,7 @@ export type IROp =
   | 'conv' // dense or grouped convolution; attrs: kernel, stride, padding, groups, bias
   | 'conv_transpose' // transposed convolution; attrs: kernel, stride, padding, groups, bias
   | 'pad' // constant zero padding; attrs: before, after (per spatial axis)
+  | 'avg_pool' // average pooling, window = stride, no padding (PyTorch AvgPool3d(k=s, stride=s)); attrs: stride (per spatial axis)
   | 'group_norm' // attrs: groups, eps, affine (groups == channels: one group per channel, = InstanceNorm)
   | 'layer_norm' // normalise over channels at each voxel (MedNeXt's channels_first LayerNorm); attrs: eps
   | 'gelu' // exact erf GELU
@@ -61,10 +62,16 @@ export interface IRParam {
     | 'grn_gamma'
     | 'grn_beta'
     | 'dummy'; // MedNeXt's unused `dummy_tensor` ([1], value 1): written for PyTorch's strict loading, not counted
-  /** Initialisation a new model uses (PyTorch's defaults for the module that owns it). */
-  init: 'kaiming_uniform' | 'fan_in_uniform' | 'zeros' | 'ones';
-  /** fan_in for the PyTorch default init (`1/sqrt(fan_in)` bounds). */
+  /**
+   * Initialisation a new model uses: PyTorch's defaults for the module that owns it, or what the
+   * spec asked for (`kaiming_normal`: N(0, gain²/fan_in), gain = √(2 / (1 + initA²)), PyTorch's
+   * `kaiming_normal_(a=initA)`, as nnU-Net's `InitWeights_He`).
+   */
+  init: 'kaiming_uniform' | 'fan_in_uniform' | 'kaiming_normal' | 'zeros' | 'ones';
+  /** fan_in for the PyTorch default init (`1/sqrt(fan_in)` bounds) and for `kaiming_normal`. */
   fanIn?: number;
+  /** The negative slope `a` of `kaiming_normal` (only with that init). */
+  initA?: number;
   trainable: boolean;
 }
 
