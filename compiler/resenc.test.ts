@@ -55,3 +55,61 @@ describe('avg_pool and the initialisation arguments', () => {
     expect(verifyIR(r.ir)).toEqual([]);
   });
 });
+
+interface CountRow {
+  fingerprint: string;
+  preset: string;
+  configuration: string;
+  deep_supervision: boolean;
+  patch_size: number[];
+  constructor_args: Record<string, unknown>;
+  num_parameters: number;
+}
+
+describe("nnU-Net's ResidualEncoderUNet in the language (examples/resenc.mnx)", () => {
+  const counts = JSON.parse(readFileSync(join(REF, 'param_counts.json'), 'utf8'));
+  for (const row of counts.rows as CountRow[]) {
+    it(`${row.fingerprint} ${row.preset} ${row.configuration} ds=${row.deep_supervision}: the official parameter count`, () => {
+      const r = compileFile(RESENC, { set: resencOverrides(row.constructor_args) });
+      expect(renderDiagnostics(r.diagnostics, r.sources)).toBe('');
+      expect(r.ir!.spatialDims).toBe(String(row.constructor_args.conv_op).endsWith('Conv2d') ? 2 : 3);
+      expect(summarize(r.ir!).params).toBe(row.num_parameters);
+    });
+  }
+
+  it('variants M, L and XL are the 3d_fullres networks the presets plan for the liver-CT fingerprint', () => {
+    for (const preset of ['M', 'L', 'XL']) {
+      const row = (counts.rows as CountRow[]).find((x) => x.fingerprint === 'liver_ct_1mm' && x.preset === preset && x.configuration === '3d_fullres' && !x.deep_supervision)!;
+      const r = compileFile(RESENC, { variant: preset, inputSize: row.patch_size });
+      expect(renderDiagnostics(r.diagnostics, r.sources)).toBe('');
+      for (const k of ['n_stages', 'features_per_stage', 'kernel_sizes', 'strides', 'n_blocks_per_stage', 'n_conv_per_stage_decoder']) expect(r.ir!.arguments[k], `${preset} ${k}`).toEqual(row.constructor_args[k]);
+      expect(summarize(r.ir!).params).toBe(row.num_parameters);
+    }
+  });
+
+  for (const c of ['resenc_iso', 'resenc_aniso']) {
+    it(`${c}: the parameters are the official distinct tensors, by name and shape; outputs and skips have the official shapes`, () => {
+      const meta = JSON.parse(readFileSync(join(REF, `${c}.json`), 'utf8'));
+      const r = compileFile(RESENC, { set: resencOverrides(meta.constructor_args), inputSize: meta.input.shape.slice(2) });
+      expect(renderDiagnostics(r.diagnostics, r.sources)).toBe('');
+      expect(verifyIR(r.ir)).toEqual([]);
+      const shapes = new Map((meta.state_dict as [string, number[]][]).map(([k, s]) => [k, s]));
+      expect(r.ir!.parameters.map((p) => p.name).sort()).toEqual([...meta.weights_file_keys].sort());
+      for (const p of r.ir!.parameters) expect(p.shape, p.name).toEqual(shapes.get(p.name));
+      expect(summarize(r.ir!).params).toBe(meta.num_parameters);
+      const outs = r.ir!.outputs.map((o) => r.ir!.nodes.find((n) => n.id === o)!.out);
+      expect(outs.map((o) => [o.channels, ...(o.spatial ?? [])])).toEqual(meta.outputs.map((o: { shape: number[] }) => o.shape.slice(1)));
+      // Every residual block's skip path as the official code builds it: identity, pooling, or pooling + projection.
+      for (const b of meta.residual_blocks as { block: string; stride: number[]; skip: string }[]) {
+        const ops = r.ir!.nodes.filter((n) => n.block.startsWith(`${b.block}.skip.`)).map((n) => n.op);
+        const want = b.skip === 'identity' ? [] : b.skip.includes('conv1x1') ? ['avg_pool', 'conv', 'group_norm'] : ['avg_pool'];
+        expect(ops, b.block).toEqual(want);
+        const pool = r.ir!.nodes.find((n) => n.block === `${b.block}.skip.0`);
+        if (pool) expect(pool.attrs.stride).toEqual(b.stride);
+      }
+      // The nonlinearity comes after the addition, and conv2 has none.
+      const blockOps = (name: string) => r.ir!.nodes.filter((n) => n.block === name || n.block.startsWith(`${name}.`)).map((n) => `${n.block.slice(name.length + 1)}:${n.op}`);
+      expect(blockOps('encoder.stages.1.blocks.0')).toEqual(['conv1:conv', 'conv1:group_norm', 'conv1:leaky_relu', 'conv2:conv', 'conv2:group_norm', 'skip.0:avg_pool', 'skip.1:conv', 'skip.1:group_norm', ':add', 'nonlin2:leaky_relu']);
+    });
+  }
+});
