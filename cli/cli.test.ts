@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,11 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT } from '../tests/fixtures.js';
 import { parseSafetensors, type TensorMap } from '../runtime/io/safetensors.js';
 import { readFileSync } from 'node:fs';
-import { fixtureOverrides, nnunetOverrides } from '../tests/overrides.js';
+import { fixtureOverrides, nnunetOverrides, resencOverrides } from '../tests/overrides.js';
 import { loadTensorflowBinding } from '../runtime/backends/tensorflow.js';
+import { loadNativeBackend } from '../runtime/backends/native.js';
 
 /** Backends the parity tests run on: the npm ones always, `tensorflow` where `mnxc setup tensorflow` built it. */
 const BACKENDS = ['cpu', 'wasm', ...((await loadTensorflowBinding()) === null ? ['tensorflow'] : [])];
+/** Every backend: native too where `mnxc setup native` built it. */
+const ALL_BACKENDS = [...BACKENDS, ...((await loadNativeBackend()) === null ? ['native'] : [])];
 
 /** Every `out_*` of the reference within the fixtures' tolerance, 2e-5 + 2e-5·max|ref| per output. */
 function expectWithinTolerance(expected: TensorMap, got: TensorMap, what: string): void {
@@ -27,6 +30,17 @@ function expectWithinTolerance(expected: TensorMap, got: TensorMap, what: string
     }
     expect(maxErr, `${what}: ${k}`).toBeLessThanOrEqual(2e-5 + 2e-5 * maxRef);
   }
+}
+
+/** `mnxc` without blocking the test worker's event loop (long forward passes; vitest's RPC must keep running). */
+async function mnxcAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: ROOT });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += String(d)));
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  return { code, stdout, stderr };
 }
 
 function mnxc(...args: string[]) {
@@ -117,6 +131,24 @@ describe("mnxc forward matches nnU-Net's official PlainConvUNet", () => {
         const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
         const set = nnunetOverrides(meta.constructor_args).flatMap((s: string) => ['--set', s]);
         const r = mnxc('forward', 'examples/nnunet.mnx', ...set, '--weights', join(ref, `${c}.weights.safetensors`), '--input', join(ref, `${c}.io.safetensors`), '--output', out, '--backend', backend);
+        expect(r.code, r.stderr).toBe(0);
+        const expected = parseSafetensors(readFileSync(join(ref, `${c}.io.safetensors`))).tensors;
+        const got = parseSafetensors(readFileSync(out)).tensors;
+        expectWithinTolerance(expected, got, `${c} on ${backend}`);
+      });
+    }
+  }
+});
+
+describe("mnxc forward matches nnU-Net's official ResidualEncoderUNet", () => {
+  const ref = join(FIXTURES, 'resenc-reference');
+  for (const c of ['resenc_iso', 'resenc_aniso']) {
+    for (const backend of ALL_BACKENDS) {
+      it(`${c} on ${backend}`, async () => {
+        const meta = JSON.parse(readFileSync(join(ref, `${c}.json`), 'utf8'));
+        const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
+        const set = resencOverrides(meta.constructor_args).flatMap((s: string) => ['--set', s]);
+        const r = await mnxcAsync('forward', 'examples/resenc.mnx', ...set, '--weights', join(ref, `${c}.weights.safetensors`), '--input', join(ref, `${c}.io.safetensors`), '--output', out, '--backend', backend);
         expect(r.code, r.stderr).toBe(0);
         const expected = parseSafetensors(readFileSync(join(ref, `${c}.io.safetensors`))).tensors;
         const got = parseSafetensors(readFileSync(out)).tensors;
