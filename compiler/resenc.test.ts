@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT } from '../tests/fixtures.js';
@@ -6,6 +8,8 @@ import { compileFile } from './compile.js';
 import { renderDiagnostics } from './diagnostics/render.js';
 import { summarize } from './emit/summary.js';
 import { verifyIR } from './ir/verify.js';
+import { importPlans } from './import-plans.js';
+import type { IRModel } from './ir/types.js';
 import { resencOverrides } from '../tests/overrides.js';
 
 const RESENC = join(ROOT, 'examples', 'resenc.mnx');
@@ -62,6 +66,7 @@ interface CountRow {
   configuration: string;
   deep_supervision: boolean;
   patch_size: number[];
+  batch_size: number;
   constructor_args: Record<string, unknown>;
   num_parameters: number;
 }
@@ -112,4 +117,76 @@ describe("nnU-Net's ResidualEncoderUNet in the language (examples/resenc.mnx)", 
       expect(blockOps('encoder.stages.1.blocks.0')).toEqual(['conv1:conv', 'conv1:group_norm', 'conv1:leaky_relu', 'conv2:conv', 'conv2:group_norm', 'skip.0:avg_pool', 'skip.1:conv', 'skip.1:group_norm', ':add', 'nonlin2:leaky_relu']);
     });
   }
+});
+
+/** The IR without source positions and the model's name: what the runtime computes with. */
+function essence(ir: IRModel) {
+  return {
+    spatialDims: ir.spatialDims,
+    input: ir.input,
+    parameters: ir.parameters,
+    nodes: ir.nodes.map((n) => [n.id, n.op, n.inputs, n.attrs, n.params, n.out, n.block]),
+    outputs: ir.outputs,
+    hints: ir.hints,
+  };
+}
+
+describe('mnxc import-plans with ResEnc plans files', () => {
+  const NNUNET = join(ROOT, 'examples', 'nnunet.mnx');
+  const imported = (plans: Record<string, unknown>, cfg: string, channels: number, classes: number) => {
+    const out = join(mkdtempSync(join(tmpdir(), 'mnxc-plans-')), 'imported.mnx');
+    writeFileSync(out, importPlans(plans, { configuration: cfg, inputChannels: channels, numClasses: classes, outputPath: out, familyPath: NNUNET, source: 'nnUNetResEncUNetMPlans.json' }));
+    return out;
+  };
+
+  for (const c of ['resenc_iso', 'resenc_aniso']) {
+    it(`${c}: the plans form imports to the same network (identical IR)`, () => {
+      const meta = JSON.parse(readFileSync(join(REF, `${c}.json`), 'utf8'));
+      const plans = { dataset_name: 'Dataset042_Test', plans_name: 'nnUNetResEncUNetMPlans', configurations: { '3d_fullres': { patch_size: meta.input.shape.slice(2), architecture: meta.nnunet_plans_equivalent } } };
+      const out = imported(plans, '3d_fullres', meta.constructor_args.input_channels, meta.constructor_args.num_classes);
+      expect(readFileSync(out, 'utf8')).toMatch(/import "[^"]*resenc\.mnx"[\s\S]*= ResidualEncoderUNet \{[\s\S]*n_blocks_per_stage = \[/);
+      const a = compileFile(out, { set: [`deep_supervision=${meta.constructor_args.deep_supervision}`], inputSize: meta.input.shape.slice(2) });
+      const b = compileFile(RESENC, { set: resencOverrides(meta.constructor_args), inputSize: meta.input.shape.slice(2) });
+      expect(renderDiagnostics(a.diagnostics, a.sources)).toBe('');
+      expect(essence(a.ir!)).toEqual(essence(b.ir!));
+    });
+  }
+
+  it('the presets\' plans (3d_fullres and 2d of every fingerprint) import to the official networks', () => {
+    const counts = JSON.parse(readFileSync(join(REF, 'param_counts.json'), 'utf8'));
+    for (const row of (counts.rows as CountRow[]).filter((r) => !r.deep_supervision)) {
+      const arch_kwargs = Object.fromEntries(Object.entries(row.constructor_args).filter(([k]) => !['input_channels', 'num_classes', 'deep_supervision'].includes(k)));
+      const plans = { dataset_name: 'Dataset001', configurations: { [row.configuration]: { patch_size: row.patch_size, batch_size: row.batch_size, architecture: { network_class_name: 'dynamic_network_architectures.architectures.unet.ResidualEncoderUNet', arch_kwargs, _kw_requires_import: ['conv_op', 'norm_op', 'dropout_op', 'nonlin'] } } } };
+      const out = imported(plans, row.configuration, row.constructor_args.input_channels as number, row.constructor_args.num_classes as number);
+      const a = compileFile(out);
+      const what = `${row.fingerprint} ${row.preset} ${row.configuration}`;
+      expect(renderDiagnostics(a.diagnostics, a.sources), what).toBe('');
+      expect(summarize(a.ir!).params, what).toBe(row.num_parameters);
+      expect(essence(a.ir!), what).toEqual(essence(compileFile(RESENC, { set: resencOverrides(row.constructor_args) }).ir!));
+    }
+  });
+
+  it('refuses what ResidualEncoderUNet cannot express, naming each field', () => {
+    const meta = JSON.parse(readFileSync(join(REF, 'resenc_iso.json'), 'utf8'));
+    const arch = structuredClone(meta.nnunet_plans_equivalent);
+    arch.arch_kwargs.block = 'dynamic_network_architectures.building_blocks.residual.BottleneckD';
+    arch.arch_kwargs.bottleneck_channels = [1, 2, 4, 6, 6];
+    arch.arch_kwargs.n_conv_per_stage = [2, 2, 2, 2, 2];
+    const o = { inputChannels: 1, numClasses: 3, outputPath: 'x.mnx', familyPath: NNUNET, source: 'p.json' };
+    expect(() => importPlans({ configurations: { '3d_fullres': { architecture: arch } } }, o)).toThrow(
+      /n_conv_per_stage: unknown argument of ResidualEncoderUNet[\s\S]*block: '.*BottleneckD' is not supported[\s\S]*bottleneck_channels/,
+    );
+  });
+
+  it('through the CLI: plans.json + dataset.json → spec that compiles to the official network', () => {
+    const meta = JSON.parse(readFileSync(join(REF, 'resenc_aniso.json'), 'utf8'));
+    const dir = mkdtempSync(join(tmpdir(), 'mnxc-plans-'));
+    writeFileSync(join(dir, 'nnUNetResEncUNetLPlans.json'), JSON.stringify({ dataset_name: 'Dataset009_Spleen', configurations: { '3d_fullres': { architecture: meta.nnunet_plans_equivalent } } }));
+    writeFileSync(join(dir, 'dataset.json'), JSON.stringify({ channel_names: { 0: 'CT' }, labels: { background: 0, a: 1, b: 2, c: 3 } }));
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), 'import-plans', join(dir, 'nnUNetResEncUNetLPlans.json'), '-o', join(dir, 'resenc_l.mnx')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const a = compileFile(join(dir, 'resenc_l.mnx'), { inputSize: meta.input.shape.slice(2) });
+    expect(renderDiagnostics(a.diagnostics, a.sources)).toBe('');
+    expect(essence(a.ir!)).toEqual(essence(compileFile(RESENC, { set: resencOverrides(meta.constructor_args), inputSize: meta.input.shape.slice(2) }).ir!));
+  });
 });
