@@ -160,6 +160,7 @@ describe('mnxc import-plans with ResEnc plans files', () => {
       const out = imported(plans, row.configuration, row.constructor_args.input_channels as number, row.constructor_args.num_classes as number);
       const a = compileFile(out);
       const what = `${row.fingerprint} ${row.preset} ${row.configuration}`;
+      expect(readFileSync(out, 'utf8'), what).toContain(`configuration ${row.configuration} (patch ${row.patch_size.join('×')}, batch ${row.batch_size}).`);
       expect(renderDiagnostics(a.diagnostics, a.sources), what).toBe('');
       expect(summarize(a.ir!).params, what).toBe(row.num_parameters);
       expect(essence(a.ir!), what).toEqual(essence(compileFile(RESENC, { set: resencOverrides(row.constructor_args) }).ir!));
