@@ -7,6 +7,8 @@ import { compileFile } from '../../compiler/compile.js';
 import { useBackend } from '../../runtime/backend.js';
 import { readNifti } from '../../runtime/data/nifti/index.js';
 import { buildModel } from '../../runtime/model/model.js';
+import { loadPlans } from '../../runtime/data/plan/index.js';
+import { planResEnc } from '../../runtime/data/plan/resenc-planner.js';
 import { exportWeights, loadWeights } from '../../runtime/weights/state-dict.js';
 import { mnxcInProcess as mnxc } from '../../tests/cli.js';
 import { ROOT } from '../../tests/fixtures.js';
@@ -114,5 +116,41 @@ describe('ResEnc trains and predicts on the example data', () => {
     const image = readNifti(join(ds, 'imagesTs', 'phantom_500_0000.nii.gz'));
     expect(seg.shape).toEqual(image.shape);
     expect([...new Set(seg.data)].every((v) => [0, 1, 2, 3].includes(v))).toBe(true);
+  });
+});
+
+describe('mnxc plan --preset resenc-m|l|xl', () => {
+  it("plans the ResEnc presets' network, patch and batch for the example data, and the written spec compiles at that patch", async () => {
+    const data = join(root, 'data-preset');
+    expect((await mnxc('example-data', data, '--cases', '3', '--test-cases', '0')).code).toBe(0);
+    const ds = join(data, 'Dataset900_Phantom');
+    const seen = new Map<string, string>();
+    for (const preset of ['resenc-m', 'resenc-l', 'resenc-xl']) {
+      const out = join(root, preset, 'plans.yaml');
+      const r = await mnxc('plan', ds, '-o', out, '--preset', preset);
+      expect(r.code, r.err).toBe(0);
+      const plans = loadPlans(out);
+      const p = plans.preprocessing;
+      expect(p.target_spacing_rule).toBe('median');
+      const want = planResEnc(preset === 'resenc-m' ? 'M' : preset === 'resenc-l' ? 'L' : 'XL', { spacing: p.target_spacing, medianShape: p.median_shape, numClasses: 4, datasetVoxels: p.median_shape.reduce((a, b) => a * b, 1) * 3 });
+      expect(plans.training.patch_size).toEqual(want.patch_size);
+      expect(plans.training.batch_size).toBe(want.batch_size);
+      expect(plans.model.set).toEqual({ deep_supervision: true });
+      const spec = join(root, preset, plans.model.spec);
+      const c = compileFile(spec, { set: ['deep_supervision=true'], inputSize: plans.training.patch_size });
+      expect(c.diagnostics, preset).toEqual([]);
+      expect(c.ir!.name).toMatch(/^Phantom_3d_fullres$/);
+      for (const k of ['n_stages', 'features_per_stage', 'kernel_sizes', 'strides', 'n_blocks_per_stage'] as const) expect(c.ir!.arguments[k]).toEqual(want.architecture[k]);
+      expect(r.err).toContain(`patch ${want.patch_size.join(' × ')}, batch ${want.batch_size}`);
+      seen.set(preset, `${want.patch_size.join('x')} ${want.batch_size}`);
+    }
+    // A larger memory target never plans a smaller batch × patch.
+    const volume = (v: string) => v.split(' ')[0]!.split('x').map(Number).reduce((a, b) => a * b, 1) * Number(v.split(' ')[1]);
+    expect(volume(seen.get('resenc-l')!)).toBeGreaterThanOrEqual(volume(seen.get('resenc-m')!));
+    expect(volume(seen.get('resenc-xl')!)).toBeGreaterThanOrEqual(volume(seen.get('resenc-l')!));
+    const clash = await mnxc('plan', ds, '--preset', 'resenc-m', '--patch', '16,48,48');
+    expect(clash.code).toBe(2);
+    expect(clash.err).toMatch(/leave out --patch/);
+    expect((await mnxc('plan', ds, '--preset', 'resenc-s')).err).toMatch(/--preset expects one of resenc-m, resenc-l, resenc-xl/);
   });
 });
