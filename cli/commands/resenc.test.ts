@@ -119,6 +119,18 @@ describe('ResEnc trains and predicts on the example data', () => {
   });
 });
 
+describe('mnxc summary prints the presets\' official parameter counts', () => {
+  it.each([
+    ['M', '102,350,575'],
+    ['L', '102,350,575'],
+    ['XL', '141,481,138'],
+  ])('variant %s: %s', async (variant, count) => {
+    const r = await mnxc('summary', join(ROOT, 'examples', 'resenc.mnx'), '--variant', variant);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^total\\s+${count}\\s`, 'm'));
+  });
+});
+
 describe('mnxc plan --preset resenc-m|l|xl', () => {
   it("plans the ResEnc presets' network, patch and batch for the example data, and the written spec compiles at that patch", async () => {
     const data = join(root, 'data-preset');
