@@ -1,7 +1,7 @@
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importPlans } from '../../compiler/import-plans.js';
-import { planResEnc, RESENC_PRESETS, type ResEncPreset } from '../../runtime/data/plan/resenc-planner.js';
+import { nnunetDeepSupervisionWeights, planResEnc, RESENC_PRESETS, type ResEncPreset } from '../../runtime/data/plan/resenc-planner.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
@@ -34,7 +34,8 @@ Per-axis values are in array order (z, y, x), as nnU-Net's.
                            plans the 3d_fullres ResidualEncoderUNet, its patch and its batch size
                            as nnUNetPlannerResEnc{M,L,XL} do (target spacing: nnU-Net's median
                            rule unless given), writes the network as resenc_<preset>.mnx beside
-                           the plans (deriving from examples/resenc.mnx), trained with deep supervision`;
+                           the plans (deriving from examples/resenc.mnx), trained with deep
+                           supervision over all its heads with nnU-Net's weights (1/2^i, the coarsest 0)`;
 
 const RESENC = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'resenc.mnx');
 const PRESETS: Record<string, ResEncPreset> = { 'resenc-m': 'M', 'resenc-l': 'L', 'resenc-xl': 'XL' };
@@ -109,6 +110,7 @@ export const command: Command = {
     let spec = values.spec ? relative(dirname(out), resolve(values.spec)) : '';
     let set = parseSet(values.set ?? []);
     let presetNote = '';
+    let dsWeights: number[] | undefined;
     if (preset) {
       // The ResEnc planner works on the target spacing and the median shape there.
       const base = planFromFingerprint(fp, { targetSpacing });
@@ -136,6 +138,7 @@ export const command: Command = {
       writeFileAtomic(specFile, text);
       spec = relative(dirname(out), specFile);
       set = { deep_supervision: true };
+      dsWeights = nnunetDeepSupervisionWeights(r.architecture.n_stages - 1);
       const t = RESENC_PRESETS[preset];
       presetNote = `ResEnc ${preset} (${t.gpu_memory_target_gb} GB target): ${r.architecture.n_stages} stages, patch ${r.patch_size.join(' × ')}, batch ${r.batch_size}; wrote ${relative(process.cwd(), specFile) || specFile}`;
     }
@@ -145,6 +148,7 @@ export const command: Command = {
       batchSize,
       model: { spec, ...(values.variant ? { variant: values.variant } : {}), set },
     });
+    if (dsWeights) plans.training.deep_supervision.weights = dsWeights;
     plans.fingerprint = relative(dirname(out), fpPath);
     savePlans(out, plans);
     const p = plans.preprocessing;

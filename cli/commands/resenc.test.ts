@@ -148,6 +148,12 @@ describe('mnxc plan --preset resenc-m|l|xl', () => {
       expect(plans.training.patch_size).toEqual(want.patch_size);
       expect(plans.training.batch_size).toBe(want.batch_size);
       expect(plans.model.set).toEqual({ deep_supervision: true });
+      // One deep-supervision weight per head, nnU-Net's: 1/2^i, the coarsest 0, normalised.
+      const w = plans.training.deep_supervision.weights;
+      expect(w).toHaveLength(want.architecture.n_stages - 1);
+      expect(w[w.length - 1]).toBe(0);
+      expect(w.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+      expect(w[0]! / w[1]!).toBeCloseTo(2, 12);
       const spec = join(root, preset, plans.model.spec);
       const c = compileFile(spec, { set: ['deep_supervision=true'], inputSize: plans.training.patch_size });
       expect(c.diagnostics, preset).toEqual([]);

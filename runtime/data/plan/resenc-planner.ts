@@ -220,3 +220,15 @@ export function planResEnc(preset: ResEncPreset, input: ResEncPlanInput): ResEnc
   batch = Math.max(Math.min(batch, cap), MIN_BATCH);
   return { preset, patch_size: patch, batch_size: batch, architecture: arch, estimate, reference };
 }
+
+/**
+ * nnU-Net v2's deep-supervision loss weights for a network with `heads` outputs (one per decoder
+ * stage): 1/2^i, the coarsest 0, normalised to sum 1.
+ */
+export function nnunetDeepSupervisionWeights(heads: number): number[] {
+  if (heads <= 1) return [1];
+  const w = [...Array(heads).keys()].map((i) => 1 / 2 ** i);
+  w[heads - 1] = 0;
+  const sum = w.reduce((a, b) => a + b, 0);
+  return w.map((v) => v / sum);
+}
