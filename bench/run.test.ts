@@ -19,10 +19,12 @@ describe('bench harness', () => {
   it('plans whole-model rows per backend, and only op rows on cpu unless asked', () => {
     const jobs = planJobs({ backends: ['wasm', 'cpu'] });
     const kinds = (b: string) => jobs.filter((j) => j.backend === b).flatMap((j) => j.cases.map((c) => c.kind));
-    expect(kinds('wasm')).toEqual(['forward', 'train', 'forward', 'train', 'sliding', ...OP_CASES]);
+    // MedNeXt S and B, then nnU-Net's plain U-Net and ResEnc M.
+    expect(kinds('wasm')).toEqual(['forward', 'train', 'forward', 'train', 'forward', 'train', 'forward', 'train', 'sliding', ...OP_CASES]);
+    expect(jobs.filter((j) => j.backend === 'wasm').map((j) => `${j.cases[0]!.spec ?? ''}${j.cases[0]!.variant ? ' ' + j.cases[0]!.variant : ''}`).slice(4, 8)).toEqual(['examples/nnunet.mnx', 'examples/nnunet.mnx', 'examples/resenc.mnx M', 'examples/resenc.mnx M']);
     expect(kinds('cpu')).toEqual([...OP_CASES]);
-    expect(planJobs({ backends: ['cpu'], cpuModels: true, only: ['forward'] }).map((j) => j.cases[0]!.size)).toEqual([64, 64]);
-    expect(planJobs({ backends: ['cpu'], full: true, cpuModels: true, only: ['train'] }).map((j) => j.cases[0]!.size)).toEqual([128, 128]);
+    expect(planJobs({ backends: ['cpu'], cpuModels: true, only: ['forward'] }).map((j) => j.cases[0]!.size)).toEqual([64, 64, 64, 64]);
+    expect(planJobs({ backends: ['cpu'], full: true, cpuModels: true, only: ['train'] }).map((j) => j.cases[0]!.size)).toEqual([128, 128, 128, 128]);
     expect(jobs.every((j) => j.cases.length === 1)).toBe(true);
   });
 

@@ -5,8 +5,9 @@
  *                    [--only forward,train,sliding,ops] [--cpu-models] [--no-torch] [--torch-malloc default|tuned|both]
  *                    [--smoke] [--max-rss MiB]
  *
- * Rows: MedNeXt-S k3 and B k5 (deep supervision, 3 classes) at 1×1×64³ (128³ with --full):
- * forward, and a training step (runtime/train's Dice+CE over the deep-supervision heads,
+ * Rows: MedNeXt-S k3 and B k5, nnU-Net's plain U-Net (examples/nnunet.mnx's default, the
+ * 6-stage 3d_fullres network) and its ResEnc M (examples/resenc.mnx --variant M), all with deep
+ * supervision and 3 classes, at 1×1×64³ (128³ with --full): forward, and a training step (runtime/train's Dice+CE over the deep-supervision heads,
  * global-norm clipping, AdamW); `mnxc predict`'s sliding window (runtime/infer, step 0.5,
  * Gaussian weighting, no mirroring) of a 160×160×96 volume with patch 64³ for S k3; and op rows
  * at 64³×32 (what MedNeXt-S's first stage runs). Each configuration runs in its own child
@@ -65,6 +66,12 @@ const MODELS: ModelConfig[] = [
   { variant: 'B', kernel: 5 },
 ];
 
+/** nnU-Net's networks beside MedNeXt (mnxc only: torch_mednext.py builds MedNeXt). */
+const BASELINE_MODELS: Pick<CaseSpec, 'spec' | 'variant' | 'set'>[] = [
+  { spec: 'examples/nnunet.mnx', set: ['num_classes=3', 'deep_supervision=true'] },
+  { spec: 'examples/resenc.mnx', variant: 'M', set: ['num_classes=3', 'deep_supervision=true'] },
+];
+
 function modelCase(kind: string, m: ModelConfig, size: number): CaseSpec {
   return { kind, spec: 'examples/mednext.mnx', variant: m.variant, set: [`kernel_size=${m.kernel}`, 'n_classes=3', 'deep_supervision=true'], size };
 }
@@ -95,6 +102,10 @@ export function planJobs(o: BenchOptions): Job[] {
       for (const m of MODELS) {
         if (only.has('forward')) jobs.push({ backend, cases: [modelCase('forward', m, size)] });
         if (only.has('train')) jobs.push({ backend, cases: [modelCase('train', m, size)] });
+      }
+      for (const m of BASELINE_MODELS) {
+        if (only.has('forward')) jobs.push({ backend, cases: [{ kind: 'forward', ...m, size }] });
+        if (only.has('train')) jobs.push({ backend, cases: [{ kind: 'train', ...m, size }] });
       }
       if (only.has('sliding')) jobs.push({ backend, cases: [slidingCase()] });
     }
@@ -317,7 +328,8 @@ export async function runBench(o: BenchOptions): Promise<Report> {
 function order(r: Row): number {
   const kinds = ['forward', 'train', 'sliding', ...OP_CASES];
   const k = kinds.indexOf(r.case?.kind ?? '');
-  const model = r.case?.variant === 'B' ? 1 : 0;
+  const spec = r.case?.spec ?? '';
+  const model = spec.endsWith('resenc.mnx') ? 3 : spec.endsWith('nnunet.mnx') ? 2 : r.case?.variant === 'B' ? 1 : 0;
   const backend = BACKENDS.indexOf(r.backend);
   return (r.case?.spec ? model * 1000 : 10_000) + k * 10 + (backend < 0 ? 9 : backend);
 }

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,12 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT } from '../tests/fixtures.js';
 import { parseSafetensors, type TensorMap } from '../runtime/io/safetensors.js';
 import { readFileSync } from 'node:fs';
-import { fixtureOverrides, nnunetOverrides } from '../tests/overrides.js';
+import { fixtureOverrides, nnunetOverrides, resencOverrides } from '../tests/overrides.js';
 import { loadTensorflowBinding } from '../runtime/backends/tensorflow.js';
 import { mnxcInProcess } from '../tests/cli.js';
+import { loadNativeBackend } from '../runtime/backends/native.js';
 
 /** Backends the parity tests run on: the npm ones always, `tensorflow` where `mnxc setup tensorflow` built it. */
 const BACKENDS = ['cpu', 'wasm', ...((await loadTensorflowBinding()) === null ? ['tensorflow'] : [])];
+/** Every backend: native too where `mnxc setup native` built it. */
+const ALL_BACKENDS = [...BACKENDS, ...((await loadNativeBackend()) === null ? ['native'] : [])];
 
 /** Every `out_*` of the reference within the fixtures' tolerance, 2e-5 + 2e-5·max|ref| per output. */
 function expectWithinTolerance(expected: TensorMap, got: TensorMap, what: string): void {
@@ -30,33 +33,43 @@ function expectWithinTolerance(expected: TensorMap, got: TensorMap, what: string
   }
 }
 
-function mnxc(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+/**
+ * Runs `mnxc` in a child process without blocking the test worker's event loop: a blocking spawn
+ * of a long forward pass starves vitest's RPC ("Timeout calling onTaskUpdate").
+ */
+async function mnxc(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: ROOT });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += String(d)));
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  return { code, stdout, stderr };
 }
 
+
 describe('mnxc command line', () => {
-  it('exit 0 and a summary line for a valid spec', () => {
-    const r = mnxc('check', 'examples/mednext.mnx', '--variant', 'B');
+  it('exit 0 and a summary line for a valid spec', async () => {
+    const r = await mnxc('check', 'examples/mednext.mnx', '--variant', 'B');
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/ok \(MedNeXt variant B/);
   });
 
-  it('exit 1 with file:line:col diagnostics and no stack trace for a broken spec', () => {
+  it('exit 1 with file:line:col diagnostics and no stack trace for a broken spec', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mnxc-'));
     const f = join(dir, 'bad.mnx');
     writeFileSync(f, '\u0000\u00ff garbage {{{ model');
-    const r = mnxc('check', f);
+    const r = await mnxc('check', f);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bad\.mnx:1:\d+: error MNX1001/);
     expect(r.stderr).not.toMatch(/\n\s+at .*\(.*:\d+:\d+\)/);
   });
 
   it('exit 2 for usage errors, with help available on every command', async () => {
-    expect(mnxc('check').code).toBe(2);
-    expect(mnxc('nonsense').code).toBe(2);
-    expect(mnxc('summary', 'examples/mednext.mnx', '--input-size', 'abc').code).toBe(2);
-    const help = mnxc('--help');
+    expect((await mnxc('check')).code).toBe(2);
+    expect((await mnxc('nonsense')).code).toBe(2);
+    expect((await mnxc('summary', 'examples/mednext.mnx', '--input-size', 'abc')).code).toBe(2);
+    const help = await mnxc('--help');
     expect(help.code).toBe(0);
     // Every listed command answers --help (in-process: a process per command is slow).
     const { main } = await import('./main.js');
@@ -73,8 +86,8 @@ describe('mnxc command line', () => {
     }
   });
 
-  it('summary --json reports the official parameter count of MedNeXt-S k3', () => {
-    const r = mnxc('summary', 'examples/paper/mednext_S_k3.mnx', '--set', 'n_classes=3', '--json');
+  it('summary --json reports the official parameter count of MedNeXt-S k3', async () => {
+    const r = await mnxc('summary', 'examples/paper/mednext_S_k3.mnx', '--set', 'n_classes=3', '--json');
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.params).toBe(5550947);
@@ -86,10 +99,10 @@ describe('mnxc forward matches the official PyTorch outputs', () => {
   const ref = join(FIXTURES, 'mednext-reference');
   for (const c of ['tiny_k3_ds', 'tiny_k5_nods']) {
     for (const backend of BACKENDS) {
-      it(`${c} on ${backend}`, () => {
+      it(`${c} on ${backend}`, async () => {
         const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
         const set = fixtureOverrides(c).flatMap((s) => ['--set', s]);
-        const r = mnxc('forward', 'examples/mednext.mnx', ...set, '--weights', join(ref, `${c}.weights.safetensors`), '--input', join(ref, `${c}.io.safetensors`), '--output', out, '--backend', backend);
+        const r = await mnxc('forward', 'examples/mednext.mnx', ...set, '--weights', join(ref, `${c}.weights.safetensors`), '--input', join(ref, `${c}.io.safetensors`), '--output', out, '--backend', backend);
         expect(r.code, r.stderr).toBe(0);
         expect(r.stderr).toContain(`backend: ${backend}`);
         const expected = parseSafetensors(readFileSync(join(ref, `${c}.io.safetensors`))).tensors;
@@ -99,10 +112,10 @@ describe('mnxc forward matches the official PyTorch outputs', () => {
     }
   }
 
-  it('reports mis-shaped and missing weights by name with both shapes', () => {
+  it('reports mis-shaped and missing weights by name with both shapes', async () => {
     const set = fixtureOverrides('tiny_k3_ds').flatMap((s) => ['--set', s]);
     const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
-    const r = mnxc('forward', 'examples/mednext.mnx', ...set, '--set', 'kernel_size=5', '--weights', join(ref, 'tiny_k3_ds.weights.safetensors'), '--input', join(ref, 'tiny_k3_ds.io.safetensors'), '--output', out, '--backend', 'cpu');
+    const r = await mnxc('forward', 'examples/mednext.mnx', ...set, '--set', 'kernel_size=5', '--weights', join(ref, 'tiny_k3_ds.weights.safetensors'), '--input', join(ref, 'tiny_k3_ds.io.safetensors'), '--output', out, '--backend', 'cpu');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/enc_block_0\.0\.conv1\.weight/);
     expect(r.stderr).toMatch(/\[4, 1, 3, 3, 3\]|4,1,3,3,3/);
@@ -165,11 +178,29 @@ describe("mnxc forward matches nnU-Net's official PlainConvUNet", () => {
   const ref = join(FIXTURES, 'nnunet-reference');
   for (const c of ['plain_unet_iso', 'plain_unet_aniso']) {
     for (const backend of BACKENDS) {
-      it(`${c} on ${backend}`, () => {
+      it(`${c} on ${backend}`, async () => {
         const meta = JSON.parse(readFileSync(join(ref, `${c}.json`), 'utf8'));
         const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
         const set = nnunetOverrides(meta.constructor_args).flatMap((s: string) => ['--set', s]);
-        const r = mnxc('forward', 'examples/nnunet.mnx', ...set, '--weights', join(ref, `${c}.weights.safetensors`), '--input', join(ref, `${c}.io.safetensors`), '--output', out, '--backend', backend);
+        const r = await mnxc('forward', 'examples/nnunet.mnx', ...set, '--weights', join(ref, `${c}.weights.safetensors`), '--input', join(ref, `${c}.io.safetensors`), '--output', out, '--backend', backend);
+        expect(r.code, r.stderr).toBe(0);
+        const expected = parseSafetensors(readFileSync(join(ref, `${c}.io.safetensors`))).tensors;
+        const got = parseSafetensors(readFileSync(out)).tensors;
+        expectWithinTolerance(expected, got, `${c} on ${backend}`);
+      });
+    }
+  }
+});
+
+describe("mnxc forward matches nnU-Net's official ResidualEncoderUNet", () => {
+  const ref = join(FIXTURES, 'resenc-reference');
+  for (const c of ['resenc_iso', 'resenc_aniso']) {
+    for (const backend of ALL_BACKENDS) {
+      it(`${c} on ${backend}`, async () => {
+        const meta = JSON.parse(readFileSync(join(ref, `${c}.json`), 'utf8'));
+        const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
+        const set = resencOverrides(meta.constructor_args).flatMap((s: string) => ['--set', s]);
+        const r = await mnxc('forward', 'examples/resenc.mnx', ...set, '--weights', join(ref, `${c}.weights.safetensors`), '--input', join(ref, `${c}.io.safetensors`), '--output', out, '--backend', backend);
         expect(r.code, r.stderr).toBe(0);
         const expected = parseSafetensors(readFileSync(join(ref, `${c}.io.safetensors`))).tensors;
         const got = parseSafetensors(readFileSync(out)).tensors;

@@ -268,7 +268,7 @@ function checkDivisibility(nodes: IRModel['nodes'], inputSpan: SourceSpan, input
   for (const n of nodes) {
     const f = inputSize.map((_, a) => Math.max(1, ...n.inputs.map((i) => factor.get(i)?.[a] ?? 1)));
     const stride = (n.attrs.stride as number[] | undefined) ?? [];
-    const v = f.map((x, a) => (n.op === 'conv' ? x * (stride[a] ?? 1) : n.op === 'conv_transpose' ? x / (stride[a] ?? 1) : x));
+    const v = f.map((x, a) => (n.op === 'conv' || n.op === 'avg_pool' ? x * (stride[a] ?? 1) : n.op === 'conv_transpose' ? x / (stride[a] ?? 1) : x));
     factor.set(n.id, v);
     v.forEach((x, a) => (max[a] = Math.max(max[a]!, x)));
   }

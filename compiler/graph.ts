@@ -18,6 +18,7 @@ export interface ParamSpec {
   role: IRParam['role'];
   init: IRParam['init'];
   fanIn?: number;
+  initA?: number;
 }
 
 /** Largest tensor (elements) the compiler accepts: protects against absurd specs. */
@@ -95,7 +96,7 @@ export class GraphBuilder {
     }
     if (p.shape.reduce((a, b) => a * b, 1) > MAX_ELEMENTS) this.error('BadChannels', [`parameter ${full} would have shape [${p.shape}]; that is beyond any machine`]);
     this.paramOwners.set(full, scope);
-    this.params.push({ name: full, shape: p.shape, role: p.role, init: p.init, ...(p.fanIn !== undefined ? { fanIn: p.fanIn } : {}), trainable: p.role !== 'dummy' });
+    this.params.push({ name: full, shape: p.shape, role: p.role, init: p.init, ...(p.fanIn !== undefined ? { fanIn: p.fanIn } : {}), ...(p.initA !== undefined ? { initA: p.initA } : {}), trainable: p.role !== 'dummy' });
   }
 
   /** Parameters in PyTorch `state_dict` order: a module's own parameters first, then its children in creation order. */

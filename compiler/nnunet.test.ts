@@ -55,7 +55,7 @@ describe("nnU-Net's PlainConvUNet in the language", () => {
     const plans = { configurations: { '3d_fullres': { architecture: arch } } };
     const o = { inputChannels: 1, numClasses: 3, outputPath: 'x.mnx', familyPath: NNUNET, source: 'p.json' };
     expect(() => importPlans(plans, o)).toThrow(/arch_kwargs\.stem_width: unknown argument[\s\S]*dropout_op[\s\S]*nonlin: 'torch\.nn\.ReLU'/);
-    const res = { configurations: { '3d_fullres': { architecture: { ...arch, network_class_name: 'dynamic_network_architectures.architectures.unet.ResidualEncoderUNet' } } } };
-    expect(() => importPlans(res, o)).toThrow(/ResidualEncoderUNet' is not supported/);
+    const other = { configurations: { '3d_fullres': { architecture: { ...arch, network_class_name: 'dynamic_network_architectures.architectures.primus.Primus' } } } };
+    expect(() => importPlans(other, o)).toThrow(/Primus' is not supported/);
   });
 });

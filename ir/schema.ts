@@ -64,6 +64,7 @@ export const irSchema = {
           role: { enum: PARAM_ROLES },
           init: { enum: PARAM_INITS },
           fanIn: { type: 'number' },
+          initA: { type: 'number' },
           trainable: { type: 'boolean' },
         },
       },

@@ -38,6 +38,7 @@ export const IR_OPS = [
   'conv', // dense or grouped convolution; attrs: kernel, stride, padding, groups, bias
   'conv_transpose', // transposed convolution; attrs: kernel, stride, padding, groups, bias
   'pad', // constant zero padding; attrs: before, after (per spatial axis)
+  'avg_pool', // average pooling, window = stride, no padding (PyTorch AvgPool3d(k=s, stride=s)); attrs: stride (per spatial axis)
   'group_norm', // attrs: groups, eps, affine (groups == channels: one group per channel, = InstanceNorm)
   'layer_norm', // normalise over channels at each voxel (MedNeXt's channels_first LayerNorm); attrs: eps
   'gelu', // exact erf GELU
@@ -66,8 +67,12 @@ export const PARAM_ROLES = [
   'dummy', // MedNeXt's unused `dummy_tensor` ([1], value 1): written for PyTorch's strict loading, not counted
 ] as const;
 
-/** Initialisations a new model uses (PyTorch's defaults for the module that owns a parameter). */
-export const PARAM_INITS = ['kaiming_uniform', 'fan_in_uniform', 'zeros', 'ones'] as const;
+/**
+ * Initialisations a new model uses: PyTorch's defaults for the module that owns a parameter, or what
+ * the spec asked for (`kaiming_normal`: N(0, gain²/fan_in), gain = √(2 / (1 + initA²)), PyTorch's
+ * `kaiming_normal_(a=initA)`, as nnU-Net's `InitWeights_He`).
+ */
+export const PARAM_INITS = ['kaiming_uniform', 'fan_in_uniform', 'kaiming_normal', 'zeros', 'ones'] as const;
 
 /** Gradient checkpointing styles a spec can ask for. */
 export const CHECKPOINT_STYLES = ['none', 'outside_block'] as const;
@@ -78,10 +83,12 @@ export interface IRParam {
   shape: number[];
   /** How the tensor is laid out and what it is (see PARAM_ROLES). */
   role: (typeof PARAM_ROLES)[number];
-  /** Initialisation a new model uses (PyTorch's defaults for the module that owns it). */
+  /** Initialisation a new model uses (see PARAM_INITS). */
   init: (typeof PARAM_INITS)[number];
-  /** fan_in for the PyTorch default init (`1/sqrt(fan_in)` bounds). */
+  /** fan_in for the PyTorch default init (`1/sqrt(fan_in)` bounds) and for `kaiming_normal`. */
   fanIn?: number;
+  /** The negative slope `a` of `kaiming_normal` (only with that init). */
+  initA?: number;
   trainable: boolean;
 }
 

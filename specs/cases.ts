@@ -11,6 +11,9 @@ export interface GoldenCase {
   inputSize: number[];
 }
 
+/** A small 2-D ResidualEncoderUNet (anisotropic last stride, so a pooled skip without projection appears too). */
+export const RESENC_2D = ['n_stages=4', 'features_per_stage=[4, 8, 16, 16]', 'kernel_sizes=[[3, 3]] * 4', 'strides=[[1, 1], [2, 2], [2, 2], [1, 2]]', 'n_blocks_per_stage=[1, 2, 2, 2]', 'n_conv_per_stage_decoder=[1, 1, 1]', 'num_classes=2'];
+
 const paper = ['S', 'B', 'M', 'L'].flatMap((v) => [3, 5].map((k) => ({ name: `mednext_${v}_k${k}`, spec: `examples/paper/mednext_${v}_k${k}.mnx`, inputSize: [128, 128, 128] })));
 
 export const goldenCases: GoldenCase[] = [
@@ -22,4 +25,7 @@ export const goldenCases: GoldenCase[] = [
   { name: 'tiny', spec: 'examples/tiny.mnx', inputSize: [32, 32, 32] },
   { name: 'user_blocks', spec: 'specs/user_blocks.mnx', inputSize: [32, 32, 32] },
   { name: 'tiny_layer_norm_grn_2d', spec: 'examples/tiny.mnx', set: ['norm_type="layer"', 'grn=true', 'dim="2d"'], inputSize: [32, 32] },
+  // nnU-Net's ResidualEncoderUNet: the resenc_iso fixture's network, and a small 2-D one.
+  { name: 'resenc_iso_ds', spec: 'examples/resenc.mnx', set: ['n_stages=5', 'features_per_stage=[4, 8, 16, 24, 24]', 'kernel_sizes=[[3, 3, 3]] * 5', 'strides=[[1, 1, 1]] + [[2, 2, 2]] * 4', 'n_blocks_per_stage=[1, 3, 4, 6, 6]', 'n_conv_per_stage_decoder=[1, 1, 1, 1]', 'deep_supervision=true'], inputSize: [64, 64, 64] },
+  { name: 'resenc_2d', spec: 'examples/resenc.mnx', set: RESENC_2D, inputSize: [32, 32] },
 ];

@@ -14,3 +14,10 @@ const NNUNET_ARGS = ['input_channels', 'n_stages', 'features_per_stage', 'kernel
 export function nnunetOverrides(args: Record<string, unknown>): string[] {
   return NNUNET_ARGS.filter((k) => k in args).map((k) => `${k}=${JSON.stringify(args[k])}`);
 }
+
+const RESENC_ARGS = ['input_channels', 'n_stages', 'features_per_stage', 'kernel_sizes', 'strides', 'n_blocks_per_stage', 'num_classes', 'n_conv_per_stage_decoder', 'conv_bias', 'deep_supervision'];
+
+/** `--set` lines reproducing a ResidualEncoderUNet constructor call (class-valued arguments are the defaults the spec encodes). */
+export function resencOverrides(args: Record<string, unknown>): string[] {
+  return RESENC_ARGS.filter((k) => k in args).map((k) => `${k}=${JSON.stringify(args[k])}`);
+}

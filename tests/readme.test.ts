@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,19 @@ function readmeCommands(): string[] {
   return [...text.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.split('\n')).map((l) => l.replace(/\s+#.*$/, '').trim()).filter(Boolean);
 }
 
+/**
+ * Runs `mnxc ARGS` in `cwd` without blocking the worker's event loop: a blocking loop of
+ * commands this long starves vitest's RPC ("Timeout calling onTaskUpdate").
+ */
+function run(args: string[], cwd: string): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += String(d)));
+    child.on('close', (status) => done({ status, stderr }));
+  });
+}
+
 /** Splits a command line into words, honouring single and double quotes. */
 function words(line: string): string[] {
   return [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
@@ -52,6 +65,11 @@ describe('README commands', () => {
     writeSafetensors(join(dir, 'k3.safetensors'), exportWeights(buildModel(k3, { seed: 2 })));
     const nn = JSON.parse(readFileSync(join(FIXTURES, 'nnunet-reference', 'plain_unet_iso.json'), 'utf8'));
     writeFileSync(join(dir, 'nnUNetPlans.json'), JSON.stringify({ dataset_name: 'Dataset001_Example', configurations: { '3d_fullres': { patch_size: [128, 128, 128], architecture: nn.nnunet_plans_equivalent } } }));
+    // A ResEnc M plans file: the network nnUNetPlannerResEncM plans for the liver-CT fingerprint.
+    const presets = JSON.parse(readFileSync(join(FIXTURES, 'resenc-reference', 'param_counts.json'), 'utf8'));
+    const m = presets.rows.find((r: { fingerprint: string; preset: string; configuration: string }) => r.fingerprint === 'liver_ct_1mm' && r.preset === 'M' && r.configuration === '3d_fullres');
+    const mKwargs = Object.fromEntries(Object.entries(m.constructor_args).filter(([k]) => !['input_channels', 'num_classes', 'deep_supervision'].includes(k)));
+    writeFileSync(join(dir, 'nnUNetResEncUNetMPlans.json'), JSON.stringify({ dataset_name: 'Dataset001_Example', plans_name: 'nnUNetResEncUNetMPlans', configurations: { '3d_fullres': { patch_size: m.patch_size, batch_size: m.batch_size, architecture: { network_class_name: 'dynamic_network_architectures.architectures.unet.ResidualEncoderUNet', arch_kwargs: mKwargs, _kw_requires_import: ['conv_op', 'norm_op', 'dropout_op', 'nonlin'] } } } }));
     writeFileSync(join(dir, 'dataset.json'), JSON.stringify({ channel_names: { 0: 'CT' }, labels: { background: 0, a: 1, b: 2 }, numTraining: 1, file_ending: '.nii.gz' }));
     const checkpoint = join(FIXTURES, 'torch-checkpoints', 'tiny_k3_ds_model_final_checkpoint.model');
 
@@ -63,7 +81,7 @@ describe('README commands', () => {
       let cmd = line;
       for (const [a, b] of r.replace ?? []) cmd = cmd.replace(a, b);
       const args = [...words(cmd).slice(1).map((w) => (w === 'FIXTURE_CHECKPOINT' ? checkpoint : w)), ...(r.append ?? [])];
-      const p = spawnSync(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: dir, encoding: 'utf8' });
+      const p = await run(args, dir);
       expect(p.status, `${line}\n${p.stderr}`).toBe(0);
     }
   }, 600_000);

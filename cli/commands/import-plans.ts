@@ -22,8 +22,10 @@ export const command: Command = {
   help: `Usage: mnxc import-plans nnUNetPlans.json [--configuration 3d_fullres] [--dataset-json dataset.json]
                          [--input-channels N] [--num-classes N] -o FILE.mnx
 
-Writes a spec deriving from examples/nnunet.mnx's PlainConvUNet with the configuration's
-architecture (features, kernel sizes, strides, convolutions per stage). input_channels and
+Writes a spec deriving from examples/nnunet.mnx's PlainConvUNet, or for a ResEnc plans file
+(nnUNetResEncUNet{M,L,XL}Plans.json) examples/resenc.mnx's ResidualEncoderUNet, with the
+configuration's architecture (features, kernel sizes, strides, convolutions or residual blocks
+per stage). input_channels and
 num_classes come from dataset.json (channel_names, labels) or the flags. Unknown network
 classes, operators or arguments are reported, not guessed.`,
   async run(argv) {

@@ -1,4 +1,7 @@
 import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { importPlans } from '../../compiler/import-plans.js';
+import { nnunetDeepSupervisionWeights, planResEnc, RESENC_PRESETS, type ResEncPreset } from '../../runtime/data/plan/resenc-planner.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { ensureWritableDir, writeFileAtomic } from '../../runtime/io/atomic.js';
@@ -8,6 +11,7 @@ import { Progress } from '../../runtime/io/progress.js';
 
 const HELP = `Usage: mnxc plan DATASET [-o plans.yaml] [--target-spacing 1,1,1|median] [--patch 128,128,128]
                  [--batch-size N] [--configuration 3d|2d] [--spec FILE.mnx] [--variant V] [--set NAME=VALUE]...
+       mnxc plan DATASET --preset resenc-m|resenc-l|resenc-xl [-o plans.yaml] [--target-spacing S]
 
 Reads every training case of the nnU-Net dataset folder DATASET once, crops it to its non-zero
 region and writes, beside the plans file:
@@ -29,7 +33,16 @@ Per-axis values are in array order (z, y, x), as nnU-Net's.
                            network (e.g. --set dim=2d) and predict slice by slice
   --spec FILE.mnx          the model architecture to record in the plans
   --variant V              its variant (S, B, M, L, ...)
-  --set NAME=VALUE         a model parameter override to record; repeatable`;
+  --set NAME=VALUE         a model parameter override to record; repeatable
+  --preset resenc-m|-l|-xl nnU-Net's ResEnc M / L / XL planner (8 / 24 / 40 GB GPU memory target):
+                           plans the 3d_fullres ResidualEncoderUNet, its patch and its batch size
+                           as nnUNetPlannerResEnc{M,L,XL} do (target spacing: nnU-Net's median
+                           rule unless given), writes the network as resenc_<preset>.mnx beside
+                           the plans (deriving from examples/resenc.mnx), trained with deep
+                           supervision over all its heads with nnU-Net's weights (1/2^i, the coarsest 0)`;
+
+const RESENC = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'resenc.mnx');
+const PRESETS: Record<string, ResEncPreset> = { 'resenc-m': 'M', 'resenc-l': 'L', 'resenc-xl': 'XL' };
 
 function parseTriple(text: string, what: string, integer: boolean): Triple {
   const parts = text.split(',').map((s) => Number(s.trim()));
@@ -72,11 +85,18 @@ export const command: Command = {
       spec: { type: 'string' },
       variant: { type: 'string' },
       set: { type: 'string', multiple: true },
+      preset: { type: 'string' },
     });
     if (positionals.length !== 1) throw new UsageError('expects one DATASET folder');
+    const preset = values.preset === undefined ? undefined : PRESETS[values.preset];
+    if (values.preset !== undefined && !preset) throw new UsageError(`--preset expects one of ${Object.keys(PRESETS).join(', ')}, got '${values.preset}'`);
+    if (preset) {
+      const clash = (['spec', 'variant', 'set', 'patch', 'batch-size'] as const).filter((k) => values[k] !== undefined);
+      if (clash.length) throw new UsageError(`--preset plans the network, patch and batch itself; leave out ${clash.map((k) => `--${k}`).join(', ')}`);
+    }
     const ts = values['target-spacing'];
-    const targetSpacing = ts === undefined ? undefined : ts === 'median' ? ('median' as const) : parseTriple(ts, '--target-spacing', false);
-    const patch = values.patch === undefined ? undefined : parseTriple(values.patch, '--patch', true);
+    const targetSpacing = ts === undefined ? (preset ? ('median' as const) : undefined) : ts === 'median' ? ('median' as const) : parseTriple(ts, '--target-spacing', false);
+    let patch = values.patch === undefined ? undefined : parseTriple(values.patch, '--patch', true);
     let batchSize: number | undefined;
     if (values['batch-size'] !== undefined) {
       batchSize = Number(values['batch-size']);
@@ -96,7 +116,41 @@ export const command: Command = {
     );
     const fpPath = join(dirname(out), 'fingerprint.json');
     writeFileAtomic(fpPath, JSON.stringify(fp, null, 1) + '\n');
-    const spec = values.spec ? relative(dirname(out), resolve(values.spec)) : '';
+    let spec = values.spec ? relative(dirname(out), resolve(values.spec)) : '';
+    let set = parseSet(values.set ?? []);
+    let presetNote = '';
+    let dsWeights: number[] | undefined;
+    if (preset) {
+      // The ResEnc planner works on the target spacing and the median shape there.
+      const base = planFromFingerprint(fp, { targetSpacing });
+      const pre = base.preprocessing;
+      const numClasses = Object.keys(base.dataset.labels).length;
+      const r = planResEnc(preset, { spacing: pre.target_spacing, medianShape: pre.median_shape, numClasses, datasetVoxels: pre.median_shape.reduce((a, b) => a * b, 1) * base.dataset.num_training });
+      patch = r.patch_size as Triple;
+      batchSize = r.batch_size;
+      const specFile = join(dirname(out), `resenc_${preset.toLowerCase()}.mnx`);
+      const nnunetPlans = {
+        dataset_name: fp.dataset,
+        plans_name: `nnUNetResEncUNet${preset}Plans`,
+        configurations: {
+          '3d_fullres': {
+            patch_size: r.patch_size,
+            batch_size: r.batch_size,
+            architecture: {
+              network_class_name: 'dynamic_network_architectures.architectures.unet.ResidualEncoderUNet',
+              arch_kwargs: { ...r.architecture, conv_op: 'torch.nn.modules.conv.Conv3d', conv_bias: true, norm_op: 'torch.nn.modules.instancenorm.InstanceNorm3d', norm_op_kwargs: { eps: 1e-5, affine: true }, dropout_op: null, dropout_op_kwargs: null, nonlin: 'torch.nn.LeakyReLU', nonlin_kwargs: { inplace: true } },
+            },
+          },
+        },
+      };
+      const text = importPlans(nnunetPlans, { inputChannels: fp.channels.length, numClasses, outputPath: specFile, familyPath: join(dirname(RESENC), 'nnunet.mnx'), resencPath: RESENC, source: `mnxc plan --preset ${values.preset}` });
+      writeFileAtomic(specFile, text);
+      spec = relative(dirname(out), specFile);
+      set = { deep_supervision: true };
+      dsWeights = nnunetDeepSupervisionWeights(r.architecture.n_stages - 1);
+      const t = RESENC_PRESETS[preset];
+      presetNote = `ResEnc ${preset} (${t.gpu_memory_target_gb} GB target): ${r.architecture.n_stages} stages, patch ${r.patch_size.join(' × ')}, batch ${r.batch_size}; wrote ${relative(process.cwd(), specFile) || specFile}`;
+    }
     const plans = planFromFingerprint(fp, {
       targetSpacing,
       patch,
@@ -104,8 +158,9 @@ export const command: Command = {
       ignoreLabel: ignoreLabelOf(dataset.json),
       regions: regionsOf(dataset.json),
       configuration: values.configuration as '3d' | '2d' | undefined,
-      model: { spec, ...(values.variant ? { variant: values.variant } : {}), set: parseSet(values.set ?? []) },
+      model: { spec, ...(values.variant ? { variant: values.variant } : {}), set },
     });
+    if (dsWeights) plans.training.deep_supervision.weights = dsWeights;
     plans.fingerprint = relative(dirname(out), fpPath);
     savePlans(out, plans);
     const p = plans.preprocessing;
@@ -115,6 +170,7 @@ export const command: Command = {
         `target spacing ${p.target_spacing.join(' × ')} mm (${p.target_spacing_rule}), median shape there ${p.median_shape.join(' × ')}`,
         `normalisation: ${p.normalization.map((n) => `${n.name} → ${n.scheme}${n.use_nonzero_mask ? ' (non-zero mask)' : ''}`).join(', ')}`,
         `batch dice: ${plans.training.loss.batch_dice}`,
+        ...(presetNote ? [presetNote] : []),
         `wrote ${relative(process.cwd(), fpPath) || fpPath} and ${relative(process.cwd(), out) || out}`,
       ].join('\n') + '\n',
     );

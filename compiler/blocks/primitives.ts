@@ -1,7 +1,7 @@
 import type { GraphBuilder, ParamSpec, TensorRef } from '../graph.js';
 import { convOut, convTransposeOut, formatShape } from '../shapes.js';
 import { T, type Value } from '../types.js';
-import { registerBlock } from './registry.js';
+import { registerBlock, type ArgSpec } from './registry.js';
 
 /** Helpers every block module uses to emit primitive nodes with PyTorch parameter layouts. */
 
@@ -28,6 +28,23 @@ export interface ConvOptions {
   padding?: PerAxis;
   groups?: number;
   bias?: boolean;
+  /**
+   * 'pytorch' (default): PyTorch's own init of the module. 'he': nnU-Net's `InitWeights_He(a)`,
+   * weight `kaiming_normal_(a=initA)` (fan_in as PyTorch computes it), bias zero.
+   */
+  init?: 'pytorch' | 'he';
+  initA?: number;
+}
+
+/** The weight and bias ParamSpecs of a (transposed) convolution under the chosen init. */
+function convParams(name: string, shape: number[], role: 'conv_weight' | 'conv_transpose_weight', o: ConvOptions, fanIn: number): ParamSpec[] {
+  const suffix = (leaf: string) => (name ? `${name}.${leaf}` : leaf);
+  const he = o.init === 'he';
+  const params: ParamSpec[] = [
+    he ? { key: 'weight', suffix: suffix('weight'), shape, role, init: 'kaiming_normal', fanIn, initA: o.initA ?? 0.01 } : { key: 'weight', suffix: suffix('weight'), shape, role, init: 'fan_in_uniform', fanIn },
+  ];
+  if (o.bias !== false) params.push(he ? { key: 'bias', suffix: suffix('bias'), shape: [o.out], role: 'bias', init: 'zeros' } : { key: 'bias', suffix: suffix('bias'), shape: [o.out], role: 'bias', init: 'fan_in_uniform', fanIn });
+  return params;
 }
 
 /** A convolution (`Conv3d`/`Conv2d`): weight `[out, in/groups, *k]`, PyTorch padding. */
@@ -44,10 +61,7 @@ export function emitConv(g: GraphBuilder, scope: string, name: string, x: Tensor
   const spatial = x.shape.spatial?.map((n, a) => convOut(n, k[a]!, stride[a]!, pad[a]!)) ?? null;
   checkSpatial(g, spatial, `${scope}.${name}`);
   const fanIn = (cin / groups) * k.reduce((a, b) => a * b, 1);
-  const params: ParamSpec[] = [
-    { key: 'weight', suffix: name ? `${name}.weight` : 'weight', shape: [o.out, cin / groups, ...k], role: 'conv_weight', init: 'fan_in_uniform', fanIn },
-  ];
-  if (o.bias !== false) params.push({ key: 'bias', suffix: name ? `${name}.bias` : 'bias', shape: [o.out], role: 'bias', init: 'fan_in_uniform', fanIn });
+  const params = convParams(name, [o.out, cin / groups, ...k], 'conv_weight', o, fanIn);
   return g.node('conv', scope, name || 'conv', [x], { kernel: k, stride, padding: pad, groups, bias: o.bias !== false }, { channels: o.out, spatial }, params);
 }
 
@@ -65,22 +79,34 @@ export function emitConvTranspose(g: GraphBuilder, scope: string, name: string, 
   checkSpatial(g, spatial, `${scope}.${name}`);
   // PyTorch computes fan_in of a transposed conv weight from its dim 1 (out/groups).
   const fanIn = (o.out / groups) * k.reduce((a, b) => a * b, 1);
-  const params: ParamSpec[] = [
-    { key: 'weight', suffix: name ? `${name}.weight` : 'weight', shape: [cin, o.out / groups, ...k], role: 'conv_transpose_weight', init: 'fan_in_uniform', fanIn },
-  ];
-  if (o.bias !== false) params.push({ key: 'bias', suffix: name ? `${name}.bias` : 'bias', shape: [o.out], role: 'bias', init: 'fan_in_uniform', fanIn });
+  const params = convParams(name, [cin, o.out / groups, ...k], 'conv_transpose_weight', o, fanIn);
   return g.node('conv_transpose', scope, name || 'conv_transpose', [x], { kernel: k, stride, padding: pad, groups, bias: o.bias !== false }, { channels: o.out, spatial }, params);
 }
 
-export function emitNorm(g: GraphBuilder, scope: string, name: string, x: TensorRef, type: string, eps: number): TensorRef {
+/**
+ * A normalisation with affine parameters. `weightInit` 'zeros' starts its scale (and bias) at 0, as
+ * nnU-Net's `init_last_bn_before_add_to_0` does for the last norm of a residual block.
+ */
+export function emitNorm(g: GraphBuilder, scope: string, name: string, x: TensorRef, type: string, eps: number, weightInit: 'ones' | 'zeros' = 'ones'): TensorRef {
   const c = x.shape.channels;
   const params: ParamSpec[] = [
-    { key: 'weight', suffix: `${name}.weight`, shape: [c], role: 'norm_weight', init: 'ones' },
+    { key: 'weight', suffix: `${name}.weight`, shape: [c], role: 'norm_weight', init: weightInit },
     { key: 'bias', suffix: `${name}.bias`, shape: [c], role: 'norm_bias', init: 'zeros' },
   ];
   if (type === 'layer') return g.node('layer_norm', scope, name, [x], { eps }, x.shape, params);
   // 'group' with one group per channel and 'instance' are the same computation.
   return g.node('group_norm', scope, name, [x], { groups: c, eps }, x.shape, params);
+}
+
+/**
+ * Average pooling with window = stride and no padding (PyTorch `AvgPool3d(kernel_size=s, stride=s)`,
+ * `ceil_mode=False`): the mean of each non-overlapping window; a remainder along an axis is dropped.
+ */
+export function emitAvgPool(g: GraphBuilder, scope: string, name: string, x: TensorRef, stride: PerAxis): TensorRef {
+  const s = axes(g, stride, 'pooling stride');
+  const spatial = x.shape.spatial?.map((n, a) => Math.floor(n / s[a]!)) ?? null;
+  checkSpatial(g, spatial, scope ? `${scope}.${name}` : name);
+  return g.node('avg_pool', scope, name, [x], { stride: s }, { channels: x.shape.channels, spatial });
 }
 
 export function emitAdd(g: GraphBuilder, scope: string, name: string, a: TensorRef, b: TensorRef): TensorRef {
@@ -112,6 +138,16 @@ export function checkKernel(g: GraphBuilder, k: number): boolean {
 
 const num = (v: Value) => v as number;
 
+/** The `init` / `init_a` arguments of every convolution block (see ConvOptions.init). */
+export const INIT_ARGS: ArgSpec[] = [
+  { name: 'init', type: T.oneOf('pytorch', 'he'), default: 'pytorch', doc: "initialisation of a new model: PyTorch's default, or nnU-Net's He init (kaiming_normal_(a=init_a), zero bias)" },
+  { name: 'init_a', type: T.float, default: 0.01, doc: "negative slope a of the He init (nnU-Net: 1e-2)" },
+];
+
+export function initOf(a: Record<string, Value>): Pick<ConvOptions, 'init' | 'initA'> {
+  return { init: a.init as 'pytorch' | 'he', initA: num(a.init_a) };
+}
+
 registerBlock({
   name: 'conv',
   doc: 'Convolution (Conv3d / Conv2d) with PyTorch padding; parameters `<name>.weight` `[out, in/groups, *k]` and `<name>.bias`.',
@@ -123,9 +159,10 @@ registerBlock({
     { name: 'padding', type: T.union(T.int, T.list(T.int), T.none), default: null, doc: 'zero padding per side (default k // 2)' },
     { name: 'groups', type: T.posint, default: 1, doc: 'channel groups' },
     { name: 'bias', type: T.bool, default: true, doc: 'learn a bias' },
+    ...INIT_ARGS,
   ],
   expand: (g, scope, [x], a) =>
-    emitConv(g, scope, '', x!, { out: num(a.out), k: a.k as PerAxis, stride: a.stride as PerAxis, padding: a.padding === null ? undefined : (a.padding as PerAxis), groups: num(a.groups), bias: a.bias as boolean }),
+    emitConv(g, scope, '', x!, { out: num(a.out), k: a.k as PerAxis, stride: a.stride as PerAxis, padding: a.padding === null ? undefined : (a.padding as PerAxis), groups: num(a.groups), bias: a.bias as boolean, ...initOf(a) }),
 });
 
 registerBlock({
@@ -139,8 +176,9 @@ registerBlock({
     { name: 'padding', type: T.union(T.int, T.list(T.int)), default: 0, doc: 'padding' },
     { name: 'groups', type: T.posint, default: 1, doc: 'channel groups' },
     { name: 'bias', type: T.bool, default: true, doc: 'learn a bias' },
+    ...INIT_ARGS,
   ],
-  expand: (g, scope, [x], a) => emitConvTranspose(g, scope, '', x!, { out: num(a.out), k: a.k as PerAxis, stride: a.stride as PerAxis, padding: a.padding as PerAxis, groups: num(a.groups), bias: a.bias as boolean }),
+  expand: (g, scope, [x], a) => emitConvTranspose(g, scope, '', x!, { out: num(a.out), k: a.k as PerAxis, stride: a.stride as PerAxis, padding: a.padding as PerAxis, groups: num(a.groups), bias: a.bias as boolean, ...initOf(a) }),
 });
 
 registerBlock({
@@ -174,11 +212,20 @@ registerBlock({
   args: [
     { name: 'type', type: T.oneOf('group', 'instance', 'layer'), default: 'group', doc: 'normalisation' },
     { name: 'eps', type: T.float, default: 1e-5, doc: 'epsilon' },
+    { name: 'init', type: T.oneOf('ones', 'zeros'), default: 'ones', doc: "initial scale of a new model ('zeros' also for the bias, which always starts at 0)" },
   ],
   expand: (g, scope, [x], a) => {
-    const y = emitNorm(g, scope, 'norm', x!, a.type as string, num(a.eps));
+    const y = emitNorm(g, scope, 'norm', x!, a.type as string, num(a.eps), a.init as 'ones' | 'zeros');
     return y;
   },
+});
+
+registerBlock({
+  name: 'avg_pool',
+  doc: 'Average pooling, window = stride, no padding (AvgPool3d(kernel_size=s, stride=s)); no parameters.',
+  inputs: 1,
+  args: [{ name: 'stride', type: T.union(T.posint, T.list(T.posint)), default: 2, doc: 'window and stride, or one per axis' }],
+  expand: (g, scope, [x], a) => emitAvgPool(g, scope, 'pool', x!, a.stride as PerAxis),
 });
 
 registerBlock({

@@ -40,6 +40,8 @@ function call(n: IRNode, ir: IRModel, depthwise: (n: IRNode) => boolean): string
     }
     case 'pad':
       return `ops.pad(${x[0]}, ${triple(a.before as number[], d, 0)}, ${triple(a.after as number[], d, 0)})`;
+    case 'avg_pool':
+      return `ops.avgPool(${x[0]}, ${triple(a.stride as number[], d, 1)})`;
     case 'group_norm':
       return `ops.groupNorm(${x[0]}, ${a.groups}, ${a.eps}, ${p('weight')}, ${p('bias')})`;
     case 'layer_norm':

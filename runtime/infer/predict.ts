@@ -82,7 +82,7 @@ export function sizeDivisor(ir: IRModel): number[] {
     const f = [1, 1, 1].map((_, a) => Math.max(1, ...node.inputs.map((i) => factor.get(i)?.[a] ?? 1)));
     const raw = node.attrs.stride;
     const stride = [0, 1, 2].map((a) => (axisOf[a]! < 0 ? 1 : Array.isArray(raw) ? (raw[axisOf[a]!] ?? 1) : typeof raw === 'number' ? raw : 1));
-    const g = f.map((v, a) => (node.op === 'conv' ? v * stride[a]! : node.op === 'conv_transpose' ? v / stride[a]! : v));
+    const g = f.map((v, a) => (node.op === 'conv' || node.op === 'avg_pool' ? v * stride[a]! : node.op === 'conv_transpose' ? v / stride[a]! : v));
     factor.set(node.id, g);
     g.forEach((v, a) => (need[a] = Math.max(need[a]!, v)));
   }

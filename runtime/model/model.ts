@@ -148,6 +148,8 @@ export class MnxModel {
       }
       case 'pad':
         return ops.pad(x, perAxis(a.before, 0, dims, 0, `${node.id} before`), perAxis(a.after, 0, dims, 0, `${node.id} after`));
+      case 'avg_pool':
+        return ops.avgPool(x, perAxis(a.stride, 1, dims, 1, `${node.id} stride`));
       case 'group_norm':
         return ops.groupNorm(x, num(a.groups, x.shape[4]!), num(a.eps, 1e-5), this.param(node, 'norm_weight'), this.param(node, 'norm_bias'));
       case 'layer_norm':

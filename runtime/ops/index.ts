@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { avgPool } from './avg-pool.js';
 import { convTranspose3d } from './conv-transpose3d.js';
 import { conv3d } from './conv3d.js';
 import { depthwiseConvTranspose3d } from './depthwise-conv-transpose3d.js';
@@ -23,6 +24,8 @@ export interface Ops {
   convTranspose3d: typeof convTranspose3d;
   depthwiseConvTranspose3d: typeof depthwiseConvTranspose3d;
   pad: typeof padSpatial;
+  /** Average pooling, window = stride, no padding (a residual block's strided skip). */
+  avgPool: typeof avgPool;
   groupNorm: typeof groupNorm;
   layerNorm: typeof layerNorm;
   gelu: typeof gelu;
@@ -47,6 +50,7 @@ const defaults: Ops = {
   convTranspose3d,
   depthwiseConvTranspose3d,
   pad: padSpatial,
+  avgPool,
   groupNorm,
   layerNorm,
   gelu,
@@ -77,4 +81,4 @@ export function resetOps(): void {
   Object.assign(ops, defaults);
 }
 
-export { conv3d, convTranspose3d, depthwiseConv3d, depthwiseConvTranspose3d, gelu, grn, groupNorm, layerNorm, leakyRelu, padSpatial };
+export { avgPool, conv3d, convTranspose3d, depthwiseConv3d, depthwiseConvTranspose3d, gelu, grn, groupNorm, layerNorm, leakyRelu, padSpatial };

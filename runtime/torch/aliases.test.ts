@@ -6,9 +6,9 @@ import { parseSafetensors, type TensorMap } from '../io/safetensors.js';
 import { foldNnunetAliases } from './aliases.js';
 
 describe('nnU-Net state_dict aliases', () => {
-  for (const c of ['plain_unet_iso', 'plain_unet_aniso']) {
+  for (const [kind, c] of [['nnunet-reference', 'plain_unet_iso'], ['nnunet-reference', 'plain_unet_aniso'], ['resenc-reference', 'resenc_iso'], ['resenc-reference', 'resenc_aniso']] as const) {
     it(`${c}: the full state_dict (every alias) folds back onto the stored tensors`, () => {
-      const dir = join(FIXTURES, 'nnunet-reference');
+      const dir = join(FIXTURES, kind);
       const meta = JSON.parse(readFileSync(join(dir, `${c}.json`), 'utf8'));
       const stored = parseSafetensors(readFileSync(join(dir, `${c}.weights.safetensors`))).tensors;
       // Rebuild what network.state_dict() holds, in PyTorch's order: every key, aliases included.
@@ -18,6 +18,7 @@ describe('nnU-Net state_dict aliases', () => {
       const { tensors, folded } = foldNnunetAliases(full, c);
       expect(folded).toBe(full.size - stored.size);
       expect([...tensors.keys()].sort()).toEqual([...stored.keys()].sort());
+      expect(tensors.size).toBe(meta.state_dict_num_distinct_tensors ?? stored.size);
     });
   }
   it('refuses aliases that disagree', () => {

@@ -96,6 +96,22 @@ describe('gradient clipping and the learning-rate schedule', () => {
     tf.dispose([...big, ...grads, norm, ...small.grads, small.norm]);
   });
 
+  it('a parameter without a gradient (a deep-supervision head of weight 0) is left alone, as PyTorch skips grad None', () => {
+    const a = tf.variable(tf.tensor([1, 2]));
+    const b = tf.variable(tf.tensor([3, 4]));
+    const { grads, norm } = clipByGlobalNorm([tf.tensor([30, 40]), null], 12);
+    expect(grads[1]).toBeNull();
+    expect(norm.dataSync()[0]).toBeCloseTo(50, 5);
+    for (const name of ['adamw', 'sgd'] as const) {
+      const opt = new Optimizer([a, b], ['a', 'b'], { name, lr: 1e-2, weight_decay: 0.1, eps: 1e-8, betas: [0.9, 0.999], momentum: 0.9, nesterov: true });
+      opt.apply(grads, 1e-2);
+      expect(Array.from(b.dataSync())).toEqual([3, 4]);
+      expect(Array.from(a.dataSync())).not.toEqual([1, 2]);
+      opt.dispose();
+    }
+    tf.dispose([a, b, norm, grads[0]!]);
+  });
+
   it('poly: lr0·(1 − epoch/epochs)^0.9, set per epoch', () => {
     const poly = { name: 'poly' as const, exponent: 0.9 };
     expect(learningRate(poly, 1e-3, 0, 1000)).toBe(1e-3);

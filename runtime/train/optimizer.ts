@@ -20,14 +20,19 @@ export function learningRate(schedule: Plans['training']['lr_schedule'], lr0: nu
 /**
  * torch.nn.utils.clip_grad_norm_: scales every gradient by min(1, max/(‖g‖₂ + 1e-6)), ‖g‖₂ over
  * all gradients together. Returns the clipped gradients (new tensors) and the norm before clipping.
+ * A parameter without a gradient (null: nothing in the loss reads it, e.g. a deep-supervision head
+ * of weight 0) stays null, as PyTorch leaves its `grad` None.
  */
-export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: tf.Scalar } {
-  return tf.tidy(() => {
-    const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
-    if (!(maxNorm > 0)) return { grads: grads.map((g) => tf.clone(g)), norm };
+export function clipByGlobalNorm<G extends tf.Tensor | null>(grads: G[], maxNorm: number): { grads: G[]; norm: tf.Scalar } {
+  // tidy keeps the tensors of the returned container (nulls are passed over).
+  const kept = tf.tidy(() => {
+    const present = grads.filter((g): g is NonNullable<G> => g !== null);
+    const norm = (present.length ? tf.sqrt(tf.addN(present.map((g) => tf.sum(tf.square(g))))) : tf.scalar(0)) as tf.Scalar;
+    if (!(maxNorm > 0)) return { grads: grads.map((g) => (g === null ? g : tf.clone(g))), norm } as unknown as tf.TensorContainer;
     const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
-    return { grads: grads.map((g) => tf.mul(g, coef)), norm };
+    return { grads: grads.map((g) => (g === null ? g : tf.mul(g, coef))), norm } as unknown as tf.TensorContainer;
   });
+  return kept as unknown as { grads: G[]; norm: tf.Scalar };
 }
 
 /** A non-trainable zero variable shaped like `p` (the initial tensor is freed: the variable keeps its data). */
@@ -49,8 +54,12 @@ export class Optimizer {
     this.v = cfg.name === 'adamw' ? params.map(zeroVariable) : [];
   }
 
-  /** One update with learning rate `lr`; `grads` in `params` order. */
-  apply(grads: tf.Tensor[], lr: number): void {
+  /**
+   * One update with learning rate `lr`; `grads` in `params` order. A parameter whose gradient is
+   * null is left alone (no moment update, no weight decay), as PyTorch's optimisers skip a
+   * parameter whose `grad` is None.
+   */
+  apply(grads: (tf.Tensor | null)[], lr: number): void {
     this.step++;
     const { cfg } = this;
     tf.tidy(() => {
@@ -59,7 +68,8 @@ export class Optimizer {
         const bc1 = 1 - Math.pow(b1, this.step);
         const bc2 = 1 - Math.pow(b2, this.step);
         this.params.forEach((p, i) => {
-          const g = grads[i]!;
+          const g = grads[i];
+          if (!g) return;
           const m = tf.add(tf.mul(this.m[i]!, b1), tf.mul(g, 1 - b1));
           const v = tf.add(tf.mul(this.v[i]!, b2), tf.mul(tf.square(g), 1 - b2));
           this.m[i]!.assign(m);
@@ -71,6 +81,7 @@ export class Optimizer {
       } else {
         const mu = cfg.momentum;
         this.params.forEach((p, i) => {
+          if (!grads[i]) return;
           const g = tf.add(grads[i]!, tf.mul(p, cfg.weight_decay));
           const buf = tf.add(tf.mul(this.m[i]!, mu), g);
           this.m[i]!.assign(buf);

@@ -213,9 +213,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           tf.dispose([x, ...ys, value, ...Object.values(grads)]);
           throw new NonFiniteLossError(`epoch ${epoch}, iteration ${it}: the loss is ${loss}; stopping (the last good checkpoints are kept as they are)`);
         }
-        const { grads: clipped, norm } = clipByGlobalNorm(vars.map((v) => grads[v.name]!), t.grad_clip_norm);
+        // A head of weight 0 is left out of the loss, so its parameters get no gradient (null) and are not updated.
+        const { grads: clipped, norm } = clipByGlobalNorm(vars.map((v) => grads[v.name] ?? null), t.grad_clip_norm);
         optimizer.apply(clipped, lr);
-        tf.dispose([x, ...ys, value, norm, ...clipped, ...Object.values(grads)]);
+        tf.dispose([x, ...ys, value, norm, ...clipped.filter((g): g is tf.Tensor => g !== null), ...Object.values(grads)]);
         lossSum += loss;
         it++;
         opts.onIteration?.({ epoch, iteration: it, iterations: t.iterations_per_epoch, loss, itPerSec: (it - startIt) / ((performance.now() - tTrain) / 1000), phase: 'train' });

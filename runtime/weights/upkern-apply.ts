@@ -9,7 +9,7 @@
 import type { WeightMap } from '../../ir/weight-map.js';
 import type { IRParam } from '../../ir/types.js';
 import type { TensorMap } from '../io/safetensors.js';
-import { createRng } from '../model/init.js';
+import { createRng, fillKaimingNormal } from '../model/init.js';
 import { UpkernError } from '../errors.js';
 
 export { UpkernError };
@@ -96,6 +96,10 @@ export function initFresh(param: IRParam, seed: number): Float32Array {
       for (let i = 0; i < out.length; i++) out[i] = (2 * rand() - 1) * bound;
       return out;
     }
+    case 'kaiming_normal':
+      if (!param.fanIn || param.fanIn <= 0) throw new UpkernError(`'${param.name}': no fan_in to initialise it with`);
+      fillKaimingNormal(out, param, createRng(seed ^ hashName(param.name)));
+      return out;
   }
 }
 
