@@ -2,6 +2,7 @@ import type { Assign, BaseModelDecl } from './ast.js';
 import './blocks/primitives.js';
 import './blocks/mednext.js';
 import './blocks/nnunet.js';
+import './blocks/tensor.js';
 import { parseExpression } from './build-ast.js';
 import { DiagnosticBag, didYouMean, type Diagnostic } from './diagnostics/diagnostic.js';
 import { Evaluator, type ParamOrigin } from './evaluate.js';

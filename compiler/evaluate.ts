@@ -6,6 +6,7 @@ import { GraphBuilder, type TensorRef } from './graph.js';
 import type { OriginStep, SourceSpan } from './ir/types.js';
 import { POISON, acceptsKernel, containsPoison, describeType, describeValue, isPoison, isTensor, matches, typeFromAst, type Value } from './types.js';
 import { emitAdd } from './blocks/primitives.js';
+import { emitBinary, emitScale, fullShape } from './blocks/tensor.js';
 
 /**
  * Pass 4, expand: runs a model body with its parameter values, expanding loops, repeats and
@@ -22,7 +23,7 @@ export interface ParamOrigin {
 }
 
 /** Functions built into the language (not blocks: they compute values, emit nothing except `input`). */
-const BUILTINS = ['len', 'per_stage', 'range', 'reversed', 'min', 'max', 'sum', 'abs', 'channels', 'input', 'dummy_tensor', 'str'] as const;
+const BUILTINS = ['len', 'per_stage', 'range', 'reversed', 'min', 'max', 'sum', 'abs', 'channels', 'input', 'dummy_tensor', 'str', 'shape', 'prod'] as const;
 const MAX_LOOP = 100_000;
 /** Deepest chain of user-block calls (a block calling itself is caught here). */
 const MAX_BLOCK_DEPTH = 32;
@@ -421,11 +422,20 @@ export class Evaluator {
     if (isPoison(l) || isPoison(r)) return POISON;
     const bad = () => this.err('OperatorType', e.opSpan, [e.op, describeValue(l), describeValue(r)]);
     if (isTensor(l) || isTensor(r)) {
-      if (e.op === '+' && isTensor(l) && isTensor(r)) {
-        this.g.span = e.span;
-        const ok = emitAdd(this.g, this.scopePrefix, `add_${++this.autoName}`, l, r);
-        return ok;
+      this.g.span = e.span;
+      const fns: Record<string, 'add' | 'sub' | 'mul' | 'div'> = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div' };
+      const fn = fns[e.op];
+      if (isTensor(l) && isTensor(r) && fn) {
+        // Two feature maps of one shape: the residual sum every MedNeXt / nnU-Net block has.
+        if (fn === 'add' && !l.shape.dims && !r.shape.dims) return emitAdd(this.g, this.scopePrefix, `add_${++this.autoName}`, l, r);
+        return emitBinary(this.g, this.scopePrefix, `${fn}_${++this.autoName}`, fn, l, r) ?? POISON;
       }
+      // A tensor times (or divided by) a number: a scale.
+      if (isTensor(l) && typeof r === 'number' && (e.op === '*' || e.op === '/')) {
+        if (e.op === '/' && r === 0) return this.err('DivisionByZero', e.opSpan);
+        return emitScale(this.g, this.scopePrefix, `scale_${++this.autoName}`, l, e.op === '*' ? r : 1 / r);
+      }
+      if (isTensor(r) && typeof l === 'number' && e.op === '*') return emitScale(this.g, this.scopePrefix, `scale_${++this.autoName}`, r, l);
       return bad();
     }
     switch (e.op) {
@@ -683,6 +693,16 @@ export class Evaluator {
         return typeof pos[0] === 'number' ? Math.abs(pos[0]) : bad('abs() needs a number');
       case 'channels':
         return isTensor(pos[0]) ? pos[0].shape.channels : bad(`channels() needs a tensor, got ${describeValue(pos[0] ?? null)}`);
+      case 'shape': {
+        // The per-sample shape: [C, *spatial] of a feature map, the dims of a general tensor.
+        if (!isTensor(pos[0])) return bad(`shape() needs a tensor, got ${describeValue(pos[0] ?? null)}`);
+        const s = fullShape(pos[0]);
+        return s ? [...s] : bad('shape() needs the input size (give --input-size or input(size: …))');
+      }
+      case 'prod': {
+        const xs = pos.length === 1 && Array.isArray(pos[0]) ? pos[0] : pos;
+        return numbers(xs) ? (xs as number[]).reduce((a, b) => a * b, 1) : bad('prod() needs numbers');
+      }
       case 'input': {
         const c = named.channels ?? pos[0];
         const dims = named.dims ?? this.g.spatialDims;
@@ -690,7 +710,12 @@ export class Evaluator {
         if (typeof c !== 'number' || !Number.isInteger(c) || c < 1) return this.err('BadChannels', call.span, [`input channels must be a positive int, got ${describeValue(c ?? null)}`]);
         if (dims !== 2 && dims !== 3) return this.err('WrongInputRank', call.span, [`input dims must be 2 or 3, got ${describeValue(dims)}`]);
         if (this.input) return this.err('BadValue', call.span, ['input() may be called once']);
-        let spatial = this.inputSize;
+        // Without a size from the caller, the spec's own `size:` (e.g. a transformer's img_size) is used.
+        const own = named.size;
+        if (own !== undefined && own !== null && !(Array.isArray(own) && own.length === dims && own.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= 1))) {
+          return this.err('WrongInputRank', call.span, [`input size must be a list of ${describeValue(dims)} positive ints, got ${describeValue(own)}`]);
+        }
+        let spatial = this.inputSize ?? ((own as number[] | undefined) ?? null);
         if (spatial && spatial.length !== dims) {
           this.err('WrongInputRank', call.span, [`the input size has ${spatial.length} axes but this is a ${dims}-D network (dim = "${dims}d")`]);
           spatial = null;

@@ -18,6 +18,8 @@ export interface ParamSpec {
   role: IRParam['role'];
   init: IRParam['init'];
   fanIn?: number;
+  std?: number;
+  recipe?: Record<string, unknown>;
 }
 
 /** Largest tensor (elements) the compiler accepts: protects against absurd specs. */
@@ -95,7 +97,16 @@ export class GraphBuilder {
     }
     if (p.shape.reduce((a, b) => a * b, 1) > MAX_ELEMENTS) this.error('BadChannels', [`parameter ${full} would have shape [${p.shape}]; that is beyond any machine`]);
     this.paramOwners.set(full, scope);
-    this.params.push({ name: full, shape: p.shape, role: p.role, init: p.init, ...(p.fanIn !== undefined ? { fanIn: p.fanIn } : {}), trainable: p.role !== 'dummy' });
+    this.params.push({
+      name: full,
+      shape: p.shape,
+      role: p.role,
+      init: p.init,
+      ...(p.fanIn !== undefined ? { fanIn: p.fanIn } : {}),
+      ...(p.std !== undefined ? { std: p.std } : {}),
+      ...(p.recipe !== undefined ? { recipe: p.recipe } : {}),
+      trainable: p.role !== 'dummy' && p.role !== 'buffer',
+    });
   }
 
   /** Parameters in PyTorch `state_dict` order: a module's own parameters first, then its children in creation order. */

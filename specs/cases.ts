@@ -13,6 +13,9 @@ export interface GoldenCase {
 
 const paper = ['S', 'B', 'M', 'L'].flatMap((v) => [3, 5].map((k) => ({ name: `mednext_${v}_k${k}`, spec: `examples/paper/mednext_${v}_k${k}.mnx`, inputSize: [128, 128, 128] })));
 
+/** unetr_tiny's constructor arguments (tests/fixtures/baselines-reference/unetr_tiny.json). */
+export const UNETR_TINY = ['in_channels=1', 'out_channels=3', 'img_size=[32, 48, 32]', 'feature_size=4', 'hidden_size=32', 'mlp_dim=64', 'num_heads=4', 'proj_type="conv"', 'qkv_bias=false'];
+
 export const goldenCases: GoldenCase[] = [
   { name: 'mednext_default', spec: 'examples/mednext.mnx', inputSize: [128, 128, 128] },
   ...['S', 'B', 'M', 'L'].map((v) => ({ name: `mednext_variant_${v}_ds`, spec: 'examples/mednext.mnx', variant: v, set: ['deep_supervision=true', 'n_classes=3'], inputSize: [128, 128, 128] })),
@@ -22,4 +25,7 @@ export const goldenCases: GoldenCase[] = [
   { name: 'tiny', spec: 'examples/tiny.mnx', inputSize: [32, 32, 32] },
   { name: 'user_blocks', spec: 'specs/user_blocks.mnx', inputSize: [32, 32, 32] },
   { name: 'tiny_layer_norm_grn_2d', spec: 'examples/tiny.mnx', set: ['norm_type="layer"', 'grn=true', 'dim="2d"'], inputSize: [32, 32] },
+  // The paper's baselines (examples/baselines/): the paper configuration, and the fixture's small one.
+  { name: 'unetr_96', spec: 'examples/baselines/unetr.mnx', inputSize: [96, 96, 96] },
+  { name: 'unetr_tiny', spec: 'examples/baselines/unetr.mnx', set: UNETR_TINY, inputSize: [32, 48, 32] },
 ];

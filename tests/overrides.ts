@@ -14,3 +14,8 @@ const NNUNET_ARGS = ['input_channels', 'n_stages', 'features_per_stage', 'kernel
 export function nnunetOverrides(args: Record<string, unknown>): string[] {
   return NNUNET_ARGS.filter((k) => k in args).map((k) => `${k}=${JSON.stringify(args[k])}`);
 }
+
+/** `--set` lines reproducing a baseline fixture's constructor call (tests/fixtures/baselines-reference). */
+export function baselineOverrides(args: Record<string, unknown>): string[] {
+  return Object.entries(args).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+}

@@ -57,6 +57,36 @@ function call(n: IRNode, ir: IRModel, depthwise: (n: IRNode) => boolean): string
       return `ops.concat([${x.join(', ')}])`;
     case 'output':
       return d === 2 ? `tf.squeeze(${x[0]}, [1])` : x[0]!;
+    case 'channels_last':
+      return `ops.channelsLast(${x[0]}, ${JSON.stringify(n.out.dims)})`;
+    case 'feature_map':
+      return `ops.featureMap(${x[0]}, ${JSON.stringify(n.out.spatial)}, ${n.out.channels})`;
+    case 'reshape':
+      return `ops.reshape(${x[0]}, ${JSON.stringify(n.out.dims)})`;
+    case 'permute':
+      return `ops.permute(${x[0]}, ${JSON.stringify(a.axes)})`;
+    case 'slice':
+      return `ops.slice(${x[0]}, ${a.axis}, ${a.start}, ${a.end}, ${a.step})`;
+    case 'roll':
+      return `ops.roll(${x[0]}, ${JSON.stringify(a.shifts)}, ${JSON.stringify(a.axes)})`;
+    case 'linear':
+      return `ops.linear(${x[0]}, ${p('weight')}, ${p('bias')})`;
+    case 'matmul':
+      return `ops.matmul(${x[0]}, ${x[1]}, ${a.transpose_b === true})`;
+    case 'softmax':
+      return `ops.softmax(${x[0]}, ${a.axis})`;
+    case 'scale':
+      return `ops.scale(${x[0]}, ${a.factor})`;
+    case 'binary':
+      return `ops.binary(${x[0]}, ${x[1]}, ${JSON.stringify(a.fn)})`;
+    case 'parameter':
+      return `ops.parameter(${p('value')}, ${JSON.stringify(n.out.dims)})`;
+    case 'buffer':
+      return n.params.value ? `ops.parameter(${p('value')}, ${JSON.stringify(n.out.dims)})` : `buffer(${JSON.stringify(n.attrs)})`;
+    case 'gather':
+      return `ops.gather(${x[0]}, ${x[1]})`;
+    case 'mean':
+      return `ops.mean(${x[0]}, ${a.axis}, ${a.keepdim === true})`;
   }
 }
 
@@ -73,6 +103,11 @@ export function generateTypeScript(ir: IRModel, options: TypeScriptOptions = {})
   file.addImportDeclaration({ namespaceImport: 'tf', moduleSpecifier: '@tensorflow/tfjs-core' });
   file.addImportDeclaration({ namedImports: ['ops'], moduleSpecifier: `${runtime}/ops/index.js` });
   file.addImportDeclaration({ namedImports: ['IRParam'], moduleSpecifier: `${runtime}/../compiler/ir/types.js`, isTypeOnly: true });
+  if (ir.nodes.some((n) => n.op === 'buffer' && !n.params.value)) {
+    // Constant tensors (window masks) from their recipe, batch 1.
+    file.addImportDeclaration({ namedImports: ['bufferValues'], moduleSpecifier: `${runtime}/../compiler/ir/buffers.js` });
+    file.addStatements('const buffer = (recipe: Record<string, unknown>) => { const v = bufferValues(recipe); return tf.tensor(v.data, [1, ...v.shape]); };');
+  }
   file.addVariableStatement({
     isExported: true,
     declarationKind: VariableDeclarationKind.Const,

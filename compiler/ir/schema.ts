@@ -10,7 +10,8 @@ const shape = {
   required: ['channels', 'spatial'],
   properties: {
     channels: { type: 'integer', minimum: 1 },
-    spatial: { anyOf: [{ type: 'null' }, { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 2, maxItems: 3 }] },
+    spatial: { anyOf: [{ type: 'null' }, { type: 'array', items: { type: 'integer', minimum: 1 }, maxItems: 8 }] },
+    dims: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1, maxItems: 8 },
   },
   additionalProperties: false,
 };
@@ -38,7 +39,7 @@ export const irSchema = {
         additionalProperties: false,
         properties: {
           id: { type: 'string', minLength: 1 },
-          op: { enum: ['input', 'conv', 'conv_transpose', 'pad', 'group_norm', 'layer_norm', 'gelu', 'leaky_relu', 'relu', 'grn', 'add', 'concat', 'output'] },
+          op: { enum: ['input', 'conv', 'conv_transpose', 'pad', 'group_norm', 'layer_norm', 'gelu', 'leaky_relu', 'relu', 'grn', 'add', 'concat', 'output', 'channels_last', 'feature_map', 'reshape', 'permute', 'slice', 'roll', 'linear', 'matmul', 'softmax', 'scale', 'binary', 'parameter', 'buffer', 'gather', 'mean'] },
           inputs: { type: 'array', items: { type: 'string' } },
           attrs: { type: 'object', additionalProperties: { type: ['number', 'boolean', 'string', 'array'] } },
           params: { type: 'object', additionalProperties: { type: 'string' } },
@@ -59,9 +60,11 @@ export const irSchema = {
         properties: {
           name: { type: 'string', minLength: 1 },
           shape: { type: 'array', items: { type: 'integer', minimum: 1 } },
-          role: { enum: ['conv_weight', 'conv_transpose_weight', 'bias', 'norm_weight', 'norm_bias', 'grn_gamma', 'grn_beta', 'dummy'] },
-          init: { enum: ['kaiming_uniform', 'fan_in_uniform', 'zeros', 'ones'] },
+          role: { enum: ['conv_weight', 'conv_transpose_weight', 'bias', 'norm_weight', 'norm_bias', 'grn_gamma', 'grn_beta', 'dummy', 'linear_weight', 'free', 'buffer'] },
+          init: { enum: ['kaiming_uniform', 'fan_in_uniform', 'zeros', 'ones', 'trunc_normal', 'recipe'] },
           fanIn: { type: 'number' },
+          std: { type: 'number' },
+          recipe: { type: 'object' },
           trainable: { type: 'boolean' },
         },
       },

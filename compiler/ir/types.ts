@@ -26,10 +26,21 @@ export interface OriginStep {
   span: SourceSpan;
 }
 
+/**
+ * The shape of one sample of an activation (the batch axis is never written).
+ *
+ * A feature map (every op of the MedNeXt and nnU-Net networks) has `channels` and the spatial
+ * extent, and no `dims`. A general tensor (token sequences `[tokens, features]`, per-head
+ * `[heads, tokens, dim]`, window stacks, …) has `dims`, its per-sample shape in PyTorch order
+ * (`[B, ...dims]` in PyTorch); for it `channels` is the last entry of `dims` and `spatial` the
+ * others, so `channels × prod(spatial)` is the element count for either kind.
+ */
 export interface ActShape {
   channels: number;
   /** Spatial extent; null where no input size was given (checks that need sizes are skipped). */
   spatial: number[] | null;
+  /** Per-sample shape of a general (non-feature-map) tensor, PyTorch order. */
+  dims?: number[];
 }
 
 export type IROp =
@@ -44,8 +55,24 @@ export type IROp =
   | 'relu'
   | 'grn' // global response normalisation (ConvNeXt-V2), MedNeXt form; attrs: eps; params gamma, beta [1, C, 1, 1(, 1)]
   | 'add' // element-wise sum of all inputs
-  | 'concat' // channel concatenation, inputs in order
-  | 'output'; // marks a network output; attrs: index (0 = full resolution)
+  | 'concat' // channel concatenation, inputs in order; attrs.axis (optional): the per-sample axis of general tensors
+  | 'output' // marks a network output; attrs: index (0 = full resolution)
+  // General tensors (out.dims set). Axes count the per-sample axes (the batch axis is not one).
+  | 'channels_last' // feature map [C, *spatial] → general [*spatial, C] (PyTorch: permute channels last)
+  | 'feature_map' // general [*spatial, C] → feature map [C, *spatial]
+  | 'reshape' // attrs: shape (the per-sample output shape); C-order, as torch.reshape
+  | 'permute' // attrs: axes (output axis i is input axis axes[i])
+  | 'slice' // attrs: axis, start, end, step
+  | 'roll' // cyclic shift (torch.roll); attrs: shifts, axes
+  | 'linear' // nn.Linear over the last axis: y = x·Wᵀ + b; params weight [out, in], bias [out]
+  | 'matmul' // batched matrix product of the last two axes, leading axes broadcast; attrs: transpose_b
+  | 'softmax' // attrs: axis
+  | 'scale' // x · factor; attrs: factor
+  | 'binary' // broadcasting element-wise op of two tensors (numpy rules on the per-sample shapes); attrs: fn (add, sub, mul, div)
+  | 'parameter' // a learned free tensor (position embedding, layer scale, bias table); params value; out.dims = its shape
+  | 'buffer' // a constant tensor computed at compile time from attrs.recipe (relative position index, window masks); params value when it is a state_dict buffer
+  | 'gather' // rows of input 0 (a table [T, ...]) picked by the integer tensor input 1: out = [...index dims, ...table dims[1:]]
+  | 'mean'; // mean over one axis; attrs: axis, keepdim
 
 export interface IRParam {
   /** Official state_dict key, e.g. `enc_block_0.1.conv1.weight`. */
@@ -60,9 +87,16 @@ export interface IRParam {
     | 'norm_bias'
     | 'grn_gamma'
     | 'grn_beta'
-    | 'dummy'; // MedNeXt's unused `dummy_tensor` ([1], value 1): written for PyTorch's strict loading, not counted
+    | 'dummy' // MedNeXt's unused `dummy_tensor` ([1], value 1): written for PyTorch's strict loading, not counted
+    | 'linear_weight' // nn.Linear weight [out, in]
+    | 'free' // a free parameter (position embedding, layer scale gamma, relative position bias table), shape as declared
+    | 'buffer'; // a state_dict buffer computed from a recipe (relative_position_index, int64 in files); not a parameter, not counted
   /** Initialisation a new model uses (PyTorch's defaults for the module that owns it). */
-  init: 'kaiming_uniform' | 'fan_in_uniform' | 'zeros' | 'ones';
+  init: 'kaiming_uniform' | 'fan_in_uniform' | 'zeros' | 'ones' | 'trunc_normal' | 'recipe';
+  /** Standard deviation of `trunc_normal` (truncated at ±2). */
+  std?: number;
+  /** For `recipe` buffers: how the value is computed (see compiler/buffers.ts). */
+  recipe?: Record<string, unknown>;
   /** fan_in for the PyTorch default init (`1/sqrt(fan_in)` bounds). */
   fanIn?: number;
   trainable: boolean;

@@ -1,3 +1,4 @@
+import { bufferValues } from '../../compiler/ir/buffers.js';
 import type { IRParam } from '../../compiler/ir/types.js';
 
 /**
@@ -27,6 +28,21 @@ export function initialValues(p: IRParam, rng: () => number): Float32Array {
     if (!p.fanIn || p.fanIn <= 0) throw new Error(`parameter ${p.name}: init ${p.init} needs a positive fanIn`);
     const bound = 1 / Math.sqrt(p.fanIn);
     for (let i = 0; i < n; i++) out[i] = (2 * rng() - 1) * bound;
+  } else if (p.init === 'trunc_normal') {
+    fillTruncNormal(out, p.std ?? 0.02, rng);
+  } else if (p.init === 'recipe') {
+    if (!p.recipe) throw new Error(`parameter ${p.name}: init 'recipe' without a recipe`);
+    out.set(bufferValues(p.recipe).data);
   }
   return out;
+}
+
+/** N(0, std²) truncated at ±2·std (timm's trunc_normal_ default bounds), by rejection. */
+export function fillTruncNormal(out: Float32Array, std: number, rng: () => number): void {
+  for (let i = 0; i < out.length; i++) {
+    let z: number;
+    do z = Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+    while (Math.abs(z) > 2);
+    out[i] = z * std;
+  }
 }

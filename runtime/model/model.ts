@@ -7,6 +7,7 @@ import { recordingGradients } from '../autodiff/backprop.js';
 import { paramLayouts, runtimeShape, toRuntime, type ParamLayout } from '../weights/layout.js';
 import { checkpointSegments, runCheckpointed } from './checkpoint.js';
 import { createRng, initialValues } from './init.js';
+import { bufferValues } from '../../compiler/ir/buffers.js';
 
 export interface BuildOptions {
   /** Seed of the initial weights (default 0). */
@@ -168,10 +169,55 @@ export class MnxModel {
       case 'add':
         return ops.add(inputs);
       case 'concat':
-        return ops.concat(inputs);
+        return typeof a.axis === 'number' ? ops.concatAxis(inputs, a.axis) : ops.concat(inputs);
       case 'output':
         return tf.clone(x);
+      case 'channels_last':
+        return ops.channelsLast(x, node.out.dims ?? []);
+      case 'feature_map':
+        return ops.featureMap(x, node.out.spatial ?? [], node.out.channels);
+      case 'reshape':
+        return ops.reshape(x, node.out.dims ?? []);
+      case 'permute':
+        return ops.permute(x, a.axes as number[]);
+      case 'slice':
+        return ops.slice(x, a.axis as number, a.start as number, a.end as number, a.step as number);
+      case 'roll':
+        return ops.roll(x, a.shifts as number[], a.axes as number[]);
+      case 'linear':
+        return ops.linear(x, this.param(node, 'linear_weight')!, this.param(node, 'bias'));
+      case 'matmul':
+        return ops.matmul(x, inputs[1]!, a.transpose_b === true);
+      case 'softmax':
+        return ops.softmax(x, a.axis as number);
+      case 'scale':
+        return ops.scale(x, a.factor as number);
+      case 'binary':
+        return ops.binary(x, inputs[1]!, a.fn as string);
+      case 'parameter':
+        return ops.parameter(this.param(node, 'free', 'buffer')!, node.out.dims ?? []);
+      case 'buffer':
+        return this.buffer(node);
+      case 'gather':
+        return ops.gather(x, inputs[1]!);
+      case 'mean':
+        return ops.mean(x, a.axis as number, a.keepdim === true);
     }
+  }
+
+  private readonly buffers = new Map<string, tf.Tensor>();
+
+  /** A compile-time constant (attrs.recipe), computed once per model, as a batch-1 tensor. */
+  private buffer(node: IRNode): tf.Tensor {
+    const name = this.paramName(node, 'buffer');
+    if (name !== undefined) return ops.parameter(this.variables.get(name)!, node.out.dims ?? []);
+    let t = this.buffers.get(node.id);
+    if (!t) {
+      const v = bufferValues(node.attrs);
+      t = tf.keep(tf.tensor(v.data, [1, ...v.shape], 'float32'));
+      this.buffers.set(node.id, t);
+    }
+    return tf.clone(t);
   }
 
   private readonly plans = new Map<boolean, ExecutionPlan>();
@@ -317,6 +363,8 @@ export class MnxModel {
   dispose(): void {
     for (const v of this.variables.values()) v.dispose();
     this.variables.clear();
+    for (const t of this.buffers.values()) t.dispose();
+    this.buffers.clear();
   }
 }
 

@@ -9,6 +9,7 @@ import { groupNorm } from './group-norm.js';
 import { layerNorm } from './layer-norm.js';
 import { leakyRelu } from './leaky-relu.js';
 import { padSpatial } from './pad.js';
+import * as tensorOps from './tensor.js';
 import { geluPointwise, normGeluPointwise, normPointwise } from '../kernels/fused-pointwise.js';
 
 /**
@@ -39,6 +40,22 @@ export interface Ops {
   normPointwise: typeof normPointwise;
   /** GroupNorm → 1×1×1 conv → GELU → 1×1×1 conv (a MedNeXt block's tail), keeping GroupNorm's saved set. */
   normGeluPointwise: typeof normGeluPointwise;
+  // General tensors (runtime/ops/tensor.ts): [N, ...dims] in PyTorch order.
+  channelsLast: typeof tensorOps.channelsLast;
+  featureMap: typeof tensorOps.featureMap;
+  reshape: typeof tensorOps.reshape;
+  permute: typeof tensorOps.permute;
+  slice: typeof tensorOps.slice;
+  concatAxis: typeof tensorOps.concatAxis;
+  roll: typeof tensorOps.roll;
+  linear: typeof tensorOps.linear;
+  matmul: typeof tensorOps.matmul;
+  softmax: typeof tensorOps.softmax;
+  binary: typeof tensorOps.binary;
+  scale: typeof tensorOps.scale;
+  parameter: typeof tensorOps.parameter;
+  gather: typeof tensorOps.gather;
+  mean: typeof tensorOps.mean;
 }
 
 const defaults: Ops = {
@@ -60,6 +77,7 @@ const defaults: Ops = {
   geluPointwise,
   normPointwise,
   normGeluPointwise,
+  ...tensorOps,
 };
 
 /** The current implementations (a live object: the builder looks ops up at call time). */

@@ -9,7 +9,8 @@
 import type { WeightMap } from '../../compiler/passes/upkern.js';
 import type { IRParam } from '../../compiler/ir/types.js';
 import type { TensorMap } from '../io/safetensors.js';
-import { createRng } from '../model/init.js';
+import { createRng, fillTruncNormal } from '../model/init.js';
+import { bufferValues } from '../../compiler/ir/buffers.js';
 
 export class UpkernError extends Error {}
 
@@ -95,6 +96,13 @@ export function initFresh(param: IRParam, seed: number): Float32Array {
       for (let i = 0; i < out.length; i++) out[i] = (2 * rand() - 1) * bound;
       return out;
     }
+    case 'trunc_normal':
+      fillTruncNormal(out, param.std ?? 0.02, createRng(seed ^ hashName(param.name)));
+      return out;
+    case 'recipe':
+      if (!param.recipe) throw new UpkernError(`'${param.name}': no recipe to compute it from`);
+      out.set(bufferValues(param.recipe).data);
+      return out;
   }
 }
 

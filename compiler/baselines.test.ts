@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, ROOT } from '../tests/fixtures.js';
+import { baselineOverrides } from '../tests/overrides.js';
+import { compileFile } from './compile.js';
+import { renderDiagnostics } from './diagnostics/render.js';
+import { summarize } from './emit/summary.js';
+import { verifyIR } from './ir/verify.js';
+
+/** The paper's baselines written in the language: official parameter names, shapes and counts. */
+const REF = join(FIXTURES, 'baselines-reference');
+const SPECS: Record<string, { spec: string; cases: string[]; rows: string[] }> = {
+  UNETR: { spec: 'examples/baselines/unetr.mnx', cases: ['unetr_tiny'], rows: ['UNETR_96', 'UNETR_96_conv', 'UNETR_128'] },
+};
+
+const counts = JSON.parse(readFileSync(join(REF, 'param_counts.json'), 'utf8')) as { rows: { name: string; constructor_args: Record<string, unknown>; num_parameters: number }[] };
+
+for (const [network, s] of Object.entries(SPECS)) {
+  describe(`${network} (${s.spec})`, () => {
+    for (const c of s.cases) {
+      it(`${c}: every state_dict key with its shape, and the parameter count`, () => {
+        const meta = JSON.parse(readFileSync(join(REF, `${c}.json`), 'utf8'));
+        const r = compileFile(join(ROOT, s.spec), { set: baselineOverrides(meta.constructor_args), inputSize: meta.input.shape.slice(2) });
+        expect(renderDiagnostics(r.diagnostics, r.sources)).toBe('');
+        expect(verifyIR(r.ir)).toEqual([]);
+        const want = new Map((meta.state_dict as [string, number[]][]).map(([k, shape]) => [k, shape]));
+        expect(r.ir!.parameters.map((p) => p.name).sort()).toEqual([...want.keys()].sort());
+        for (const p of r.ir!.parameters) expect(p.shape, p.name).toEqual(want.get(p.name));
+        expect(summarize(r.ir!).params).toBe(meta.num_parameters);
+        const outs = r.ir!.outputs.map((o) => r.ir!.nodes.find((n) => n.id === o)!.out);
+        expect(outs.map((o) => [o.channels, ...(o.spatial ?? [])])).toEqual(meta.outputs.map((o: { shape: number[] }) => o.shape.slice(1)));
+      });
+    }
+    for (const name of s.rows) {
+      it(`${name}: the paper configuration's parameter count`, () => {
+        const row = counts.rows.find((x) => x.name === name)!;
+        const r = compileFile(join(ROOT, s.spec), { set: baselineOverrides(row.constructor_args) });
+        expect(renderDiagnostics(r.diagnostics, r.sources)).toBe('');
+        expect(summarize(r.ir!).params).toBe(row.num_parameters);
+      });
+    }
+  });
+}
