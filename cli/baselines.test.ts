@@ -15,7 +15,10 @@ import { baselineOverrides } from '../tests/overrides.js';
  */
 const REF = join(FIXTURES, 'baselines-reference');
 const BACKENDS = ['cpu', 'wasm', 'native', 'tensorflow'];
-const CASES = [{ case: 'unetr_tiny', spec: 'examples/baselines/unetr.mnx' }];
+const CASES = [
+  { case: 'unetr_tiny', spec: 'examples/baselines/unetr.mnx' },
+  { case: 'uxnet_tiny', spec: 'examples/baselines/uxnet.mnx' },
+];
 
 function mnxc(...args: string[]) {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
@@ -50,7 +53,7 @@ describe('mnxc forward matches the official baselines', () => {
           console.log(`${c.case} ${backend} ${k}: max |err| ${maxErr.toExponential(2)} (tolerance ${(2e-5 + 2e-5 * maxRef).toExponential(2)})`);
           expect(maxErr, `${c.case} on ${backend}: ${k}`).toBeLessThanOrEqual(2e-5 + 2e-5 * maxRef);
         }
-      }, 120_000);
+      }, 400_000);
     }
   }
 });

@@ -12,6 +12,7 @@ import { verifyIR } from './ir/verify.js';
 const REF = join(FIXTURES, 'baselines-reference');
 const SPECS: Record<string, { spec: string; cases: string[]; rows: string[] }> = {
   UNETR: { spec: 'examples/baselines/unetr.mnx', cases: ['unetr_tiny'], rows: ['UNETR_96', 'UNETR_96_conv', 'UNETR_128'] },
+  UXNET: { spec: 'examples/baselines/uxnet.mnx', cases: ['uxnet_tiny'], rows: ['3DUXNET'] },
 };
 
 const counts = JSON.parse(readFileSync(join(REF, 'param_counts.json'), 'utf8')) as { rows: { name: string; constructor_args: Record<string, unknown>; num_parameters: number }[] };

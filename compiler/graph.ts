@@ -19,6 +19,7 @@ export interface ParamSpec {
   init: IRParam['init'];
   fanIn?: number;
   std?: number;
+  value?: number;
   recipe?: Record<string, unknown>;
 }
 
@@ -104,6 +105,7 @@ export class GraphBuilder {
       init: p.init,
       ...(p.fanIn !== undefined ? { fanIn: p.fanIn } : {}),
       ...(p.std !== undefined ? { std: p.std } : {}),
+      ...(p.value !== undefined ? { value: p.value } : {}),
       ...(p.recipe !== undefined ? { recipe: p.recipe } : {}),
       trainable: p.role !== 'dummy' && p.role !== 'buffer',
     });

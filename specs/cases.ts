@@ -28,4 +28,5 @@ export const goldenCases: GoldenCase[] = [
   // The paper's baselines (examples/baselines/): the paper configuration, and the fixture's small one.
   { name: 'unetr_96', spec: 'examples/baselines/unetr.mnx', inputSize: [96, 96, 96] },
   { name: 'unetr_tiny', spec: 'examples/baselines/unetr.mnx', set: UNETR_TINY, inputSize: [32, 48, 32] },
+  { name: 'uxnet_96', spec: 'examples/baselines/uxnet.mnx', set: ['out_chans=14'], inputSize: [96, 96, 96] },
 ];

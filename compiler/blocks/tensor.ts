@@ -374,8 +374,9 @@ registerBlock({
   inputs: 0,
   args: [
     { name: 'shape', type: T.list(T.posint), doc: 'state_dict shape' },
-    { name: 'init', type: T.oneOf('zeros', 'ones', 'trunc_normal'), default: 'zeros', doc: 'initial value of a new model' },
+    { name: 'init', type: T.oneOf('zeros', 'ones', 'trunc_normal', 'constant'), default: 'zeros', doc: 'initial value of a new model' },
     { name: 'std', type: T.float, default: 0.02, doc: 'standard deviation of trunc_normal' },
+    { name: 'value', type: T.float, default: 0, doc: 'the fill value of constant' },
     { name: 'batch', type: T.bool, default: false, doc: 'the leading 1 of `shape` is the batch axis' },
   ],
   expand(g, scope, _inputs, a) {
@@ -388,8 +389,8 @@ registerBlock({
     const dot = scope.lastIndexOf('.');
     const parent = dot < 0 ? '' : scope.slice(0, dot);
     const leaf = scope.slice(dot + 1);
-    const init = a.init as 'zeros' | 'ones' | 'trunc_normal';
-    const p: ParamSpec = { key: 'value', suffix: leaf, shape, role: 'free', init, ...(init === 'trunc_normal' ? { std: num(a.std) } : {}) };
+    const init = a.init as 'zeros' | 'ones' | 'trunc_normal' | 'constant';
+    const p: ParamSpec = { key: 'value', suffix: leaf, shape, role: 'free', init, ...(init === 'trunc_normal' ? { std: num(a.std) } : {}), ...(init === 'constant' ? { value: num(a.value) } : {}) };
     return g.node('parameter', parent, leaf, [], { batch: a.batch as boolean }, general(dims), [p]);
   },
 });

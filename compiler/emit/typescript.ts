@@ -34,6 +34,7 @@ function call(n: IRNode, ir: IRModel, depthwise: (n: IRNode) => boolean): string
     case 'conv':
     case 'conv_transpose': {
       const dw = depthwise(n);
+      if (n.op === 'conv' && (a.groups as number) > 1 && !dw) return `ops.groupedConv3d(${x[0]}, ${p('weight')}, ${a.groups}, ${triple(a.stride as number[], d, 1)}, ${triple(a.padding as number[], d, 0)}, ${p('bias')})`;
       const fn = n.op === 'conv' ? (dw ? 'depthwiseConv3d' : 'conv3d') : dw ? 'depthwiseConvTranspose3d' : 'convTranspose3d';
       return `ops.${fn}(${x[0]}, ${p('weight')}, ${triple(a.stride as number[], d, 1)}, ${triple(a.padding as number[], d, 0)}, ${p('bias')})`;
     }

@@ -92,7 +92,9 @@ export interface IRParam {
     | 'free' // a free parameter (position embedding, layer scale gamma, relative position bias table), shape as declared
     | 'buffer'; // a state_dict buffer computed from a recipe (relative_position_index, int64 in files); not a parameter, not counted
   /** Initialisation a new model uses (PyTorch's defaults for the module that owns it). */
-  init: 'kaiming_uniform' | 'fan_in_uniform' | 'zeros' | 'ones' | 'trunc_normal' | 'recipe';
+  init: 'kaiming_uniform' | 'fan_in_uniform' | 'zeros' | 'ones' | 'trunc_normal' | 'constant' | 'recipe';
+  /** The fill value of `constant` (e.g. a layer scale's 1e-6). */
+  value?: number;
   /** Standard deviation of `trunc_normal` (truncated at ±2). */
   std?: number;
   /** For `recipe` buffers: how the value is computed (see compiler/buffers.ts). */

@@ -30,6 +30,8 @@ export function initialValues(p: IRParam, rng: () => number): Float32Array {
     for (let i = 0; i < n; i++) out[i] = (2 * rng() - 1) * bound;
   } else if (p.init === 'trunc_normal') {
     fillTruncNormal(out, p.std ?? 0.02, rng);
+  } else if (p.init === 'constant') {
+    out.fill(p.value ?? 0);
   } else if (p.init === 'recipe') {
     if (!p.recipe) throw new Error(`parameter ${p.name}: init 'recipe' without a recipe`);
     out.set(bufferValues(p.recipe).data);

@@ -144,6 +144,7 @@ export class MnxModel {
         const b = skipBias ? undefined : this.param(node, 'bias');
         const stride = perAxis(a.stride, 1, dims, 1, `${node.id} stride`);
         const padding = perAxis(a.padding, 0, dims, 0, `${node.id} padding`);
+        if (node.op === 'conv' && layout.kind === 'plain') return ops.groupedConv3d(x, w, num(a.groups, 1), stride, padding, b);
         if (node.op === 'conv') return depthwise ? ops.depthwiseConv3d(x, w, stride, padding, b) : ops.conv3d(x, w, stride, padding, b);
         return depthwise ? ops.depthwiseConvTranspose3d(x, w, stride, padding, b) : ops.convTranspose3d(x, w, stride, padding, b);
       }

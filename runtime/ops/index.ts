@@ -4,6 +4,7 @@ import { conv3d } from './conv3d.js';
 import { depthwiseConvTranspose3d } from './depthwise-conv-transpose3d.js';
 import { depthwiseConv3d } from './depthwise-conv3d.js';
 import { gelu } from './gelu.js';
+import { groupedConv3d } from './grouped-conv3d.js';
 import { grn } from './grn.js';
 import { groupNorm } from './group-norm.js';
 import { layerNorm } from './layer-norm.js';
@@ -23,6 +24,8 @@ export interface Ops {
   depthwiseConv3d: typeof depthwiseConv3d;
   convTranspose3d: typeof convTranspose3d;
   depthwiseConvTranspose3d: typeof depthwiseConvTranspose3d;
+  /** Grouped conv that is neither dense nor depthwise; filter in PyTorch layout. */
+  groupedConv3d: typeof groupedConv3d;
   pad: typeof padSpatial;
   groupNorm: typeof groupNorm;
   layerNorm: typeof layerNorm;
@@ -63,6 +66,7 @@ const defaults: Ops = {
   depthwiseConv3d,
   convTranspose3d,
   depthwiseConvTranspose3d,
+  groupedConv3d,
   pad: padSpatial,
   groupNorm,
   layerNorm,

@@ -99,6 +99,8 @@ export function initFresh(param: IRParam, seed: number): Float32Array {
     case 'trunc_normal':
       fillTruncNormal(out, param.std ?? 0.02, createRng(seed ^ hashName(param.name)));
       return out;
+    case 'constant':
+      return out.fill(param.value ?? 0);
     case 'recipe':
       if (!param.recipe) throw new UpkernError(`'${param.name}': no recipe to compute it from`);
       out.set(bufferValues(param.recipe).data);
