@@ -18,6 +18,7 @@ const BACKENDS = ['cpu', 'wasm', 'native', 'tensorflow'];
 const CASES = [
   { case: 'unetr_tiny', spec: 'examples/baselines/unetr.mnx' },
   { case: 'uxnet_tiny', spec: 'examples/baselines/uxnet.mnx' },
+  { case: 'swin_unetr_tiny', spec: 'examples/baselines/swin_unetr.mnx' },
 ];
 
 function mnxc(...args: string[]) {

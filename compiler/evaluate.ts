@@ -436,6 +436,11 @@ export class Evaluator {
         return emitScale(this.g, this.scopePrefix, `scale_${++this.autoName}`, l, e.op === '*' ? r : 1 / r);
       }
       if (isTensor(r) && typeof l === 'number' && e.op === '*') return emitScale(this.g, this.scopePrefix, `scale_${++this.autoName}`, r, l);
+      // Identity: `mask != none`, `a == b` (the same tensor).
+      if (e.op === '==' || e.op === '!=') {
+        const same = isTensor(l) && isTensor(r) ? l.id === r.id : false;
+        return e.op === '==' ? same : !same;
+      }
       return bad();
     }
     switch (e.op) {

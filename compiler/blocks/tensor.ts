@@ -394,3 +394,84 @@ registerBlock({
     return g.node('parameter', parent, leaf, [], { batch: a.batch as boolean }, general(dims), [p]);
   },
 });
+
+registerBlock({
+  name: 'pad',
+  doc: 'Zero padding of a general tensor: `before[i]` and `after[i]` entries on per-sample axis i (F.pad, lists in axis order).',
+  inputs: 1,
+  args: [
+    { name: 'before', type: T.union(T.list(T.int), T.none), default: null, doc: 'entries before, per axis (default none)' },
+    { name: 'after', type: T.list(T.int), doc: 'entries after, per axis' },
+  ],
+  expand(g, scope, [x], a) {
+    const dims = requireGeneral(g, x!, 'pad');
+    if (!dims) return null;
+    const after = ints(a.after);
+    const before = a.before === null ? dims.map(() => 0) : ints(a.before);
+    if (after.length !== dims.length || before.length !== dims.length || [...after, ...before].some((v) => v < 0)) {
+      g.error('TensorShapeMismatch', [`pad of ${fmt(dims)} needs one non-negative entry per axis in 'before' and 'after', got [${before.join(', ')}] and [${after.join(', ')}]`]);
+      return null;
+    }
+    return g.node('pad', scope, 'pad', [x!], { before, after }, general(dims.map((n, i) => n + before[i]! + after[i]!)));
+  },
+});
+
+registerBlock({
+  name: 'gather',
+  doc: 'Rows of a table picked by an integer tensor (table[index]): out = [*index dims, *table dims[1:]] (Swin: the relative position bias).',
+  inputs: 2,
+  args: [],
+  expand(g, scope, [table, index]) {
+    const dt = requireGeneral(g, table!, 'gather');
+    const di = requireGeneral(g, index!, 'gather');
+    if (!dt || !di) return null;
+    return g.node('gather', scope, 'gather', [table!, index!], {}, general([...di, ...dt.slice(1)]));
+  },
+});
+
+registerBlock({
+  name: 'relative_position_index',
+  doc: "The relative position index of window attention, a state_dict buffer named by the call (int64 in PyTorch files): for query i and key j of a window, Σ_a (c_i[a] − c_j[a] + window[a] − 1)·multipliers[a]. Swin's multipliers are [(2w₁−1)(2w₂−1), 2w₂−1, 1].",
+  inputs: 0,
+  args: [
+    { name: 'window', type: T.list(T.posint), doc: 'window size per axis' },
+    { name: 'multipliers', type: T.list(T.int), doc: 'one multiplier per axis' },
+  ],
+  expand(g, scope, _inputs, a) {
+    const window = ints(a.window);
+    const multipliers = ints(a.multipliers);
+    if (multipliers.length !== window.length) {
+      g.error('TensorShapeMismatch', [`relative_position_index: ${multipliers.length} multipliers for a ${window.length}-axis window`]);
+      return null;
+    }
+    const n = prod(window);
+    const dot = scope.lastIndexOf('.');
+    const leaf = scope.slice(dot + 1);
+    const recipe = { recipe: 'relative_position_index', window, multipliers };
+    const p: ParamSpec = { key: 'value', suffix: leaf, shape: [n, n], role: 'buffer', init: 'recipe', recipe };
+    return g.node('buffer', dot < 0 ? '' : scope.slice(0, dot), leaf, [], recipe, general([n, n]), [p]);
+  },
+});
+
+registerBlock({
+  name: 'window_mask',
+  doc: 'The attention mask of shifted windows (Swin), a constant [windows, n, n] of 0 and −100 computed at compile time for a padded map of `size` (not a state_dict entry).',
+  inputs: 0,
+  args: [
+    { name: 'size', type: T.list(T.posint), doc: 'padded spatial size' },
+    { name: 'window', type: T.list(T.posint), doc: 'window per axis' },
+    { name: 'shift', type: T.list(T.int), doc: 'shift per axis' },
+  ],
+  expand(g, scope, _inputs, a) {
+    const size = ints(a.size);
+    const window = ints(a.window);
+    const shift = ints(a.shift);
+    if (window.length !== size.length || shift.length !== size.length || size.some((n, i) => n % window[i]! !== 0)) {
+      g.error('TensorShapeMismatch', [`window_mask: windows [${window.join(', ')}] do not tile the size [${size.join(', ')}] (pad the map to a multiple of the window first)`]);
+      return null;
+    }
+    const n = prod(window);
+    const nw = prod(size.map((s, i) => s / window[i]!));
+    return g.node('buffer', scope, 'mask', [], { recipe: 'shifted_window_mask', size, window, shift }, general([nw, n, n]));
+  },
+});

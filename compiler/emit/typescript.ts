@@ -39,6 +39,7 @@ function call(n: IRNode, ir: IRModel, depthwise: (n: IRNode) => boolean): string
       return `ops.${fn}(${x[0]}, ${p('weight')}, ${triple(a.stride as number[], d, 1)}, ${triple(a.padding as number[], d, 0)}, ${p('bias')})`;
     }
     case 'pad':
+      if (n.out.dims) return `ops.padAxes(${x[0]}, ${JSON.stringify(a.before)}, ${JSON.stringify(a.after)})`;
       return `ops.pad(${x[0]}, ${triple(a.before as number[], d, 0)}, ${triple(a.after as number[], d, 0)})`;
     case 'group_norm':
       return `ops.groupNorm(${x[0]}, ${a.groups}, ${a.eps}, ${p('weight')}, ${p('bias')})`;

@@ -149,6 +149,7 @@ export class MnxModel {
         return depthwise ? ops.depthwiseConvTranspose3d(x, w, stride, padding, b) : ops.convTranspose3d(x, w, stride, padding, b);
       }
       case 'pad':
+        if (node.out.dims) return ops.padAxes(x, a.before as number[], a.after as number[]);
         return ops.pad(x, perAxis(a.before, 0, dims, 0, `${node.id} before`), perAxis(a.after, 0, dims, 0, `${node.id} after`));
       case 'group_norm':
         return ops.groupNorm(x, num(a.groups, x.shape[4]!), num(a.eps, 1e-5), this.param(node, 'norm_weight'), this.param(node, 'norm_bias'));

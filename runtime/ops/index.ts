@@ -59,6 +59,7 @@ export interface Ops {
   parameter: typeof tensorOps.parameter;
   gather: typeof tensorOps.gather;
   mean: typeof tensorOps.mean;
+  padAxes: typeof tensorOps.padAxes;
 }
 
 const defaults: Ops = {

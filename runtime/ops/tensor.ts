@@ -149,3 +149,8 @@ export function gather(table: tf.Tensor, index: tf.Tensor): tf.Tensor {
 export function mean(x: tf.Tensor, axis: number, keepDims: boolean): tf.Tensor {
   return tf.mean(x, axis + 1, keepDims);
 }
+
+/** Zero padding of a general tensor, per per-sample axis. */
+export function padAxes(x: tf.Tensor, before: readonly number[], after: readonly number[]): tf.Tensor {
+  return tf.pad(x, [[0, 0], ...before.map((b, i) => [b, after[i]!] as [number, number])]);
+}
