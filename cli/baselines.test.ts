@@ -19,6 +19,7 @@ const CASES = [
   { case: 'unetr_tiny', spec: 'examples/baselines/unetr.mnx' },
   { case: 'uxnet_tiny', spec: 'examples/baselines/uxnet.mnx' },
   { case: 'swin_unetr_tiny', spec: 'examples/baselines/swin_unetr.mnx' },
+  { case: 'transbts_tiny', spec: 'examples/baselines/transbts.mnx' },
 ];
 
 function mnxc(...args: string[]) {

@@ -107,7 +107,7 @@ export class GraphBuilder {
       ...(p.std !== undefined ? { std: p.std } : {}),
       ...(p.value !== undefined ? { value: p.value } : {}),
       ...(p.recipe !== undefined ? { recipe: p.recipe } : {}),
-      trainable: p.role !== 'dummy' && p.role !== 'buffer',
+      trainable: p.role !== 'dummy' && p.role !== 'buffer' && p.role !== 'stat',
     });
   }
 

@@ -475,3 +475,47 @@ registerBlock({
     return g.node('buffer', scope, 'mask', [], { recipe: 'shifted_window_mask', size, window, shift }, general([nw, n, n]));
   },
 });
+
+registerBlock({
+  name: 'group_norm',
+  doc: 'nn.GroupNorm(groups, C) of a feature map; parameters `weight`, `bias` when affine.',
+  inputs: 1,
+  args: [
+    { name: 'groups', type: T.posint, doc: 'number of groups (divides the channels)' },
+    { name: 'eps', type: T.float, default: 1e-5, doc: 'epsilon' },
+    { name: 'affine', type: T.bool, default: true, doc: 'learn weight and bias' },
+  ],
+  expand(g, scope, [x], a) {
+    if (!requireMap(g, x!, 'group_norm')) return null;
+    const c = x!.shape.channels;
+    if (c % num(a.groups) !== 0) {
+      g.error('BadChannels', [`group_norm ${scope}: ${a.groups} groups do not divide ${c} channels`]);
+      return null;
+    }
+    const params: ParamSpec[] = a.affine
+      ? [
+          { key: 'weight', suffix: 'weight', shape: [c], role: 'norm_weight', init: 'ones' },
+          { key: 'bias', suffix: 'bias', shape: [c], role: 'norm_bias', init: 'zeros' },
+        ]
+      : [];
+    return g.node('group_norm', scope, 'group_norm', [x!], { groups: num(a.groups), eps: num(a.eps), affine: a.affine as boolean }, x!.shape, params);
+  },
+});
+
+registerBlock({
+  name: 'batch_norm',
+  doc: 'nn.BatchNorm3d/2d in eval mode: (x − running_mean)/sqrt(running_var + eps)·weight + bias per channel; parameters `weight`, `bias`, buffers `running_mean`, `running_var`, `num_batches_tracked`.',
+  inputs: 1,
+  args: [{ name: 'eps', type: T.float, default: 1e-5, doc: 'epsilon' }],
+  expand(g, scope, [x], a) {
+    const c = x!.shape.channels;
+    const params: ParamSpec[] = [
+      { key: 'weight', suffix: 'weight', shape: [c], role: 'norm_weight', init: 'ones' },
+      { key: 'bias', suffix: 'bias', shape: [c], role: 'norm_bias', init: 'zeros' },
+      { key: 'running_mean', suffix: 'running_mean', shape: [c], role: 'stat', init: 'zeros' },
+      { key: 'running_var', suffix: 'running_var', shape: [c], role: 'stat', init: 'ones' },
+      { key: 'num_batches_tracked', suffix: 'num_batches_tracked', shape: [], role: 'buffer', init: 'zeros' },
+    ];
+    return g.node('batch_norm', scope, 'batch_norm', [x!], { eps: num(a.eps) }, x!.shape, params);
+  },
+});

@@ -42,7 +42,7 @@ export function summarize(ir: IRModel): ModelSummary {
     return stages.get(name)!;
   };
   for (const p of ir.parameters) {
-    if (p.role === 'dummy' || p.role === 'buffer') continue;
+    if (p.role === 'dummy' || p.role === 'buffer' || p.role === 'stat') continue;
     stage(p.name.split('.')[0]!).params += sizes.get(p.name)!;
   }
   for (const n of ir.nodes) {

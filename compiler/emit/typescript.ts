@@ -89,6 +89,8 @@ function call(n: IRNode, ir: IRModel, depthwise: (n: IRNode) => boolean): string
       return `ops.gather(${x[0]}, ${x[1]})`;
     case 'mean':
       return `ops.mean(${x[0]}, ${a.axis}, ${a.keepdim === true})`;
+    case 'batch_norm':
+      return `ops.batchNorm(${x[0]}, ${p('running_mean')}, ${p('running_var')}, ${a.eps}, ${p('weight')}, ${p('bias')})`;
   }
 }
 

@@ -39,7 +39,7 @@ export const irSchema = {
         additionalProperties: false,
         properties: {
           id: { type: 'string', minLength: 1 },
-          op: { enum: ['input', 'conv', 'conv_transpose', 'pad', 'group_norm', 'layer_norm', 'gelu', 'leaky_relu', 'relu', 'grn', 'add', 'concat', 'output', 'channels_last', 'feature_map', 'reshape', 'permute', 'slice', 'roll', 'linear', 'matmul', 'softmax', 'scale', 'binary', 'parameter', 'buffer', 'gather', 'mean'] },
+          op: { enum: ['input', 'conv', 'conv_transpose', 'pad', 'group_norm', 'layer_norm', 'gelu', 'leaky_relu', 'relu', 'grn', 'add', 'concat', 'output', 'channels_last', 'feature_map', 'reshape', 'permute', 'slice', 'roll', 'linear', 'matmul', 'softmax', 'scale', 'binary', 'parameter', 'buffer', 'gather', 'mean', 'batch_norm'] },
           inputs: { type: 'array', items: { type: 'string' } },
           attrs: { type: 'object', additionalProperties: { type: ['number', 'boolean', 'string', 'array'] } },
           params: { type: 'object', additionalProperties: { type: 'string' } },
@@ -60,7 +60,7 @@ export const irSchema = {
         properties: {
           name: { type: 'string', minLength: 1 },
           shape: { type: 'array', items: { type: 'integer', minimum: 1 } },
-          role: { enum: ['conv_weight', 'conv_transpose_weight', 'bias', 'norm_weight', 'norm_bias', 'grn_gamma', 'grn_beta', 'dummy', 'linear_weight', 'free', 'buffer'] },
+          role: { enum: ['conv_weight', 'conv_transpose_weight', 'bias', 'norm_weight', 'norm_bias', 'grn_gamma', 'grn_beta', 'dummy', 'linear_weight', 'free', 'buffer', 'stat'] },
           init: { enum: ['kaiming_uniform', 'fan_in_uniform', 'zeros', 'ones', 'trunc_normal', 'constant', 'recipe'] },
           value: { type: 'number' },
           fanIn: { type: 'number' },

@@ -72,7 +72,8 @@ export type IROp =
   | 'parameter' // a learned free tensor (position embedding, layer scale, bias table); params value; out.dims = its shape
   | 'buffer' // a constant tensor computed at compile time from attrs.recipe (relative position index, window masks); params value when it is a state_dict buffer
   | 'gather' // rows of input 0 (a table [T, ...]) picked by the integer tensor input 1: out = [...index dims, ...table dims[1:]]
-  | 'mean'; // mean over one axis; attrs: axis, keepdim
+  | 'mean' // mean over one axis; attrs: axis, keepdim
+  | 'batch_norm'; // BatchNorm with its running statistics (eval mode) over the channels (the last axis of general tensors); attrs: eps
 
 export interface IRParam {
   /** Official state_dict key, e.g. `enc_block_0.1.conv1.weight`. */
@@ -90,7 +91,8 @@ export interface IRParam {
     | 'dummy' // MedNeXt's unused `dummy_tensor` ([1], value 1): written for PyTorch's strict loading, not counted
     | 'linear_weight' // nn.Linear weight [out, in]
     | 'free' // a free parameter (position embedding, layer scale gamma, relative position bias table), shape as declared
-    | 'buffer'; // a state_dict buffer computed from a recipe (relative_position_index, int64 in files); not a parameter, not counted
+    | 'buffer' // an integer state_dict buffer (relative_position_index from a recipe, BatchNorm's num_batches_tracked; int64 in files); not a parameter, not counted
+    | 'stat'; // a float state_dict buffer (BatchNorm running_mean / running_var); not a parameter, not counted, not trained
   /** Initialisation a new model uses (PyTorch's defaults for the module that owns it). */
   init: 'kaiming_uniform' | 'fan_in_uniform' | 'zeros' | 'ones' | 'trunc_normal' | 'constant' | 'recipe';
   /** The fill value of `constant` (e.g. a layer scale's 1e-6). */

@@ -204,6 +204,8 @@ export class MnxModel {
         return ops.gather(x, inputs[1]!);
       case 'mean':
         return ops.mean(x, a.axis as number, a.keepdim === true);
+      case 'batch_norm':
+        return ops.batchNorm(x, this.variables.get(node.params.running_mean!)!, this.variables.get(node.params.running_var!)!, num(a.eps, 1e-5), this.param(node, 'norm_weight'), this.param(node, 'norm_bias'));
     }
   }
 

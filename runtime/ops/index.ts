@@ -60,6 +60,7 @@ export interface Ops {
   gather: typeof tensorOps.gather;
   mean: typeof tensorOps.mean;
   padAxes: typeof tensorOps.padAxes;
+  batchNorm: typeof tensorOps.batchNorm;
 }
 
 const defaults: Ops = {

@@ -154,3 +154,13 @@ export function mean(x: tf.Tensor, axis: number, keepDims: boolean): tf.Tensor {
 export function padAxes(x: tf.Tensor, before: readonly number[], after: readonly number[]): tf.Tensor {
   return tf.pad(x, [[0, 0], ...before.map((b, i) => [b, after[i]!] as [number, number])]);
 }
+
+/** BatchNorm in eval mode over the last axis (a feature map's channels): the running statistics, not the batch's. */
+export function batchNorm(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+    if (gamma) y = tf.mul(y, gamma);
+    if (beta) y = tf.add(y, beta);
+    return y;
+  });
+}
