@@ -20,6 +20,7 @@ const CASES = [
   { case: 'uxnet_tiny', spec: 'examples/baselines/uxnet.mnx' },
   { case: 'swin_unetr_tiny', spec: 'examples/baselines/swin_unetr.mnx' },
   { case: 'transbts_tiny', spec: 'examples/baselines/transbts.mnx' },
+  { case: 'nnformer_tiny', spec: 'examples/baselines/nnformer.mnx' },
 ];
 
 function mnxc(...args: string[]) {

@@ -14,6 +14,7 @@ const SPECS: Record<string, { spec: string; cases: string[]; rows: string[] }> =
   UNETR: { spec: 'examples/baselines/unetr.mnx', cases: ['unetr_tiny'], rows: ['UNETR_96', 'UNETR_96_conv', 'UNETR_128'] },
   UXNET: { spec: 'examples/baselines/uxnet.mnx', cases: ['uxnet_tiny'], rows: ['3DUXNET'] },
   TransBTS: { spec: 'examples/baselines/transbts.mnx', cases: ['transbts_tiny'], rows: ['TransBTS'] },
+  nnFormer: { spec: 'examples/baselines/nnformer.mnx', cases: ['nnformer_tiny'], rows: ['nnFormer_synapse', 'nnFormer_3duxnet'] },
   SwinUNETR: { spec: 'examples/baselines/swin_unetr.mnx', cases: ['swin_unetr_tiny'], rows: ['SwinUNETR_48', 'SwinUNETR_48_v2'] },
 };
 

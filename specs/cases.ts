@@ -30,5 +30,6 @@ export const goldenCases: GoldenCase[] = [
   { name: 'unetr_tiny', spec: 'examples/baselines/unetr.mnx', set: UNETR_TINY, inputSize: [32, 48, 32] },
   { name: 'uxnet_96', spec: 'examples/baselines/uxnet.mnx', set: ['out_chans=14'], inputSize: [96, 96, 96] },
   { name: 'transbts_96', spec: 'examples/baselines/transbts.mnx', inputSize: [96, 96, 96] },
+  { name: 'nnformer_synapse', spec: 'examples/baselines/nnformer.mnx', set: ['crop_size=[64, 128, 128]', 'deep_supervision=true'], inputSize: [64, 128, 128] },
   { name: 'swin_unetr_48', spec: 'examples/baselines/swin_unetr.mnx', set: ['feature_size=48'], inputSize: [96, 96, 96] },
 ];
