@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSafetensors } from '../runtime/io/safetensors.js';
 import { FIXTURES, ROOT } from '../tests/fixtures.js';
-import { baselineOverrides } from '../tests/overrides.js';
+import { baselineOverrides, transunetOverrides } from '../tests/overrides.js';
 
 /**
  * `mnxc forward` of the baselines written in the language (examples/baselines/) against the
@@ -15,12 +15,13 @@ import { baselineOverrides } from '../tests/overrides.js';
  */
 const REF = join(FIXTURES, 'baselines-reference');
 const BACKENDS = ['cpu', 'wasm', 'native', 'tensorflow'];
-const CASES = [
+const CASES: { case: string; spec: string; overrides?: (a: Record<string, unknown>) => string[] }[] = [
   { case: 'unetr_tiny', spec: 'examples/baselines/unetr.mnx' },
   { case: 'uxnet_tiny', spec: 'examples/baselines/uxnet.mnx' },
   { case: 'swin_unetr_tiny', spec: 'examples/baselines/swin_unetr.mnx' },
   { case: 'transbts_tiny', spec: 'examples/baselines/transbts.mnx' },
   { case: 'nnformer_tiny', spec: 'examples/baselines/nnformer.mnx' },
+  { case: 'transunet_tiny', spec: 'examples/baselines/transunet.mnx', overrides: transunetOverrides },
 ];
 
 function mnxc(...args: string[]) {
@@ -34,7 +35,7 @@ describe('mnxc forward matches the official baselines', () => {
       it(`${c.case} on ${backend}`, () => {
         const meta = JSON.parse(readFileSync(join(REF, `${c.case}.json`), 'utf8'));
         const out = join(mkdtempSync(join(tmpdir(), 'mnxc-')), 'out.safetensors');
-        const set = baselineOverrides(meta.constructor_args).flatMap((s) => ['--set', s]);
+        const set = (c.overrides ?? baselineOverrides)(meta.constructor_args).flatMap((s) => ['--set', s]);
         const r = mnxc('forward', c.spec, ...set, '--weights', join(REF, `${c.case}.weights.safetensors`), '--input', join(REF, `${c.case}.io.safetensors`), '--output', out, '--backend', backend);
         expect(r.code, r.stderr).toBe(0);
         expect(r.stderr).toContain(`backend: ${backend}`);

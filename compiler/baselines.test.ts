@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT } from '../tests/fixtures.js';
-import { baselineOverrides } from '../tests/overrides.js';
+import { baselineOverrides, transunetOverrides } from '../tests/overrides.js';
 import { compileFile } from './compile.js';
 import { renderDiagnostics } from './diagnostics/render.js';
 import { summarize } from './emit/summary.js';
@@ -10,11 +10,12 @@ import { verifyIR } from './ir/verify.js';
 
 /** The paper's baselines written in the language: official parameter names, shapes and counts. */
 const REF = join(FIXTURES, 'baselines-reference');
-const SPECS: Record<string, { spec: string; cases: string[]; rows: string[] }> = {
+const SPECS: Record<string, { spec: string; cases: string[]; rows: string[]; overrides?: (a: Record<string, unknown>) => string[] }> = {
   UNETR: { spec: 'examples/baselines/unetr.mnx', cases: ['unetr_tiny'], rows: ['UNETR_96', 'UNETR_96_conv', 'UNETR_128'] },
   UXNET: { spec: 'examples/baselines/uxnet.mnx', cases: ['uxnet_tiny'], rows: ['3DUXNET'] },
   TransBTS: { spec: 'examples/baselines/transbts.mnx', cases: ['transbts_tiny'], rows: ['TransBTS'] },
   nnFormer: { spec: 'examples/baselines/nnformer.mnx', cases: ['nnformer_tiny'], rows: ['nnFormer_synapse', 'nnFormer_3duxnet'] },
+  TransUNet: { spec: 'examples/baselines/transunet.mnx', cases: ['transunet_tiny'], rows: ['TransUNet_R50_ViT_B16_224'], overrides: transunetOverrides },
   SwinUNETR: { spec: 'examples/baselines/swin_unetr.mnx', cases: ['swin_unetr_tiny'], rows: ['SwinUNETR_48', 'SwinUNETR_48_v2'] },
 };
 
@@ -25,7 +26,7 @@ for (const [network, s] of Object.entries(SPECS)) {
     for (const c of s.cases) {
       it(`${c}: every state_dict key with its shape, and the parameter count`, () => {
         const meta = JSON.parse(readFileSync(join(REF, `${c}.json`), 'utf8'));
-        const r = compileFile(join(ROOT, s.spec), { set: baselineOverrides(meta.constructor_args), inputSize: meta.input.shape.slice(2) });
+        const r = compileFile(join(ROOT, s.spec), { set: (s.overrides ?? baselineOverrides)(meta.constructor_args), inputSize: meta.input.shape.slice(2) });
         expect(renderDiagnostics(r.diagnostics, r.sources)).toBe('');
         expect(verifyIR(r.ir)).toEqual([]);
         const want = new Map((meta.state_dict as [string, number[]][]).map(([k, shape]) => [k, shape]));
@@ -39,7 +40,7 @@ for (const [network, s] of Object.entries(SPECS)) {
     for (const name of s.rows) {
       it(`${name}: the paper configuration's parameter count`, () => {
         const row = counts.rows.find((x) => x.name === name)!;
-        const r = compileFile(join(ROOT, s.spec), { set: baselineOverrides(row.constructor_args) });
+        const r = compileFile(join(ROOT, s.spec), { set: (s.overrides ?? baselineOverrides)(row.constructor_args) });
         expect(renderDiagnostics(r.diagnostics, r.sources)).toBe('');
         expect(summarize(r.ir!).params).toBe(row.num_parameters);
       });

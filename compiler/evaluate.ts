@@ -491,7 +491,7 @@ export class Evaluator {
     if (!call.scope) return within(`${fallback}_${++this.autoName}`);
     const s = this.expr(call.scope);
     if (isPoison(s)) return null;
-    if (typeof s !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/.test(s)) {
+    if (typeof s !== 'string' || !/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/.test(s)) {
       this.err('BadValue', call.scope.span, [`a module name must be a dotted identifier such as "enc_block_0", got ${describeValue(s)}`]);
       return null;
     }

@@ -7,15 +7,15 @@ import { buildModel } from '../runtime/model/model.js';
 import { ROOT } from '../tests/fixtures.js';
 import * as tiny from './baselines/tiny.gen.js';
 import * as tiny2d from './baselines/tiny_layer_norm_grn_2d.gen.js';
-import * as unetr from './baselines/unetr_tiny.gen.js';
-import { UNETR_TINY } from './cases.js';
+import * as transunet from './baselines/transunet_tiny.gen.js';
+import { TRANSUNET_TINY } from './cases.js';
 
 /** The generated TypeScript (type-checked by `tsc` in `npm test`) runs the same network as the IR. */
 describe('generated TypeScript', () => {
   const cases = [
     { gen: tiny, spec: 'examples/tiny.mnx', set: [] as string[], size: [16, 16, 16] },
     { gen: tiny2d, spec: 'examples/tiny.mnx', set: ['norm_type="layer"', 'grn=true', 'dim="2d"'], size: [16, 16] },
-    { gen: unetr, spec: 'examples/baselines/unetr.mnx', set: UNETR_TINY, size: [32, 48, 32] },
+    { gen: transunet, spec: 'examples/baselines/transunet.mnx', set: TRANSUNET_TINY, size: [64, 64] },
   ];
   for (const c of cases) {
     it(`${c.spec} ${c.set.join(' ')}: same parameters and outputs as the IR-built model`, async () => {

@@ -19,3 +19,14 @@ export function nnunetOverrides(args: Record<string, unknown>): string[] {
 export function baselineOverrides(args: Record<string, unknown>): string[] {
   return Object.entries(args).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
 }
+
+/** TransUNet's nested config as `--set` lines: leaf names joined by '_' without the 'config' prefix. */
+export function transunetOverrides(args: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, path: string[]) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+    else out.push(`${path.filter((p, i) => !(i === 0 && p === 'config')).join('_')}=${v === null ? 'none' : JSON.stringify(v)}`);
+  };
+  walk(args, []);
+  return out;
+}

@@ -1,3 +1,4 @@
+import type { IRNode } from '../ir/types.js';
 import type { GraphBuilder, ParamSpec, TensorRef } from '../graph.js';
 import { convOut, convTransposeOut, formatShape } from '../shapes.js';
 import { T, type Value } from '../types.js';
@@ -28,6 +29,8 @@ export interface ConvOptions {
   padding?: PerAxis;
   groups?: number;
   bias?: boolean;
+  /** Weight standardisation before every use (TransUNet's StdConv2d): its epsilon. */
+  standardize?: number;
 }
 
 /** A convolution (`Conv3d`/`Conv2d`): weight `[out, in/groups, *k]`, PyTorch padding. */
@@ -51,7 +54,9 @@ export function emitConv(g: GraphBuilder, scope: string, name: string, x: Tensor
     { key: 'weight', suffix: name ? `${name}.weight` : 'weight', shape: [o.out, cin / groups, ...k], role: 'conv_weight', init: 'fan_in_uniform', fanIn },
   ];
   if (o.bias !== false) params.push({ key: 'bias', suffix: name ? `${name}.bias` : 'bias', shape: [o.out], role: 'bias', init: 'fan_in_uniform', fanIn });
-  return g.node('conv', scope, name || 'conv', [x], { kernel: k, stride, padding: pad, groups, bias: o.bias !== false }, { channels: o.out, spatial }, params);
+  const attrs: IRNode['attrs'] = { kernel: k, stride, padding: pad, groups, bias: o.bias !== false };
+  if (o.standardize !== undefined) attrs.standardize = o.standardize;
+  return g.node('conv', scope, name || 'conv', [x], attrs, { channels: o.out, spatial }, params);
 }
 
 /** A transposed convolution (`ConvTranspose3d`): weight `[in, out/groups, *k]`. */
@@ -146,9 +151,18 @@ registerBlock({
     { name: 'padding', type: T.union(T.int, T.list(T.int), T.none), default: null, doc: 'zero padding per side (default k // 2)' },
     { name: 'groups', type: T.posint, default: 1, doc: 'channel groups' },
     { name: 'bias', type: T.bool, default: true, doc: 'learn a bias' },
+    { name: 'standardize', type: T.union(T.float, T.none), default: null, doc: 'weight standardisation epsilon (StdConv2d: 1e-5): the weight, per output channel, minus its mean over the biased standard deviation' },
   ],
   expand: (g, scope, [x], a) =>
-    emitConv(g, scope, '', x!, { out: num(a.out), k: a.k as PerAxis, stride: a.stride as PerAxis, padding: a.padding === null ? undefined : (a.padding as PerAxis), groups: num(a.groups), bias: a.bias as boolean }),
+    emitConv(g, scope, '', x!, {
+      out: num(a.out),
+      k: a.k as PerAxis,
+      stride: a.stride as PerAxis,
+      padding: a.padding === null ? undefined : (a.padding as PerAxis),
+      groups: num(a.groups),
+      bias: a.bias as boolean,
+      ...(a.standardize === null ? {} : { standardize: num(a.standardize) }),
+    }),
 });
 
 registerBlock({

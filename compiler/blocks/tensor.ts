@@ -397,13 +397,14 @@ registerBlock({
 
 registerBlock({
   name: 'pad',
-  doc: 'Zero padding of a general tensor: `before[i]` and `after[i]` entries on per-sample axis i (F.pad, lists in axis order).',
+  doc: 'Zero padding: of a general tensor, `before[i]` and `after[i]` entries on per-sample axis i; of a feature map, per spatial axis (F.pad, lists in axis order).',
   inputs: 1,
   args: [
     { name: 'before', type: T.union(T.list(T.int), T.none), default: null, doc: 'entries before, per axis (default none)' },
     { name: 'after', type: T.list(T.int), doc: 'entries after, per axis' },
   ],
   expand(g, scope, [x], a) {
+    if (!x!.shape.dims) return padMap(g, scope, x!, a.before === null ? null : ints(a.before), ints(a.after));
     const dims = requireGeneral(g, x!, 'pad');
     if (!dims) return null;
     const after = ints(a.after);
@@ -517,5 +518,59 @@ registerBlock({
       { key: 'num_batches_tracked', suffix: 'num_batches_tracked', shape: [], role: 'buffer', init: 'zeros' },
     ];
     return g.node('batch_norm', scope, 'batch_norm', [x!], { eps: num(a.eps) }, x!.shape, params);
+  },
+});
+
+function padMap(g: GraphBuilder, scope: string, x: TensorRef, before: number[] | null, after: number[]): TensorRef | null {
+  const b = before ?? after.map(() => 0);
+  if (after.length !== g.spatialDims || b.length !== g.spatialDims || [...after, ...b].some((v) => v < 0)) {
+    g.error('TensorShapeMismatch', [`pad of a ${g.spatialDims}-D feature map needs one non-negative entry per spatial axis, got [${b.join(', ')}] and [${after.join(', ')}]`]);
+    return null;
+  }
+  const spatial = x.shape.spatial?.map((n, i) => n + b[i]! + after[i]!) ?? null;
+  return g.node('pad', scope, 'pad', [x], { before: b, after }, { channels: x.shape.channels, spatial });
+}
+
+registerBlock({
+  name: 'max_pool',
+  doc: 'Max pooling of a feature map (MaxPool3d / 2d); padding with −∞.',
+  inputs: 1,
+  args: [
+    { name: 'k', type: T.union(T.posint, T.list(T.posint)), doc: 'window, or one per axis' },
+    { name: 'stride', type: T.union(T.posint, T.list(T.posint), T.none), default: null, doc: 'stride (default the window)' },
+    { name: 'padding', type: T.union(T.int, T.list(T.int)), default: 0, doc: 'padding per side' },
+  ],
+  expand(g, scope, [x], a) {
+    if (!requireMap(g, x!, 'max_pool')) return null;
+    const per = (v: Value) => (typeof v === 'number' ? new Array<number>(g.spatialDims).fill(v) : ints(v));
+    const k = per(a.k);
+    const stride = a.stride === null ? k : per(a.stride);
+    const padding = per(a.padding);
+    const spatial = x!.shape.spatial?.map((n, i) => Math.floor((n + 2 * padding[i]! - k[i]!) / stride[i]!) + 1) ?? null;
+    if (spatial?.some((n) => n < 1)) {
+      g.error('SpatialTooSmall', [spatial.join('×'), scope]);
+      return null;
+    }
+    return g.node('max_pool', scope, 'max_pool', [x!], { kernel: k, stride, padding }, { channels: x!.shape.channels, spatial });
+  },
+});
+
+registerBlock({
+  name: 'upsample',
+  doc: "Resize of a feature map by an integer `scale`: 'bilinear' (2-D; align_corners as nn.UpsamplingBilinear2d, which sets it true).",
+  inputs: 1,
+  args: [
+    { name: 'scale', type: T.posint, default: 2, doc: 'factor per axis' },
+    { name: 'mode', type: T.oneOf('bilinear'), default: 'bilinear', doc: 'interpolation' },
+    { name: 'align_corners', type: T.bool, default: true, doc: 'align the corner pixels' },
+  ],
+  expand(g, scope, [x], a) {
+    if (!requireMap(g, x!, 'upsample')) return null;
+    if (g.spatialDims !== 2) {
+      g.error('WrongInputRank', ["upsample 'bilinear' is 2-D; this network is 3-D"]);
+      return null;
+    }
+    const f = num(a.scale);
+    return g.node('upsample', scope, 'upsample', [x!], { scale: f, mode: a.mode as string, align_corners: a.align_corners as boolean }, { channels: x!.shape.channels, spatial: x!.shape.spatial?.map((n) => n * f) ?? null });
   },
 });

@@ -34,6 +34,9 @@ function call(n: IRNode, ir: IRModel, depthwise: (n: IRNode) => boolean): string
     case 'conv':
     case 'conv_transpose': {
       const dw = depthwise(n);
+      if (typeof a.standardize === 'number') {
+        return `ops.conv3d(${x[0]}, ops.standardizeFilter(${p('weight')}, ${a.standardize}, "last"), ${triple(a.stride as number[], d, 1)}, ${triple(a.padding as number[], d, 0)}, ${p('bias')})`;
+      }
       if (n.op === 'conv' && (a.groups as number) > 1 && !dw) return `ops.groupedConv3d(${x[0]}, ${p('weight')}, ${a.groups}, ${triple(a.stride as number[], d, 1)}, ${triple(a.padding as number[], d, 0)}, ${p('bias')})`;
       const fn = n.op === 'conv' ? (dw ? 'depthwiseConv3d' : 'conv3d') : dw ? 'depthwiseConvTranspose3d' : 'convTranspose3d';
       return `ops.${fn}(${x[0]}, ${p('weight')}, ${triple(a.stride as number[], d, 1)}, ${triple(a.padding as number[], d, 0)}, ${p('bias')})`;
@@ -89,6 +92,10 @@ function call(n: IRNode, ir: IRModel, depthwise: (n: IRNode) => boolean): string
       return `ops.gather(${x[0]}, ${x[1]})`;
     case 'mean':
       return `ops.mean(${x[0]}, ${a.axis}, ${a.keepdim === true})`;
+    case 'max_pool':
+      return `ops.maxPool(${x[0]}, ${triple(a.kernel as number[], d, 1)}, ${triple(a.stride as number[], d, 1)}, ${triple(a.padding as number[], d, 0)})`;
+    case 'upsample':
+      return `ops.upsampleBilinear(${x[0]}, ${a.scale}, ${a.align_corners === true})`;
     case 'batch_norm':
       return `ops.batchNorm(${x[0]}, ${p('running_mean')}, ${p('running_var')}, ${a.eps}, ${p('weight')}, ${p('bias')})`;
   }

@@ -39,7 +39,7 @@ export const irSchema = {
         additionalProperties: false,
         properties: {
           id: { type: 'string', minLength: 1 },
-          op: { enum: ['input', 'conv', 'conv_transpose', 'pad', 'group_norm', 'layer_norm', 'gelu', 'leaky_relu', 'relu', 'grn', 'add', 'concat', 'output', 'channels_last', 'feature_map', 'reshape', 'permute', 'slice', 'roll', 'linear', 'matmul', 'softmax', 'scale', 'binary', 'parameter', 'buffer', 'gather', 'mean', 'batch_norm'] },
+          op: { enum: ['input', 'conv', 'conv_transpose', 'pad', 'group_norm', 'layer_norm', 'gelu', 'leaky_relu', 'relu', 'grn', 'add', 'concat', 'output', 'channels_last', 'feature_map', 'reshape', 'permute', 'slice', 'roll', 'linear', 'matmul', 'softmax', 'scale', 'binary', 'parameter', 'buffer', 'gather', 'mean', 'batch_norm', 'max_pool', 'upsample'] },
           inputs: { type: 'array', items: { type: 'string' } },
           attrs: { type: 'object', additionalProperties: { type: ['number', 'boolean', 'string', 'array'] } },
           params: { type: 'object', additionalProperties: { type: 'string' } },

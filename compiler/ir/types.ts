@@ -45,7 +45,7 @@ export interface ActShape {
 
 export type IROp =
   | 'input'
-  | 'conv' // dense or grouped convolution; attrs: kernel, stride, padding, groups, bias
+  | 'conv' // dense or grouped convolution; attrs: kernel, stride, padding, groups, bias (+ standardize: weight standardisation eps)
   | 'conv_transpose' // transposed convolution; attrs: kernel, stride, padding, groups, bias
   | 'pad' // constant zero padding; attrs: before, after (per spatial axis)
   | 'group_norm' // attrs: groups, eps, affine (groups == channels: one group per channel, = InstanceNorm)
@@ -73,6 +73,8 @@ export type IROp =
   | 'buffer' // a constant tensor computed at compile time from attrs.recipe (relative position index, window masks); params value when it is a state_dict buffer
   | 'gather' // rows of input 0 (a table [T, ...]) picked by the integer tensor input 1: out = [...index dims, ...table dims[1:]]
   | 'mean' // mean over one axis; attrs: axis, keepdim
+  | 'max_pool' // max pooling of a feature map; attrs: kernel, stride, padding (per spatial axis)
+  | 'upsample' // resize of a feature map by an integer factor; attrs: scale, mode ('bilinear'), align_corners
   | 'batch_norm'; // BatchNorm with its running statistics (eval mode) over the channels (the last axis of general tensors); attrs: eps
 
 export interface IRParam {

@@ -97,7 +97,7 @@ export class MnxModel {
         plan.nodes.forEach((node, i) => {
           values.set(node.id, run(node, node.inputs.map((id) => values.get(id)!)));
           // Free activations as soon as nothing later reads them (saved copies for backprop survive).
-          for (const id of node.inputs) {
+          for (const id of new Set(node.inputs)) {
             if (lastUse.get(id) === i && !ir.outputs.includes(id)) {
               values.get(id)!.dispose();
               values.delete(id);
@@ -138,8 +138,8 @@ export class MnxModel {
       case 'conv_transpose': {
         const wName = this.paramName(node, 'conv_weight', 'conv_transpose_weight');
         if (wName === undefined) throw new Error(`${node.id}: ${node.op} has no weight parameter`);
-        const w = this.variables.get(wName)!;
         const layout = this.layouts.get(wName)!;
+        const w = typeof a.standardize === 'number' ? ops.standardizeFilter(this.variables.get(wName)!, a.standardize, layout.kind === 'plain' ? 'first' : 'last') : this.variables.get(wName)!;
         const depthwise = layout.kind !== 'plain' && layout.kind !== 'grn' && layout.depthwise;
         const b = skipBias ? undefined : this.param(node, 'bias');
         const stride = perAxis(a.stride, 1, dims, 1, `${node.id} stride`);
@@ -204,6 +204,10 @@ export class MnxModel {
         return ops.gather(x, inputs[1]!);
       case 'mean':
         return ops.mean(x, a.axis as number, a.keepdim === true);
+      case 'max_pool':
+        return ops.maxPool(x, perAxis(a.kernel, 1, dims, 1, `${node.id} kernel`), perAxis(a.stride, 1, dims, 1, `${node.id} stride`), perAxis(a.padding, 0, dims, 0, `${node.id} padding`));
+      case 'upsample':
+        return ops.upsampleBilinear(x, num(a.scale, 2), a.align_corners === true);
       case 'batch_norm':
         return ops.batchNorm(x, this.variables.get(node.params.running_mean!)!, this.variables.get(node.params.running_var!)!, num(a.eps, 1e-5), this.param(node, 'norm_weight'), this.param(node, 'norm_bias'));
     }
@@ -314,7 +318,7 @@ export class MnxModel {
 
   /** A dense convolution with a 1×1×1 kernel, stride 1 and no padding. */
   private isPointwiseConv(node: IRNode): boolean {
-    if (node.op !== 'conv') return false;
+    if (node.op !== 'conv' || node.attrs.standardize !== undefined) return false;
     const wName = this.paramName(node, 'conv_weight');
     const layout = wName === undefined ? undefined : this.layouts.get(wName);
     if (!layout || layout.kind !== 'conv' || layout.depthwise) return false;

@@ -61,6 +61,9 @@ export interface Ops {
   mean: typeof tensorOps.mean;
   padAxes: typeof tensorOps.padAxes;
   batchNorm: typeof tensorOps.batchNorm;
+  standardizeFilter: typeof tensorOps.standardizeFilter;
+  maxPool: typeof tensorOps.maxPool;
+  upsampleBilinear: typeof tensorOps.upsampleBilinear;
 }
 
 const defaults: Ops = {

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../backend.js';
 import { groupedConv3d } from './grouped-conv3d.js';
-import { binary, linear, matmul, roll, slice, softmax } from './tensor.js';
+import { binary, linear, matmul, maxPool, roll, slice, softmax, standardizeFilter, upsampleBilinear } from './tensor.js';
 
 const close = (a: tf.Tensor, b: number[] | tf.Tensor, tol = 1e-5) => {
   const bv = Array.isArray(b) ? b : Array.from(b.dataSync());
@@ -66,5 +66,19 @@ describe.each(['cpu', 'wasm'] as const)('general-tensor ops on %s', (backend) =>
       ).add(b);
       close(y, ref, 1e-4);
     }
+  });
+
+  it('max pooling (k3, s2, no padding) and ×2 bilinear upsampling with aligned corners', () => {
+    const x = tf.range(0, 25).reshape([1, 1, 5, 5, 1]);
+    close(maxPool(x, [1, 3, 3], [1, 2, 2], [0, 0, 0]), [12, 14, 22, 24]);
+    const y = upsampleBilinear(tf.tensor([0, 1, 2, 3], [1, 1, 2, 2, 1]), 2, true);
+    // align_corners: the corners stay, the rest interpolates on (n − 1) / (2n − 1) steps.
+    close(y.reshape([4, 4]).slice([0, 0], [1, 4]), [0, 1 / 3, 2 / 3, 1]);
+  });
+
+  it('weight standardisation per output channel (biased variance)', () => {
+    const w = tf.tensor([1, 3, 5, 7], [1, 1, 1, 2, 2]); // [k, k, k, Cin, Cout]: channel 0 = (1, 5), channel 1 = (3, 7)
+    close(standardizeFilter(w, 0, 'last'), [-1, -1, 1, 1]);
+    close(standardizeFilter(tf.tensor([1, 5, 3, 7], [2, 2]), 0, 'first'), [-1, 1, -1, 1]);
   });
 });

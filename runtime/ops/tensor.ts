@@ -164,3 +164,50 @@ export function batchNorm(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, ep
     return y;
   });
 }
+
+/**
+ * Weight standardisation (StdConv2d): per output channel, (w − mean) / sqrt(var + eps) over the
+ * other axes, biased variance. `out` says where the output-channel axis is: 'last' for the
+ * runtime's dense filters [k…, Cin, Cout], 'first' for PyTorch-layout ones [Cout, Cin, k…].
+ */
+export function standardizeFilter(w: tf.Tensor, eps: number, out: 'first' | 'last'): tf.Tensor {
+  return tf.tidy(() => {
+    const axes = out === 'last' ? w.shape.slice(0, -1).map((_, i) => i) : w.shape.slice(1).map((_, i) => i + 1);
+    const { mean, variance } = tf.moments(w, axes, true);
+    return tf.div(tf.sub(w, mean), tf.sqrt(tf.add(variance, eps)));
+  });
+}
+
+/**
+ * Max pooling of a channels-last map [N, D, H, W, C] (2-D maps with D = 1): the maximum of the
+ * k_D·k_H·k_W strided views of the −∞-padded input (only slices and maxima: every backend).
+ */
+export function maxPool(x: tf.Tensor, kernel: readonly number[], stride: readonly number[], padding: readonly number[]): tf.Tensor {
+  return tf.tidy(() => {
+    const xp = padding.some((p) => p > 0) ? tf.pad(x, [[0, 0], ...padding.map((p) => [p, p] as [number, number]), [0, 0]], -Infinity) : x;
+    const size = xp.shape.slice(1, 4) as number[];
+    const out = size.map((n, i) => Math.floor((n - kernel[i]!) / stride[i]!) + 1);
+    let y: tf.Tensor | null = null;
+    for (let a = 0; a < kernel[0]!; a++) {
+      for (let b = 0; b < kernel[1]!; b++) {
+        for (let c = 0; c < kernel[2]!; c++) {
+          const begin = [0, a, b, c, 0];
+          const end = [xp.shape[0]!, a + (out[0]! - 1) * stride[0]! + 1, b + (out[1]! - 1) * stride[1]! + 1, c + (out[2]! - 1) * stride[2]! + 1, xp.shape[4]!];
+          const v = tf.stridedSlice(xp, begin, end, [1, stride[0]!, stride[1]!, stride[2]!, 1]);
+          y = y ? tf.maximum(y, v) : v;
+        }
+      }
+    }
+    return y!;
+  });
+}
+
+/** Bilinear ×scale resize of a 2-D channels-last map [N, 1, H, W, C] (nn.UpsamplingBilinear2d: align_corners true). */
+export function upsampleBilinear(x: tf.Tensor, scale: number, alignCorners: boolean): tf.Tensor {
+  return tf.tidy(() => {
+    const [n, d, h, w, c] = x.shape as number[];
+    if (d !== 1) throw new Error(`upsampleBilinear: a 2-D map (depth 1) is needed, got depth ${d}`);
+    const y = tf.image.resizeBilinear(tf.reshape(x, [n!, h!, w!, c!]) as tf.Tensor4D, [h! * scale, w! * scale], alignCorners);
+    return tf.reshape(y, [n!, 1, h! * scale, w! * scale, c!]);
+  });
+}
