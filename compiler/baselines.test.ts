@@ -47,3 +47,22 @@ for (const [network, s] of Object.entries(SPECS)) {
     }
   });
 }
+
+/** examples/baselines/paper/: the paper configurations as derived models, with the official counts. */
+describe('paper configurations (examples/baselines/paper/)', () => {
+  const files: Record<string, string> = {
+    'unetr_96.mnx': 'UNETR_96',
+    'swin_unetr_48.mnx': 'SwinUNETR_48',
+    'uxnet.mnx': '3DUXNET',
+    'nnformer_synapse.mnx': 'nnFormer_synapse',
+    'transbts.mnx': 'TransBTS',
+    'transunet_r50_vit_b16_224.mnx': 'TransUNet_R50_ViT_B16_224',
+  };
+  for (const [file, name] of Object.entries(files)) {
+    it(`${file}: ${name}'s parameter count`, () => {
+      const r = compileFile(join(ROOT, 'examples', 'baselines', 'paper', file));
+      expect(renderDiagnostics(r.diagnostics, r.sources)).toBe('');
+      expect(summarize(r.ir!).params).toBe(counts.rows.find((x) => x.name === name)!.num_parameters);
+    });
+  }
+});
