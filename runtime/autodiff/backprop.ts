@@ -40,8 +40,8 @@ function engine(): EngineInternals {
 }
 
 /** The tape nodes on a path from some x to y, in recording order (TF.js's own filter, restated). */
-function nodesFromXsToY(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): TapeNode[] {
-  const fromX = new Set(xs.map((x) => x.id));
+function nodesFromXsToY(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor, fromX = new Set<number>()): TapeNode[] {
+  for (const x of xs) fromX.add(x.id);
   const nodeFromX = new Set<number>();
   for (const node of tape) {
     if (Object.values(node.inputs).some((t) => fromX.has(t.id))) {
@@ -94,7 +94,9 @@ export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): 
   if (!(y instanceof tf.Tensor)) throw new Error('gradients: f() must return a tensor');
   const tape = e.state.activeTape ?? [];
   e.state.activeTape = outerTape;
-  const nodes = nodesFromXsToY(tape, xs, y);
+  // Tensors that depend on an x: only their gradients are computed (not, e.g., a gather's indices).
+  const fromX = new Set<number>();
+  const nodes = nodesFromXsToY(tape, xs, y, fromX);
   const onPath = new Set(nodes.map((n) => n.id));
   for (const node of tape) if (!onPath.has(node.id)) disposeSaved(node);
   try {
@@ -106,7 +108,7 @@ export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): 
         const node = nodes[i]!;
         if (!node.gradient) throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
         const dys = node.outputs.map((o) => acc.get(o.id) ?? null);
-        const names = Object.keys(node.inputs);
+        const names = Object.keys(node.inputs).filter((name) => fromX.has(node.inputs[name]!.id));
         const dxs = e.tidy(() => {
           const fns = node.gradient!(dys);
           return names.map((name) => {

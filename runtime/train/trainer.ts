@@ -180,6 +180,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         const batch = (await stream.next()).value as Batch;
         const { x, ys } = toTensors(batch);
         const { value, grads } = variableGrads(() => deepSupervisionLoss(model.forward(x, { training: true, checkpoint: useCheckpointing }), ys, weights, t.loss), vars);
+        // Parameters the forward pass never reads (built but unused by the official class, e.g.
+        // TransBTS's linear_encoding, MONAI's cross-attention in UNETR) get a zero gradient.
+        for (const v of vars) grads[v.name] ??= tf.zerosLike(v);
         const loss = (await value.data())[0]!;
         if (!Number.isFinite(loss)) {
           tf.dispose([x, ...ys, value, ...Object.values(grads)]);
