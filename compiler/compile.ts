@@ -25,6 +25,8 @@ export interface CompileOptions {
   set?: string[];
   /** Spatial input size for shape checks (D,H,W or H,W); null: sizes unchecked. */
   inputSize?: number[] | null;
+  /** Input size where neither `inputSize` nor the spec's own `input(size: …)` gives one (the CLI's 128³). */
+  defaultInputSize?: number[] | null;
   /** Source text to use instead of reading the root file (editors, tests). */
   text?: string;
 }
@@ -153,10 +155,11 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
   }
 
   const errorsBefore = diags.errorCount;
-  const evaluator = new Evaluator(model, values, origins, diags, options.inputSize ?? null, program.blocks);
+  const evaluator = new Evaluator(model, values, origins, diags, options.inputSize ?? null, program.blocks, options.defaultInputSize ?? null);
   const r = evaluator.run();
   const g = r.graph;
-  if (r.input && checkDivisibility(g.nodes, r.inputSpan!, options.inputSize ?? null, diags)) {
+  const checkedSize = options.inputSize ?? (r.inputFromDefault ? (options.defaultInputSize ?? null) : null);
+  if (r.input && checkDivisibility(g.nodes, r.inputSpan!, checkedSize, diags)) {
     // Mismatched skips further down are consequences of the input size: report the cause only.
     for (let i = diags.items.length - 1; i >= 0; i--) if (diags.items[i]!.code === 'MNX4002') diags.items.splice(i, 1);
   }

@@ -39,6 +39,8 @@ export interface EvalResult {
   input: TensorRef | null;
   inputSpan: SourceSpan | null;
   hints: Record<string, Value>;
+  /** The input size came from the caller's default (neither given nor the spec's own). */
+  inputFromDefault: boolean;
 }
 
 export class Evaluator {
@@ -47,6 +49,7 @@ export class Evaluator {
   private readonly outputs = new Map<number, { tensor: TensorRef; span: SourceSpan }>();
   private input: TensorRef | null = null;
   private inputSpan: SourceSpan | null = null;
+  private inputFromDefault = false;
   private readonly hints: Record<string, Value> = {};
   private loopBudget = MAX_LOOP;
   private readonly assignedNames = new Set<string>();
@@ -62,6 +65,7 @@ export class Evaluator {
     private readonly diags: DiagnosticBag,
     private readonly inputSize: number[] | null,
     private readonly userBlocks: Map<string, BlockDecl> = new Map(),
+    private readonly defaultInputSize: number[] | null = null,
   ) {
     const dim = params.get('dim');
     this.g = new GraphBuilder(diags, dim === '2d' ? 2 : 3);
@@ -73,7 +77,7 @@ export class Evaluator {
     this.resolveNames(this.model.body, new Set([...this.params.keys()]));
     for (const b of this.userBlocks.values()) this.resolveNames(b.body, new Set(b.params.map((p) => p.name)));
     this.block(this.model.body);
-    return { graph: this.g, outputs: this.outputs, input: this.input, inputSpan: this.inputSpan, hints: this.hints };
+    return { graph: this.g, outputs: this.outputs, input: this.input, inputSpan: this.inputSpan, hints: this.hints, inputFromDefault: this.inputFromDefault };
   }
 
   // ---- static name resolution (all branches, before anything runs) ----
@@ -721,6 +725,11 @@ export class Evaluator {
           return this.err('WrongInputRank', call.span, [`input size must be a list of ${describeValue(dims)} positive ints, got ${describeValue(own)}`]);
         }
         let spatial = this.inputSize ?? ((own as number[] | undefined) ?? null);
+        if (!spatial && this.defaultInputSize) {
+          // A 2-D network takes the default's last two axes.
+          spatial = this.defaultInputSize.slice(-dims);
+          this.inputFromDefault = true;
+        }
         if (spatial && spatial.length !== dims) {
           this.err('WrongInputRank', call.span, [`the input size has ${spatial.length} axes but this is a ${dims}-D network (dim = "${dims}d")`]);
           spatial = null;
