@@ -37,6 +37,8 @@ export interface CaseSpec {
   patch?: Triple;
   /** Timed runs of this case (default: the child's --reps). */
   reps?: number;
+  /** 2 for a 2-D model (input size² instead of size³). */
+  dims?: 2 | 3;
 }
 
 export interface PreparedCase {
@@ -75,7 +77,7 @@ export const CASE_TITLES: Record<string, string> = {
   up_depthwise3_fwd_bwd: 'up-block depthwise 3³ transposed, fwd+bwd',
 };
 
-function compileCase(c: CaseSpec, size: Triple): IRModel {
+function compileCase(c: CaseSpec, size: number[]): IRModel {
   const r = compileFile(c.spec!, { variant: c.variant, set: c.set ?? [], inputSize: size });
   if (!r.ir) throw new Error(`${c.spec} does not compile: ${r.diagnostics.map((d) => d.message).join('; ')}`);
   return r.ir;
@@ -103,10 +105,11 @@ export function prepareCase(c: CaseSpec): PreparedCase {
 
 function prepareModelCase(c: CaseSpec): PreparedCase {
   const s = c.size;
-  const ir = compileCase(c, [s, s, s]);
+  const size = c.dims === 2 ? [s, s] : [s, s, s];
+  const ir = compileCase(c, size);
   const summary = summarize(ir);
   const model = buildModel(ir, { seed: 0 });
-  const x = seeded([1, s, s, s, ir.input.channels], 1);
+  const x = seeded([1, ...size, ir.input.channels], 1);
   const info = { params: summary.params };
   if (c.kind === 'forward') {
     return { flops: summary.flops, info, run: () => readAll(model.forward(x)), dispose: () => (x.dispose(), model.dispose()) };

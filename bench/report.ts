@@ -41,7 +41,7 @@ export interface Report {
 export function caseLabel(c: CaseSpec): string {
   const title = CASE_TITLES[c.kind] ?? c.kind;
   if (c.kind === 'sliding') return `${modelName(c)} ${title} ${c.volume!.join('×')}, patch ${c.patch!.join('×')}`;
-  if (c.spec) return `${modelName(c)} ${title} ${c.size}³`;
+  if (c.spec) return `${modelName(c)} ${title} ${c.size}${c.dims === 2 ? '²' : '³'}`;
   const size = c.kind.startsWith('up_') ? `${c.size >> 1}³→${c.size - 1}³` : `${c.size}³`;
   return `${title} ${size}×${c.channels ?? 32}`;
 }

@@ -2,7 +2,7 @@
  * `npm run bench`: MedNeXt on every TF.js backend present, against PyTorch in the same run.
  *
  *   npm run bench -- [--full] [--backends tensorflow,native,wasm,cpu] [--reps N] [--json] [--compare FILE]
- *                    [--only forward,train,sliding,ops] [--cpu-models] [--no-torch] [--torch-malloc default|tuned|both]
+ *                    [--only forward,train,sliding,ops,baselines] [--cpu-models] [--no-torch] [--torch-malloc default|tuned|both]
  *                    [--smoke] [--max-rss MiB]
  *
  * Rows: MedNeXt-S k3 and B k5, nnU-Net's plain U-Net (examples/nnunet.mnx's default, the
@@ -32,7 +32,22 @@ import { asReport, caseLabel, renderComparison, renderTable, type Report, type R
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BACKENDS = ['tensorflow', 'native', 'wasm', 'cpu'];
-const GROUPS = ['forward', 'train', 'sliding', 'ops'];
+const GROUPS = ['forward', 'train', 'sliding', 'ops', 'baselines'];
+/** What runs without --only: the baselines group is asked for by name (minutes per backend). */
+const DEFAULT_GROUPS = ['forward', 'train', 'sliding', 'ops'];
+
+/**
+ * The MedNeXt paper's baselines (--only baselines; not in the default run): forward of each
+ * paper configuration at 1×1×96³ (TransUNet: 1×1×224², its paper size), random weights.
+ */
+export const BASELINE_CASES: CaseSpec[] = [
+  { kind: 'forward', spec: 'examples/baselines/paper/unetr_96.mnx', size: 96 },
+  { kind: 'forward', spec: 'examples/baselines/paper/swin_unetr_48.mnx', size: 96 },
+  { kind: 'forward', spec: 'examples/baselines/paper/uxnet.mnx', size: 96 },
+  { kind: 'forward', spec: 'examples/baselines/nnformer.mnx', set: ['crop_size=[96, 96, 96]'], size: 96 },
+  { kind: 'forward', spec: 'examples/baselines/paper/transbts.mnx', size: 96 },
+  { kind: 'forward', spec: 'examples/baselines/paper/transunet_r50_vit_b16_224.mnx', size: 224, dims: 2 },
+];
 
 export interface BenchOptions {
   full?: boolean;
@@ -83,7 +98,7 @@ function slidingCase(): CaseSpec {
 
 /** Every configuration to run, grouped into child processes. */
 export function planJobs(o: BenchOptions): Job[] {
-  const only = new Set(o.only ?? GROUPS);
+  const only = new Set(o.only ?? DEFAULT_GROUPS);
   const backends = o.backends ?? BACKENDS;
   if (o.smoke) {
     const tiny = { spec: 'examples/tiny.mnx', set: ['n_classes=3'], size: 16 };
@@ -110,6 +125,7 @@ export function planJobs(o: BenchOptions): Job[] {
       if (only.has('sliding')) jobs.push({ backend, cases: [slidingCase()] });
     }
     if (only.has('ops')) for (const kind of OP_CASES) jobs.push({ backend, cases: [{ kind, size: 64, channels: 32 }] });
+    if (only.has('baselines') && models) for (const c of BASELINE_CASES) jobs.push({ backend, cases: [c] });
   }
   return jobs;
 }
@@ -278,7 +294,7 @@ export async function runBench(o: BenchOptions): Promise<Report> {
   if (backends.includes('cpu') && !o.cpuModels && !o.smoke) notes.push('cpu: op rows only (whole-model rows take minutes on cpu; --cpu-models runs them).');
   if (o.smoke) notes.push('smoke mode: examples/tiny.mnx at toy sizes, every case in one child (peak RSS cumulative).');
   notes.push('FLOPs as `mnxc summary` counts them (2·MACs + one per output element of other ops); training step and fwd+bwd rows count 3× forward.');
-  const only = new Set(o.only ?? GROUPS);
+  const only = new Set(o.only ?? DEFAULT_GROUPS);
   const models = backends.some((b) => b !== 'cpu') || o.cpuModels;
   const torchSliding = only.has('sliding') && models;
   if (o.torch !== false && !o.smoke && (only.has('forward') || only.has('train') || torchSliding)) {

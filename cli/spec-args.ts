@@ -46,8 +46,9 @@ export interface SpecValues {
 /** Compiles SPEC with the command-line options; prints diagnostics to stderr. Null IR means errors. */
 export function compileFromArgs(spec: string | undefined, v: SpecValues, defaultSize: number[] | null = null): CompileResult & { ir: IRModel | null } {
   if (!spec) throw new UsageError('missing SPEC (an .mnx file)');
-  const inputSize = parseSize(v['input-size']) ?? defaultSize;
-  const r = compileFile(spec, { set: v.set ?? [], variant: v.variant, model: v.model, inputSize, lib: v.lib });
+  // The default size applies where the spec names none of its own (a transformer's img_size does).
+  const inputSize = parseSize(v['input-size']);
+  const r = compileFile(spec, { set: v.set ?? [], variant: v.variant, model: v.model, inputSize, defaultInputSize: defaultSize, lib: v.lib });
   const text = renderDiagnostics(r.diagnostics, r.sources);
   if (text) process.stderr.write(text);
   return r;

@@ -2,6 +2,7 @@ import type { Assign, BaseModelDecl } from './ast.js';
 import './blocks/primitives.js';
 import './blocks/mednext.js';
 import './blocks/nnunet.js';
+import './blocks/tensor.js';
 import { parseExpression } from './build-ast.js';
 import { DiagnosticBag, didYouMean, type Diagnostic } from './diagnostics/diagnostic.js';
 import { Evaluator, type ParamOrigin } from './evaluate.js';
@@ -24,6 +25,8 @@ export interface CompileOptions {
   set?: string[];
   /** Spatial input size for shape checks (D,H,W or H,W); null: sizes unchecked. */
   inputSize?: number[] | null;
+  /** Input size where neither `inputSize` nor the spec's own `input(size: …)` gives one (the CLI's 128³). */
+  defaultInputSize?: number[] | null;
   /** Source text to use instead of reading the root file (editors, tests). */
   text?: string;
   /** Further folders imports may read from (`--lib DIR`), besides the spec's own and the shipped library. */
@@ -154,10 +157,11 @@ function compileProgram(program: Program, options: CompileOptions, diags: Diagno
   }
 
   const errorsBefore = diags.errorCount;
-  const evaluator = new Evaluator(model, values, origins, diags, options.inputSize ?? null, program.blocks);
+  const evaluator = new Evaluator(model, values, origins, diags, options.inputSize ?? null, program.blocks, options.defaultInputSize ?? null);
   const r = evaluator.run();
   const g = r.graph;
-  if (r.input && checkDivisibility(g.nodes, r.inputSpan!, options.inputSize ?? null, diags)) {
+  const checkedSize = options.inputSize ?? (r.inputFromDefault ? (options.defaultInputSize ?? null) : null);
+  if (r.input && checkDivisibility(g.nodes, r.inputSpan!, checkedSize, diags)) {
     // Mismatched skips further down are consequences of the input size: report the cause only.
     for (let i = diags.items.length - 1; i >= 0; i--) if (diags.items[i]!.code === 'MNX4002') diags.items.splice(i, 1);
   }

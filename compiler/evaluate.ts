@@ -6,6 +6,7 @@ import { GraphBuilder, type TensorRef } from './graph.js';
 import type { OriginStep, SourceSpan } from '../ir/types.js';
 import { POISON, acceptsKernel, containsPoison, describeType, describeValue, isPoison, isTensor, matches, typeFromAst, type Value } from './types.js';
 import { emitAdd } from './blocks/primitives.js';
+import { emitBinary, emitScale, fullShape } from './blocks/tensor.js';
 
 /**
  * Pass 4, expand: runs a model body with its parameter values, expanding loops, repeats and
@@ -22,7 +23,7 @@ export interface ParamOrigin {
 }
 
 /** Functions built into the language (not blocks: they compute values, emit nothing except `input`). */
-const BUILTINS = ['len', 'per_stage', 'range', 'reversed', 'min', 'max', 'sum', 'abs', 'channels', 'input', 'dummy_tensor', 'str'] as const;
+const BUILTINS = ['len', 'per_stage', 'range', 'reversed', 'min', 'max', 'sum', 'abs', 'channels', 'input', 'dummy_tensor', 'str', 'shape', 'prod'] as const;
 const MAX_LOOP = 100_000;
 /** Deepest chain of user-block calls (a block calling itself is caught here). */
 const MAX_BLOCK_DEPTH = 32;
@@ -38,6 +39,8 @@ export interface EvalResult {
   input: TensorRef | null;
   inputSpan: SourceSpan | null;
   hints: Record<string, Value>;
+  /** The input size came from the caller's default (neither given nor the spec's own). */
+  inputFromDefault: boolean;
 }
 
 export class Evaluator {
@@ -46,6 +49,7 @@ export class Evaluator {
   private readonly outputs = new Map<number, { tensor: TensorRef; span: SourceSpan }>();
   private input: TensorRef | null = null;
   private inputSpan: SourceSpan | null = null;
+  private inputFromDefault = false;
   private readonly hints: Record<string, Value> = {};
   private loopBudget = MAX_LOOP;
   private readonly assignedNames = new Set<string>();
@@ -61,6 +65,7 @@ export class Evaluator {
     private readonly diags: DiagnosticBag,
     private readonly inputSize: number[] | null,
     private readonly userBlocks: Map<string, BlockDecl> = new Map(),
+    private readonly defaultInputSize: number[] | null = null,
   ) {
     const dim = params.get('dim');
     this.g = new GraphBuilder(diags, dim === '2d' ? 2 : 3);
@@ -72,7 +77,7 @@ export class Evaluator {
     this.resolveNames(this.model.body, new Set([...this.params.keys()]));
     for (const b of this.userBlocks.values()) this.resolveNames(b.body, new Set(b.params.map((p) => p.name)));
     this.block(this.model.body);
-    return { graph: this.g, outputs: this.outputs, input: this.input, inputSpan: this.inputSpan, hints: this.hints };
+    return { graph: this.g, outputs: this.outputs, input: this.input, inputSpan: this.inputSpan, hints: this.hints, inputFromDefault: this.inputFromDefault };
   }
 
   // ---- static name resolution (all branches, before anything runs) ----
@@ -439,10 +444,24 @@ export class Evaluator {
     if (isPoison(l) || isPoison(r)) return POISON;
     const bad = () => this.err('OperatorType', e.opSpan, [e.op, describeValue(l), describeValue(r)]);
     if (isTensor(l) || isTensor(r)) {
-      if (e.op === '+' && isTensor(l) && isTensor(r)) {
-        this.g.span = e.span;
-        const ok = emitAdd(this.g, this.scopePrefix, `add_${++this.autoName}`, l, r);
-        return ok;
+      this.g.span = e.span;
+      const fns: Record<string, 'add' | 'sub' | 'mul' | 'div'> = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div' };
+      const fn = fns[e.op];
+      if (isTensor(l) && isTensor(r) && fn) {
+        // Two feature maps of one shape: the residual sum every MedNeXt / nnU-Net block has.
+        if (fn === 'add' && !l.shape.dims && !r.shape.dims) return emitAdd(this.g, this.scopePrefix, `add_${++this.autoName}`, l, r);
+        return emitBinary(this.g, this.scopePrefix, `${fn}_${++this.autoName}`, fn, l, r) ?? POISON;
+      }
+      // A tensor times (or divided by) a number: a scale.
+      if (isTensor(l) && typeof r === 'number' && (e.op === '*' || e.op === '/')) {
+        if (e.op === '/' && r === 0) return this.err('DivisionByZero', e.opSpan);
+        return emitScale(this.g, this.scopePrefix, `scale_${++this.autoName}`, l, e.op === '*' ? r : 1 / r);
+      }
+      if (isTensor(r) && typeof l === 'number' && e.op === '*') return emitScale(this.g, this.scopePrefix, `scale_${++this.autoName}`, r, l);
+      // Identity: `mask != none`, `a == b` (the same tensor).
+      if (e.op === '==' || e.op === '!=') {
+        const same = isTensor(l) && isTensor(r) ? l.id === r.id : false;
+        return e.op === '==' ? same : !same;
       }
       return bad();
     }
@@ -494,7 +513,7 @@ export class Evaluator {
     if (!call.scope) return within(`${fallback}_${++this.autoName}`);
     const s = this.expr(call.scope);
     if (isPoison(s)) return null;
-    if (typeof s !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/.test(s)) {
+    if (typeof s !== 'string' || !/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/.test(s)) {
       this.err('BadValue', call.scope.span, [`a module name must be a dotted identifier such as "enc_block_0", got ${describeValue(s)}`]);
       return null;
     }
@@ -701,6 +720,16 @@ export class Evaluator {
         return typeof pos[0] === 'number' ? Math.abs(pos[0]) : bad('abs() needs a number');
       case 'channels':
         return isTensor(pos[0]) ? pos[0].shape.channels : bad(`channels() needs a tensor, got ${describeValue(pos[0] ?? null)}`);
+      case 'shape': {
+        // The per-sample shape: [C, *spatial] of a feature map, the dims of a general tensor.
+        if (!isTensor(pos[0])) return bad(`shape() needs a tensor, got ${describeValue(pos[0] ?? null)}`);
+        const s = fullShape(pos[0]);
+        return s ? [...s] : bad('shape() needs the input size (give --input-size or input(size: …))');
+      }
+      case 'prod': {
+        const xs = pos.length === 1 && Array.isArray(pos[0]) ? pos[0] : pos;
+        return numbers(xs) ? (xs as number[]).reduce((a, b) => a * b, 1) : bad('prod() needs numbers');
+      }
       case 'input': {
         const c = named.channels ?? pos[0];
         const dims = named.dims ?? this.g.spatialDims;
@@ -708,7 +737,17 @@ export class Evaluator {
         if (typeof c !== 'number' || !Number.isInteger(c) || c < 1) return this.err('BadChannels', call.span, [`input channels must be a positive int, got ${describeValue(c ?? null)}`]);
         if (dims !== 2 && dims !== 3) return this.err('WrongInputRank', call.span, [`input dims must be 2 or 3, got ${describeValue(dims)}`]);
         if (this.input) return this.err('BadValue', call.span, ['input() may be called once']);
-        let spatial = this.inputSize;
+        // Without a size from the caller, the spec's own `size:` (e.g. a transformer's img_size) is used.
+        const own = named.size;
+        if (own !== undefined && own !== null && !(Array.isArray(own) && own.length === dims && own.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= 1))) {
+          return this.err('WrongInputRank', call.span, [`input size must be a list of ${describeValue(dims)} positive ints, got ${describeValue(own)}`]);
+        }
+        let spatial = this.inputSize ?? ((own as number[] | undefined) ?? null);
+        if (!spatial && this.defaultInputSize) {
+          // A 2-D network takes the default's last two axes.
+          spatial = this.defaultInputSize.slice(-dims);
+          this.inputFromDefault = true;
+        }
         if (spatial && spatial.length !== dims) {
           this.err('WrongInputRank', call.span, [`the input size has ${spatial.length} axes but this is a ${dims}-D network (dim = "${dims}d")`]);
           spatial = null;

@@ -19,6 +19,9 @@ export interface ParamSpec {
   init: IRParam['init'];
   fanIn?: number;
   initA?: number;
+  std?: number;
+  value?: number;
+  recipe?: Record<string, unknown>;
 }
 
 /** Largest tensor (elements) the compiler accepts: protects against absurd specs. */
@@ -96,7 +99,18 @@ export class GraphBuilder {
     }
     if (p.shape.reduce((a, b) => a * b, 1) > MAX_ELEMENTS) this.error('BadChannels', [`parameter ${full} would have shape [${p.shape}]; that is beyond any machine`]);
     this.paramOwners.set(full, scope);
-    this.params.push({ name: full, shape: p.shape, role: p.role, init: p.init, ...(p.fanIn !== undefined ? { fanIn: p.fanIn } : {}), ...(p.initA !== undefined ? { initA: p.initA } : {}), trainable: p.role !== 'dummy' });
+    this.params.push({
+      name: full,
+      shape: p.shape,
+      role: p.role,
+      init: p.init,
+      ...(p.fanIn !== undefined ? { fanIn: p.fanIn } : {}),
+      ...(p.initA !== undefined ? { initA: p.initA } : {}),
+      ...(p.std !== undefined ? { std: p.std } : {}),
+      ...(p.value !== undefined ? { value: p.value } : {}),
+      ...(p.recipe !== undefined ? { recipe: p.recipe } : {}),
+      trainable: p.role !== 'dummy' && p.role !== 'buffer' && p.role !== 'stat',
+    });
   }
 
   /** Parameters in PyTorch `state_dict` order: a module's own parameters first, then its children in creation order. */

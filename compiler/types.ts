@@ -114,6 +114,7 @@ export function describeType(t: MnxType): string {
 }
 
 export function describeValue(v: Value): string {
+  if (isTensor(v) && v.shape.dims) return `a tensor of shape [${v.shape.dims.join(', ')}]`;
   if (isTensor(v)) return `a tensor of shape [${v.shape.channels}${v.shape.spatial ? ', ' + v.shape.spatial.join(', ') : ''}]`;
   if (isPoison(v)) return '(error)';
   if (v === null) return 'none';

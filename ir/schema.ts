@@ -12,7 +12,8 @@ const shape = {
   required: ['channels', 'spatial'],
   properties: {
     channels: { type: 'integer', minimum: 1 },
-    spatial: { anyOf: [{ type: 'null' }, { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 2, maxItems: 3 }] },
+    spatial: { anyOf: [{ type: 'null' }, { type: 'array', items: { type: 'integer', minimum: 1 }, maxItems: 8 }] },
+    dims: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1, maxItems: 8 },
   },
   additionalProperties: false,
 };
@@ -63,8 +64,11 @@ export const irSchema = {
           shape: { type: 'array', items: { type: 'integer', minimum: 1 } },
           role: { enum: PARAM_ROLES },
           init: { enum: PARAM_INITS },
+          value: { type: 'number' },
           fanIn: { type: 'number' },
           initA: { type: 'number' },
+          std: { type: 'number' },
+          recipe: { type: 'object' },
           trainable: { type: 'boolean' },
         },
       },

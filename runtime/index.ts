@@ -20,6 +20,7 @@ import { channelsFirstToLast, channelsLastToFirst } from './weights/layout.js';
 
 export type { IRModel, IRNode, IRParam, ActShape } from '../ir/types.js';
 export { verifyIR };
+export { bufferValues } from '../ir/buffers.js';
 /** TF.js itself (tfjs-core), as the runtime and generated models use it. */
 export * as tf from '@tensorflow/tfjs-core';
 export { ops, setOp, resetOps, type Ops } from './ops/index.js';

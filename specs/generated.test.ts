@@ -8,7 +8,8 @@ import { ROOT } from '../tests/fixtures.js';
 import * as tiny from './baselines/tiny.gen.js';
 import * as tiny2d from './baselines/tiny_layer_norm_grn_2d.gen.js';
 import * as resenc2d from './baselines/resenc_2d.gen.js';
-import { RESENC_2D } from './cases.js';
+import * as transunet from './baselines/transunet_tiny.gen.js';
+import { RESENC_2D, TRANSUNET_TINY } from './cases.js';
 
 /** The generated TypeScript (type-checked by `tsc` in `npm test`) runs the same network as the IR. */
 describe('generated TypeScript', () => {
@@ -16,6 +17,7 @@ describe('generated TypeScript', () => {
     { gen: tiny, spec: 'examples/tiny.mnx', set: [] as string[], size: [16, 16, 16] },
     { gen: tiny2d, spec: 'examples/tiny.mnx', set: ['norm_type="layer"', 'grn=true', 'dim="2d"'], size: [16, 16] },
     { gen: resenc2d, spec: 'examples/resenc.mnx', set: RESENC_2D, size: [32, 32] },
+    { gen: transunet, spec: 'examples/baselines/transunet.mnx', set: TRANSUNET_TINY, size: [64, 64] },
   ];
   for (const c of cases) {
     it(`${c.spec} ${c.set.join(' ')}: same parameters and outputs as the IR-built model`, async () => {

@@ -21,3 +21,19 @@ const RESENC_ARGS = ['input_channels', 'n_stages', 'features_per_stage', 'kernel
 export function resencOverrides(args: Record<string, unknown>): string[] {
   return RESENC_ARGS.filter((k) => k in args).map((k) => `${k}=${JSON.stringify(args[k])}`);
 }
+
+/** `--set` lines reproducing a baseline fixture's constructor call (tests/fixtures/baselines-reference). */
+export function baselineOverrides(args: Record<string, unknown>): string[] {
+  return Object.entries(args).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+}
+
+/** TransUNet's nested config as `--set` lines: leaf names joined by '_' without the 'config' prefix. */
+export function transunetOverrides(args: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, path: string[]) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+    else out.push(`${path.filter((p, i) => !(i === 0 && p === 'config')).join('_')}=${v === null ? 'none' : JSON.stringify(v)}`);
+  };
+  walk(args, []);
+  return out;
+}

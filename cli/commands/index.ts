@@ -13,6 +13,7 @@ export const commandEntries: CommandEntry[] = [
   { name: 'check', summary: 'check a spec and print its diagnostics', load: () => import('./check.js') },
   { name: 'compile', summary: 'compile a spec to IR, generated TypeScript and a summary', load: () => import('./compile.js') },
   { name: 'summary', summary: 'parameters, FLOPs and activation memory per stage', load: () => import('./summary.js') },
+  { name: 'compare', summary: 'parameters, FLOPs and activation memory of several networks side by side', load: () => import('./compare.js') },
   { name: 'graph', summary: 'draw the network (dot, svg or html)', load: () => import('./graph.js') },
   { name: 'import-plans', summary: 'turn an nnU-Net v2 plans file into an .mnx spec', load: () => import('./import-plans.js') },
   { name: 'forward', summary: 'run the network on an input tensor', load: () => import('./forward.js') },

@@ -1,3 +1,4 @@
+import type { IRNode } from '../../ir/types.js';
 import type { GraphBuilder, ParamSpec, TensorRef } from '../graph.js';
 import { convOut, convTransposeOut, formatShape } from '../shapes.js';
 import { T, type Value } from '../types.js';
@@ -34,6 +35,8 @@ export interface ConvOptions {
    */
   init?: 'pytorch' | 'he';
   initA?: number;
+  /** Weight standardisation before every use (TransUNet's StdConv2d): its epsilon. */
+  standardize?: number;
 }
 
 /** The weight and bias ParamSpecs of a (transposed) convolution under the chosen init. */
@@ -49,10 +52,13 @@ function convParams(name: string, shape: number[], role: 'conv_weight' | 'conv_t
 
 /** A convolution (`Conv3d`/`Conv2d`): weight `[out, in/groups, *k]`, PyTorch padding. */
 export function emitConv(g: GraphBuilder, scope: string, name: string, x: TensorRef, o: ConvOptions): TensorRef {
+  requireMap(g, x, 'conv');
   const k = axes(g, o.k, 'kernel size');
   const stride = axes(g, o.stride ?? 1, 'stride');
-  // PyTorch-style symmetric padding; (k - 1) // 2 equals k // 2 for the odd kernels allowed here.
+  if (o.padding === undefined && k.some((kk) => kk % 2 === 0)) g.error('EvenKernelPadding', [k.length > 1 && k.some((kk) => kk !== k[0]) ? `[${k.join(', ')}]` : String(k.find((kk) => kk % 2 === 0))]);
+  // PyTorch-style symmetric padding; (k - 1) // 2 equals k // 2 for the odd kernels that may omit it.
   const pad = o.padding === undefined ? k.map((kk) => Math.floor(kk / 2)) : axes(g, o.padding, 'padding');
+  checkPatches(g, x.shape.spatial, k, stride, pad);
   const groups = o.groups ?? 1;
   const cin = x.shape.channels;
   if (o.out < 1 || cin % groups !== 0 || o.out % groups !== 0) {
@@ -62,11 +68,14 @@ export function emitConv(g: GraphBuilder, scope: string, name: string, x: Tensor
   checkSpatial(g, spatial, `${scope}.${name}`);
   const fanIn = (cin / groups) * k.reduce((a, b) => a * b, 1);
   const params = convParams(name, [o.out, cin / groups, ...k], 'conv_weight', o, fanIn);
-  return g.node('conv', scope, name || 'conv', [x], { kernel: k, stride, padding: pad, groups, bias: o.bias !== false }, { channels: o.out, spatial }, params);
+  const attrs: IRNode['attrs'] = { kernel: k, stride, padding: pad, groups, bias: o.bias !== false };
+  if (o.standardize !== undefined) attrs.standardize = o.standardize;
+  return g.node('conv', scope, name || 'conv', [x], attrs, { channels: o.out, spatial }, params);
 }
 
 /** A transposed convolution (`ConvTranspose3d`): weight `[in, out/groups, *k]`. */
 export function emitConvTranspose(g: GraphBuilder, scope: string, name: string, x: TensorRef, o: ConvOptions): TensorRef {
+  requireMap(g, x, 'conv_transpose');
   const k = axes(g, o.k, 'kernel size');
   const stride = axes(g, o.stride ?? 1, 'stride');
   const pad = axes(g, o.padding ?? 0, 'padding');
@@ -124,6 +133,25 @@ export function checkSameShape(g: GraphBuilder, a: TensorRef, b: TensorRef): boo
   return !why;
 }
 
+/** A patch embedding (kernel = stride > 1, no padding) must tile the input exactly: PyTorch would silently drop the rest. */
+function checkPatches(g: GraphBuilder, spatial: number[] | null, k: number[], stride: number[], pad: number[]): void {
+  if (!spatial) return;
+  spatial.forEach((n, a) => {
+    const p = k[a]!;
+    if (p > 1 && stride[a] === p && pad[a] === 0 && n % p !== 0) {
+      const lo = Math.floor(n / p) * p;
+      g.error('PatchNotDivisible', [spatial.join('×'), p, a, lo > 0 ? `${lo} or ${lo + p}` : String(lo + p)]);
+    }
+  });
+}
+
+/** Ops of feature maps refuse general tensors (tokens): the user converts with feature_map(). */
+export function requireMap(g: GraphBuilder, x: TensorRef, what: string): boolean {
+  if (!x.shape.dims) return true;
+  g.error('TensorKind', [what, 'a feature map [channels, *spatial]', `a general tensor [${x.shape.dims.join(', ')}] (convert it with feature_map())`]);
+  return false;
+}
+
 export function checkSpatial(g: GraphBuilder, spatial: number[] | null, where: string): void {
   if (spatial && spatial.some((n) => n < 1)) g.error('SpatialTooSmall', [spatial.join('×'), where]);
 }
@@ -154,15 +182,25 @@ registerBlock({
   inputs: 1,
   args: [
     { name: 'out', type: T.posint, doc: 'output channels' },
-    { name: 'k', type: T.union(T.kernel, T.list(T.kernel)), default: 1, doc: 'kernel size (odd), or one per axis' },
+    { name: 'k', type: T.union(T.posint, T.list(T.posint)), default: 1, doc: 'kernel size, or one per axis (an even one needs an explicit padding)' },
     { name: 'stride', type: T.union(T.posint, T.list(T.posint)), default: 1, doc: 'stride, or one per axis' },
     { name: 'padding', type: T.union(T.int, T.list(T.int), T.none), default: null, doc: 'zero padding per side (default k // 2)' },
     { name: 'groups', type: T.posint, default: 1, doc: 'channel groups' },
     { name: 'bias', type: T.bool, default: true, doc: 'learn a bias' },
+    { name: 'standardize', type: T.union(T.float, T.none), default: null, doc: 'weight standardisation epsilon (StdConv2d: 1e-5): the weight, per output channel, minus its mean over the biased standard deviation' },
     ...INIT_ARGS,
   ],
   expand: (g, scope, [x], a) =>
-    emitConv(g, scope, '', x!, { out: num(a.out), k: a.k as PerAxis, stride: a.stride as PerAxis, padding: a.padding === null ? undefined : (a.padding as PerAxis), groups: num(a.groups), bias: a.bias as boolean, ...initOf(a) }),
+    emitConv(g, scope, '', x!, {
+      out: num(a.out),
+      k: a.k as PerAxis,
+      stride: a.stride as PerAxis,
+      padding: a.padding === null ? undefined : (a.padding as PerAxis),
+      groups: num(a.groups),
+      bias: a.bias as boolean,
+      ...(a.standardize === null ? {} : { standardize: num(a.standardize) }),
+      ...initOf(a),
+    }),
 });
 
 registerBlock({
@@ -230,10 +268,15 @@ registerBlock({
 
 registerBlock({
   name: 'concat',
-  doc: 'Channel concatenation, inputs in order (nnU-Net skips: `concat(up, skip)`).',
+  doc: 'Channel concatenation of feature maps, inputs in order (nnU-Net skips: `concat(up, skip)`); general tensors along `axis` (torch.cat).',
   inputs: 'many',
-  args: [],
-  expand: (g, scope, xs) => {
+  args: [{ name: 'axis', type: T.union(T.int, T.none), default: null, doc: 'per-sample axis of general tensors (feature maps: channels)' }],
+  expand: (g, scope, xs, a) => {
+    if (xs.some((x) => x.shape.dims)) return concatGeneral(g, scope, xs, a.axis as number | null);
+    if (a.axis !== null && a.axis !== 0) {
+      g.error('TensorKind', ['concat along an axis other than the channels', 'general tensors', 'feature maps (convert them with channels_last())']);
+      return null;
+    }
     const spatial = xs[0]!.shape.spatial;
     for (const x of xs.slice(1)) {
       if (spatial && x.shape.spatial && x.shape.spatial.join() !== spatial.join()) {
@@ -243,3 +286,19 @@ registerBlock({
     return g.node('concat', scope, 'concat', xs, {}, { channels: xs.reduce((a, x) => a + x.shape.channels, 0), spatial });
   },
 });
+
+function concatGeneral(g: GraphBuilder, scope: string, xs: TensorRef[], axis: number | null): TensorRef | null {
+  const shapes = xs.map((x) => x.shape.dims);
+  if (shapes.some((d) => !d) || axis === null) {
+    g.error('TensorKind', ['concat', axis === null ? "an 'axis' for general tensors" : 'only general tensors', 'a feature map or no axis']);
+    return null;
+  }
+  const first = shapes[0]!;
+  const ax = axis < 0 ? first.length + axis : axis;
+  if (ax < 0 || ax >= first.length || shapes.some((d) => d!.length !== first.length || d!.some((n, i) => i !== ax && n !== first[i]))) {
+    g.error('TensorShapeMismatch', [`concat along axis ${axis}: shapes ${shapes.map((d) => `[${d!.join(', ')}]`).join(', ')} differ on another axis`]);
+    return null;
+  }
+  const out = first.map((n, i) => (i === ax ? shapes.reduce((s, d) => s + d![i]!, 0) : n));
+  return g.node('concat', scope, 'concat', xs, { axis: ax }, { channels: out[out.length - 1]!, spatial: out.slice(0, -1), dims: out });
+}

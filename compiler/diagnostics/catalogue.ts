@@ -42,6 +42,7 @@ export const Messages = {
   ExpectedTensor: { code: 'MNX3009', severity: 'error', text: '{0}' },
   ConditionNotBool: { code: 'MNX3010', severity: 'error', text: 'a condition must be true or false, got {0}' },
   BadValue: { code: 'MNX3011', severity: 'error', text: '{0}' },
+  EvenKernelPadding: { code: 'MNX3012', severity: 'error', text: "kernel size {0} is even: give 'padding' explicitly (an even kernel has no centred padding)" },
 
   InputNotDivisible: { code: 'MNX4001', severity: 'error', text: 'input size {0} is not divisible by {1}, the down-sampling factor per axis (up to {2} halvings): nearest valid sizes {3}' },
   SkipShapeMismatch: { code: 'MNX4002', severity: 'error', text: 'cannot add tensors of shapes {0} and {1}: {2}' },
@@ -50,6 +51,10 @@ export const Messages = {
   DuplicateModuleName: { code: 'MNX4005', severity: 'error', text: "module name '{0}' is used twice: parameter names must be unique" },
   BadOutputs: { code: 'MNX4006', severity: 'error', text: '{0}' },
   SpatialTooSmall: { code: 'MNX4007', severity: 'error', text: 'spatial size shrinks to {0} at {1}: the input is too small for this network' },
+  ReshapeMismatch: { code: 'MNX4008', severity: 'error', text: 'cannot reshape {0} ({1} elements per sample) to {2} ({3} elements){4}' },
+  PatchNotDivisible: { code: 'MNX4009', severity: 'error', text: 'size {0} is not divisible by the patch size {1} (kernel = stride) on axis {2}: nearest valid sizes {3}' },
+  TensorShapeMismatch: { code: 'MNX4010', severity: 'error', text: '{0}' },
+  TensorKind: { code: 'MNX4011', severity: 'error', text: "'{0}' needs {1}, got {2}" },
 
   AssertionFailed: { code: 'MNX5001', severity: 'error', text: 'assertion failed: {0}' },
   LimitExceeded: { code: 'MNX5002', severity: 'error', text: '{0}' },

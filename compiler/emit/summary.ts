@@ -42,11 +42,13 @@ export function summarize(ir: IRModel): ModelSummary {
     return stages.get(name)!;
   };
   for (const p of ir.parameters) {
-    if (p.role === 'dummy') continue;
+    if (p.role === 'dummy' || p.role === 'buffer' || p.role === 'stat') continue;
     stage(p.name.split('.')[0]!).params += sizes.get(p.name)!;
   }
   for (const n of ir.nodes) {
     if (n.op === 'output' || n.op === 'input') continue;
+    // Views and constants: no arithmetic, and no new activation worth keeping.
+    if (n.op === 'reshape' || n.op === 'channels_last' || n.op === 'feature_map' || n.op === 'parameter' || n.op === 'buffer') continue;
     const s = stage(n.stage);
     const out = numel(n);
     if (n.op === 'conv' || n.op === 'conv_transpose') {
@@ -63,6 +65,16 @@ export function summarize(ir: IRModel): ModelSummary {
         s.macs += macs;
         s.flops += 2 * macs + (n.attrs.bias ? out : 0);
       }
+    } else if (n.op === 'linear') {
+      const cin = byId.get(n.inputs[0]!)!.out.channels;
+      const macs = out * cin;
+      s.macs += macs;
+      s.flops += 2 * macs + (n.attrs.bias ? out : 0);
+    } else if (n.op === 'matmul') {
+      const a = byId.get(n.inputs[0]!)!.out;
+      const macs = out * a.channels;
+      s.macs += macs;
+      s.flops += 2 * macs;
     } else {
       s.flops += out;
     }

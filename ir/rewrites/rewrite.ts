@@ -60,10 +60,11 @@ export class Graph {
 
   /**
    * A dense convolution with a 1×1(×1) kernel, stride 1, no padding and one group, reading one
-   * tensor: a per-voxel matrix product, the op the fused pointwise kernels are built around.
+   * tensor: a per-voxel matrix product, the op the fused pointwise kernels are built around. A
+   * weight-standardised conv (TransUNet's StdConv2d) is left alone: its weight is not used as stored.
    */
   isPointwiseConv(n: IRNode): boolean {
-    if (n.op !== 'conv' || n.inputs.length !== 1) return false;
+    if (n.op !== 'conv' || n.inputs.length !== 1 || n.attrs.standardize !== undefined) return false;
     const w = this.param(n, 'conv_weight');
     const all = (v: unknown, x: number) => v === undefined || v === x || (Array.isArray(v) && v.every((e) => e === x));
     return !!w && w.shape.slice(2).every((k) => k === 1) && all(n.attrs.groups, 1) && all(n.attrs.stride, 1) && all(n.attrs.padding, 0);

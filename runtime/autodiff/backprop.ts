@@ -19,8 +19,8 @@ import { engineGradients, gradientDepth, recordTape, type TapeNode } from '../tf
  */
 
 /** The tape nodes on a path from some x to y, in recording order (TF.js's own filter, restated). */
-function nodesFromXsToY(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): TapeNode[] {
-  const fromX = new Set(xs.map((x) => x.id));
+function nodesFromXsToY(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor, fromX = new Set<number>()): TapeNode[] {
+  for (const x of xs) fromX.add(x.id);
   const nodeFromX = new Set<number>();
   for (const node of tape) {
     if (Object.values(node.inputs).some((t) => fromX.has(t.id))) {
@@ -65,7 +65,9 @@ export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): 
   // TF.js's, still set: recordTape puts it back once this forward pass has been recorded.
   const { value: y, tape } = recordTape(f);
   if (!(y instanceof tf.Tensor)) throw new Error('gradients: f() must return a tensor');
-  const nodes = nodesFromXsToY(tape, xs, y);
+  // Tensors that depend on an x: only their gradients are computed (not, e.g., a gather's indices).
+  const fromX = new Set<number>();
+  const nodes = nodesFromXsToY(tape, xs, y, fromX);
   const onPath = new Set(nodes.map((n) => n.id));
   for (const node of tape) if (!onPath.has(node.id)) disposeSaved(node);
   try {
@@ -77,7 +79,7 @@ export function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): 
         const node = nodes[i]!;
         if (!node.gradient) throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
         const dys = node.outputs.map((o) => acc.get(o.id) ?? null);
-        const names = Object.keys(node.inputs);
+        const names = Object.keys(node.inputs).filter((name) => fromX.has(node.inputs[name]!.id));
         const dxs = tf.tidy(() => {
           const fns = node.gradient!(dys);
           return names.map((name) => {

@@ -1,3 +1,4 @@
+import { bufferValues } from '../../ir/buffers.js';
 import type { IRParam } from '../../ir/types.js';
 
 /**
@@ -30,6 +31,13 @@ export function initialValues(p: IRParam, rng: () => number): Float32Array {
     for (let i = 0; i < n; i++) out[i] = (2 * rng() - 1) * bound;
   } else if (p.init === 'kaiming_normal') {
     fillKaimingNormal(out, p, rng);
+  } else if (p.init === 'trunc_normal') {
+    fillTruncNormal(out, p.std ?? 0.02, rng);
+  } else if (p.init === 'constant') {
+    out.fill(p.value ?? 0);
+  } else if (p.init === 'recipe') {
+    if (!p.recipe) throw new Error(`parameter ${p.name}: init 'recipe' without a recipe`);
+    out.set(bufferValues(p.recipe).data);
   }
   return out;
 }
@@ -46,5 +54,15 @@ export function fillKaimingNormal(out: Float32Array, p: IRParam, rng: () => numb
     const r = Math.sqrt(-2 * Math.log(u1));
     out[i] = r * Math.cos(2 * Math.PI * u2) * std;
     if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * u2) * std;
+  }
+}
+
+/** N(0, std²) truncated at ±2·std (timm's trunc_normal_ default bounds), by rejection. */
+export function fillTruncNormal(out: Float32Array, std: number, rng: () => number): void {
+  for (let i = 0; i < out.length; i++) {
+    let z: number;
+    do z = Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+    while (Math.abs(z) > 2);
+    out[i] = z * std;
   }
 }

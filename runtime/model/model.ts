@@ -9,6 +9,7 @@ import { recordingGradients } from '../autodiff/backprop.js';
 import { paramLayouts, runtimeShape, toRuntime, type ParamLayout } from '../weights/layout.js';
 import { checkpointSegments, runCheckpointed } from './checkpoint.js';
 import { createRng, initialValues } from './init.js';
+import { bufferValues } from '../../ir/buffers.js';
 
 export interface BuildOptions {
   /** Seed of the initial weights (default 0). */
@@ -99,7 +100,7 @@ export class MnxModel {
         plan.nodes.forEach((node, i) => {
           values.set(node.id, run(node, node.inputs.map((id) => values.get(id)!)));
           // Free activations as soon as nothing later reads them (saved copies for backprop survive).
-          for (const id of node.inputs) {
+          for (const id of new Set(node.inputs)) {
             if (lastUse.get(id) === i && !ir.outputs.includes(id)) {
               values.get(id)!.dispose();
               values.delete(id);
@@ -137,16 +138,18 @@ export class MnxModel {
       case 'conv_transpose': {
         const wName = this.paramName(node, 'conv_weight', 'conv_transpose_weight');
         if (wName === undefined) throw new Error(`${node.id}: ${node.op} has no weight parameter`);
-        const w = this.variables.get(wName)!;
         const layout = this.layouts.get(wName)!;
+        const w = typeof a.standardize === 'number' ? ops.standardizeFilter(this.variables.get(wName)!, a.standardize, layout.kind === 'plain' ? 'first' : 'last') : this.variables.get(wName)!;
         const depthwise = layout.kind !== 'plain' && layout.kind !== 'grn' && layout.depthwise;
         const b = this.param(node, 'bias');
         const stride = perAxis(a.stride, 1, dims, 1, `${node.id} stride`);
         const padding = perAxis(a.padding, 0, dims, 0, `${node.id} padding`);
+        if (node.op === 'conv' && layout.kind === 'plain') return ops.groupedConv3d(x, w, num(a.groups, 1), stride, padding, b);
         if (node.op === 'conv') return depthwise ? ops.depthwiseConv3d(x, w, stride, padding, b) : ops.conv3d(x, w, stride, padding, b);
         return depthwise ? ops.depthwiseConvTranspose3d(x, w, stride, padding, b) : ops.convTranspose3d(x, w, stride, padding, b);
       }
       case 'pad':
+        if (node.out.dims) return ops.padAxes(x, a.before as number[], a.after as number[]);
         return ops.pad(x, perAxis(a.before, 0, dims, 0, `${node.id} before`), perAxis(a.after, 0, dims, 0, `${node.id} after`));
       case 'avg_pool':
         return ops.avgPool(x, perAxis(a.stride, 1, dims, 1, `${node.id} stride`));
@@ -170,14 +173,65 @@ export class MnxModel {
       case 'add':
         return ops.add(inputs);
       case 'concat':
-        return ops.concat(inputs);
+        return typeof a.axis === 'number' ? ops.concatAxis(inputs, a.axis) : ops.concat(inputs);
       case 'output':
         return tf.clone(x);
       case 'fused_pointwise':
         return this.runFusedPointwise(node, inputs);
       case 'fused_norm_gelu_pointwise':
         return this.runNormGeluPointwise(node, x);
+      case 'channels_last':
+        return ops.channelsLast(x, node.out.dims ?? []);
+      case 'feature_map':
+        return ops.featureMap(x, node.out.spatial ?? [], node.out.channels);
+      case 'reshape':
+        return ops.reshape(x, node.out.dims ?? []);
+      case 'permute':
+        return ops.permute(x, a.axes as number[]);
+      case 'slice':
+        return ops.slice(x, a.axis as number, a.start as number, a.end as number, a.step as number);
+      case 'roll':
+        return ops.roll(x, a.shifts as number[], a.axes as number[]);
+      case 'linear':
+        return ops.linear(x, this.param(node, 'linear_weight')!, this.param(node, 'bias'));
+      case 'matmul':
+        return ops.matmul(x, inputs[1]!, a.transpose_b === true);
+      case 'softmax':
+        return ops.softmax(x, a.axis as number);
+      case 'scale':
+        return ops.scale(x, a.factor as number);
+      case 'binary':
+        return ops.binary(x, inputs[1]!, a.fn as string);
+      case 'parameter':
+        return ops.parameter(this.param(node, 'free', 'buffer')!, node.out.dims ?? []);
+      case 'buffer':
+        return this.buffer(node);
+      case 'gather':
+        return ops.gather(x, inputs[1]!);
+      case 'mean':
+        return ops.mean(x, a.axis as number, a.keepdim === true);
+      case 'max_pool':
+        return ops.maxPool(x, perAxis(a.kernel, 1, dims, 1, `${node.id} kernel`), perAxis(a.stride, 1, dims, 1, `${node.id} stride`), perAxis(a.padding, 0, dims, 0, `${node.id} padding`));
+      case 'upsample':
+        return ops.upsampleBilinear(x, num(a.scale, 2), a.align_corners === true);
+      case 'batch_norm':
+        return ops.batchNorm(x, this.variables.get(node.params.running_mean!)!, this.variables.get(node.params.running_var!)!, num(a.eps, 1e-5), this.param(node, 'norm_weight'), this.param(node, 'norm_bias'));
     }
+  }
+
+  private readonly buffers = new Map<string, tf.Tensor>();
+
+  /** A compile-time constant (attrs.recipe), computed once per model, as a batch-1 tensor. */
+  private buffer(node: IRNode): tf.Tensor {
+    const name = this.paramName(node, 'buffer');
+    if (name !== undefined) return ops.parameter(this.variables.get(name)!, node.out.dims ?? []);
+    let t = this.buffers.get(node.id);
+    if (!t) {
+      const v = bufferValues(node.attrs);
+      t = tf.keep(tf.tensor(v.data, [1, ...v.shape], 'float32'));
+      this.buffers.set(node.id, t);
+    }
+    return tf.clone(t);
   }
 
   private readonly plans = new Map<string, IRModel>();
@@ -264,6 +318,8 @@ export class MnxModel {
   dispose(): void {
     for (const v of this.variables.values()) v.dispose();
     this.variables.clear();
+    for (const t of this.buffers.values()) t.dispose();
+    this.buffers.clear();
   }
 }
 

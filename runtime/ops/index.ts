@@ -5,11 +5,13 @@ import { conv3d } from './conv3d.js';
 import { depthwiseConvTranspose3d } from './depthwise-conv-transpose3d.js';
 import { depthwiseConv3d } from './depthwise-conv3d.js';
 import { gelu } from './gelu.js';
+import { groupedConv3d } from './grouped-conv3d.js';
 import { grn } from './grn.js';
 import { groupNorm } from './group-norm.js';
 import { layerNorm } from './layer-norm.js';
 import { leakyRelu } from './leaky-relu.js';
 import { padSpatial } from './pad.js';
+import * as tensorOps from './tensor.js';
 import { geluPointwise, normGeluPointwise, normPointwise } from '../kernels/fused-pointwise.js';
 
 /**
@@ -23,6 +25,8 @@ export interface Ops {
   depthwiseConv3d: typeof depthwiseConv3d;
   convTranspose3d: typeof convTranspose3d;
   depthwiseConvTranspose3d: typeof depthwiseConvTranspose3d;
+  /** Grouped conv that is neither dense nor depthwise; filter in PyTorch layout. */
+  groupedConv3d: typeof groupedConv3d;
   pad: typeof padSpatial;
   /** Average pooling, window = stride, no padding (a residual block's strided skip). */
   avgPool: typeof avgPool;
@@ -42,6 +46,27 @@ export interface Ops {
   normPointwise: typeof normPointwise;
   /** GroupNorm → 1×1×1 conv → GELU → 1×1×1 conv (a MedNeXt block's tail), keeping GroupNorm's saved set. */
   normGeluPointwise: typeof normGeluPointwise;
+  // General tensors (runtime/ops/tensor.ts): [N, ...dims] in PyTorch order.
+  channelsLast: typeof tensorOps.channelsLast;
+  featureMap: typeof tensorOps.featureMap;
+  reshape: typeof tensorOps.reshape;
+  permute: typeof tensorOps.permute;
+  slice: typeof tensorOps.slice;
+  concatAxis: typeof tensorOps.concatAxis;
+  roll: typeof tensorOps.roll;
+  linear: typeof tensorOps.linear;
+  matmul: typeof tensorOps.matmul;
+  softmax: typeof tensorOps.softmax;
+  binary: typeof tensorOps.binary;
+  scale: typeof tensorOps.scale;
+  parameter: typeof tensorOps.parameter;
+  gather: typeof tensorOps.gather;
+  mean: typeof tensorOps.mean;
+  padAxes: typeof tensorOps.padAxes;
+  batchNorm: typeof tensorOps.batchNorm;
+  standardizeFilter: typeof tensorOps.standardizeFilter;
+  maxPool: typeof tensorOps.maxPool;
+  upsampleBilinear: typeof tensorOps.upsampleBilinear;
 }
 
 const defaults: Ops = {
@@ -49,6 +74,7 @@ const defaults: Ops = {
   depthwiseConv3d,
   convTranspose3d,
   depthwiseConvTranspose3d,
+  groupedConv3d,
   pad: padSpatial,
   avgPool,
   groupNorm,
@@ -64,6 +90,7 @@ const defaults: Ops = {
   geluPointwise,
   normPointwise,
   normGeluPointwise,
+  ...tensorOps,
 };
 
 /** The current implementations (a live object: the builder looks ops up at call time). */

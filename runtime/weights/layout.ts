@@ -9,6 +9,8 @@ import type { IRModel, IRNode, IRParam } from '../../ir/types.js';
  *   Conv3d depthwise [C, 1, kD, kH, kW]         [kD, kH, kW, C, 1]
  *   ConvTranspose3d dense [Cin, Cout, k…]       [kD, kH, kW, Cout, Cin]     (tf.conv3dTranspose order)
  *   ConvTranspose3d depthwise [C, 1, k…]        [kD, kH, kW, C, 1]
+ *   Conv3d grouped [Cout, Cin/g, k…]             unchanged (ops/grouped-conv3d.ts)
+ *   Linear [out, in], free parameters, buffers   unchanged
  *   GRN gamma/beta [1, C, 1, 1, 1]              [C]
  *   biases, norm weights, dummy                 unchanged
  *
@@ -125,6 +127,8 @@ export function paramLayouts(ir: IRModel): Map<string, ParamLayout> {
       const groups = attrNumber(node, 'groups', 1);
       const depthwise = groups > 1 && groups === cin && node.out.channels === cin;
       if (groups !== 1 && !depthwise) {
+        // Grouped (neither dense nor depthwise): the weight stays in PyTorch's layout (ops/grouped-conv3d.ts).
+        if (node.op === 'conv') continue;
         throw new Error(`${node.id}: grouped ${node.op} with ${groups} groups, ${cin} → ${node.out.channels} channels is not supported (only groups = 1 or depthwise)`);
       }
       out.set(name, { kind: node.op, depthwise, spatialDims: ir.spatialDims });

@@ -19,9 +19,12 @@ function shapeStr(s: readonly number[]): string {
   return `[${s.join(', ')}]`;
 }
 
-function toFloat32(t: SafeTensor): Float32Array | null {
+function toFloat32(t: SafeTensor, integers = false): Float32Array | null {
   if (t.data instanceof Float32Array) return t.data;
   if (t.data instanceof Float64Array) return Float32Array.from(t.data);
+  // Integer buffers (relative_position_index, int64 in PyTorch) are held as exact small floats.
+  if (integers && t.data instanceof BigInt64Array) return Float32Array.from(t.data, (v) => Number(v));
+  if (integers && t.data instanceof Int32Array) return Float32Array.from(t.data);
   return null;
 }
 
@@ -41,7 +44,7 @@ export function loadWeights(model: MnxModel, tensors: TensorMap, what = 'weights
       continue;
     }
     if (shapeStr(t.shape) !== shapeStr(p.shape)) problems.push(`${name}: shape ${shapeStr(t.shape)} in the file, the model expects ${shapeStr(p.shape)}`);
-    else if (!toFloat32(t)) problems.push(`${name}: dtype ${t.dtype}, expected F32 (or F64)`);
+    else if (!toFloat32(t, p.role === 'buffer')) problems.push(`${name}: dtype ${t.dtype}, expected ${p.role === 'buffer' ? 'I64 (or I32, F32)' : 'F32 (or F64)'}`);
   }
   for (const p of model.ir.parameters) {
     if (!tensors.has(p.name) && p.role !== 'dummy') problems.push(`missing tensor ${p.name}: the model expects ${shapeStr(p.shape)}`);
@@ -51,7 +54,7 @@ export function loadWeights(model: MnxModel, tensors: TensorMap, what = 'weights
     const t = tensors.get(p.name);
     if (!t) continue;
     const layout = model.layouts.get(p.name)!;
-    const host = toRuntime(layout, { shape: p.shape, data: toFloat32(t)! });
+    const host = toRuntime(layout, { shape: p.shape, data: toFloat32(t, p.role === 'buffer')! });
     const value = tf.tensor(host.data, runtimeShape(layout, p.shape), 'float32');
     model.variables.get(p.name)!.assign(value);
     value.dispose();
@@ -65,7 +68,9 @@ export function exportWeights(model: MnxModel): TensorMap {
     const v = model.variables.get(p.name)!;
     const data = v.dataSync() as Float32Array;
     const host = toPytorch(model.layouts.get(p.name)!, { shape: v.shape, data }, p.shape);
-    out.set(p.name, { dtype: 'F32', shape: host.shape, data: host.data });
+    // Integer buffers go out as PyTorch has them (int64), so strict load_state_dict takes them.
+    if (p.role === 'buffer') out.set(p.name, { dtype: 'I64', shape: host.shape, data: BigInt64Array.from(host.data, (x) => BigInt(Math.round(x))) });
+    else out.set(p.name, { dtype: 'F32', shape: host.shape, data: host.data });
   }
   return out;
 }

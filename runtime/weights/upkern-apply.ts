@@ -9,8 +9,9 @@
 import type { WeightMap } from '../../ir/weight-map.js';
 import type { IRParam } from '../../ir/types.js';
 import type { TensorMap } from '../io/safetensors.js';
-import { createRng, fillKaimingNormal } from '../model/init.js';
+import { createRng, fillKaimingNormal, fillTruncNormal } from '../model/init.js';
 import { UpkernError } from '../errors.js';
+import { bufferValues } from '../../ir/buffers.js';
 
 export { UpkernError };
 
@@ -99,6 +100,15 @@ export function initFresh(param: IRParam, seed: number): Float32Array {
     case 'kaiming_normal':
       if (!param.fanIn || param.fanIn <= 0) throw new UpkernError(`'${param.name}': no fan_in to initialise it with`);
       fillKaimingNormal(out, param, createRng(seed ^ hashName(param.name)));
+      return out;
+    case 'trunc_normal':
+      fillTruncNormal(out, param.std ?? 0.02, createRng(seed ^ hashName(param.name)));
+      return out;
+    case 'constant':
+      return out.fill(param.value ?? 0);
+    case 'recipe':
+      if (!param.recipe) throw new UpkernError(`'${param.name}': no recipe to compute it from`);
+      out.set(bufferValues(param.recipe).data);
       return out;
   }
 }
