@@ -26,6 +26,9 @@ export const commandEntries: CommandEntry[] = [
   { name: 'predict', summary: 'segment images with a trained run (sliding window, mirroring, fold ensemble)', load: () => import('./predict.js') },
   { name: 'evaluate', summary: 'Dice, surface Dice, HD95 and ASD of predicted label maps against references', load: () => import('./evaluate.js') },
   { name: 'train', summary: 'train a network on a preprocessed dataset (nnU-Net / MedNeXt training pipeline)', load: () => import('./train.js') },
+  // many machines
+  { name: 'queue', summary: 'put preprocessing, training and prediction jobs on Redis for mnxc worker processes; watch them', load: () => import('./queue.js') },
+  { name: 'worker', summary: 'take jobs from Redis (mnxc queue submit) until stopped', load: () => import('./worker.js') },
   // runtime
   { name: 'upkern', summary: 'Initialise a larger-kernel network from trained smaller-kernel weights (UpKern)', load: () => import('./upkern.js') },
   { name: 'import-torch', summary: 'Convert a PyTorch checkpoint (.pth, .model) to safetensors without executing it', load: () => import('./import-torch.js') },
