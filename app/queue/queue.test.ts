@@ -1,11 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { ROOT } from '../../tests/fixtures.js';
+import { startRedis, type TestRedis } from '../../tests/redis.js';
 import { useBackend } from '../../runtime/backend.js';
 import { writeTestCase, type TestCaseSpec } from '../../runtime/data/dataset/index.js';
 import { writeTestRunFolder } from '../testing.js';
@@ -21,24 +20,6 @@ import { jobId } from './jobs.js';
  */
 const LOCK_MS = 4000;
 
-function redisServerPath(): string {
-  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0)
-    throw new Error("redis-server is not installed: these tests need a real Redis. Install it (Debian/Ubuntu: 'apt-get install -y redis-server'; .ci/run does this)");
-  return 'redis-server';
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
-
 function makeCase(id: string, shape: [number, number, number], phase: number): TestCaseSpec {
   const [X, Y, Z] = shape;
   const a = new Float32Array(X * Y * Z);
@@ -52,7 +33,7 @@ const root = mkdtempSync(join(tmpdir(), 'mnxc-queue-'));
 const runDir = join(root, 'run');
 const images = join(root, 'imagesTs');
 const CASES = ['c0', 'c1', 'c2', 'c3'];
-let redis: ChildProcess | undefined;
+let redis: TestRedis | undefined;
 let url = '';
 const workers: { proc: ChildProcess; log: string[]; exit: Promise<number | null> }[] = [];
 
@@ -79,27 +60,8 @@ async function until(what: string, cond: () => boolean, ms: number) {
 }
 
 beforeAll(async () => {
-  const server = redisServerPath();
-  const port = await freePort();
-  const dir = join(root, 'redis');
-  mkdirSync(dir);
-  redis = spawn(server, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  url = `redis://127.0.0.1:${port}`;
-  // Ready when it answers PING.
-  for (let tries = 0; ; tries++) {
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      break;
-    } catch (e) {
-      probe.disconnect();
-      if (tries > 100) throw new Error(`redis-server did not start on port ${port}: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  redis = await startRedis();
+  url = redis.url;
 
   await useBackend('cpu');
   writeTestRunFolder(runDir, {
@@ -119,7 +81,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill('SIGKILL');
-  redis?.kill('SIGKILL');
+  redis?.stop();
   rmSync(root, { recursive: true, force: true });
 });
 

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { RunFolder } from '../../app/run-folder.js';
+import { defaultWorkers } from '../../app/train.js';
 import { jobId, JOB_KINDS, type JobData } from '../../app/queue/jobs.js';
 import { queueStatus, submitJobs, waitForQueue, type QueueStatus, type SubmitItem } from '../../app/queue/queue.js';
 import { loadDataset } from '../../runtime/data/dataset/index.js';
@@ -7,6 +8,7 @@ import { loadPlans, savePlans } from '../../runtime/data/plan/index.js';
 import { findInputCases, type CheckpointName } from '../../runtime/infer/index.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
+import { parseSize, specOptions } from '../spec-args.js';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 
@@ -24,7 +26,7 @@ submitting the same work again adds nothing (a job that failed for good is tried
                  [--save-probabilities] [--postprocess none|lcc]     (see mnxc predict --help)
   submit preprocess DATASET --plans plans.yaml [-o DIR]              (see mnxc preprocess --help;
                  splits_final.json is not written by the queue: run mnxc preprocess once more, or keep one)
-  submit train PREPROCESSED_DIR --fold 0,1,..|all -o RUN_DIR [--plans F] [--spec SPEC] [--seed N]
+  submit train PREPROCESSED_DIR --fold 0,1,..|all -o RUN_DIR [--plans F] [--spec SPEC] [--set N=V]... [--seed N]
                  [--epochs N] [--iterations N] [--val-iterations N] [--until-epoch N] [--workers N]
                  one job per fold; a fold taken up again resumes from its checkpoint_latest
   status         waiting / running / done / failed jobs per kind, and why the failed ones failed
@@ -113,6 +115,7 @@ function preprocessItems(argv: string[]): SubmitItem[] {
 
 function trainItems(argv: string[]): SubmitItem[] {
   const { values, positionals } = parseCommandArgs(argv, {
+    ...specOptions,
     fold: { type: 'string' },
     output: { type: 'string', short: 'o' },
     plans: { type: 'string' },
@@ -137,12 +140,13 @@ function trainItems(argv: string[]): SubmitItem[] {
         output: resolve(values.output!),
         plans: values.plans && resolve(values.plans),
         network: values.spec && resolve(values.spec),
+        networkOptions: { set: values.set, variant: values.variant, model: values.model, inputSize: parseSize(values['input-size']) },
         seed: intArg(values.seed, '--seed', 0),
         epochs: intArg(values.epochs, '--epochs', 1),
         iterations: intArg(values.iterations, '--iterations', 1),
         valIterations: intArg(values['val-iterations'], '--val-iterations', 0),
         untilEpoch: intArg(values['until-epoch'], '--until-epoch', 1),
-        workers: intArg(values.workers, '--workers', 0) ?? 0,
+        workers: intArg(values.workers, '--workers', 0) ?? defaultWorkers(),
       },
     };
     return { id: jobId('train', `fold_${fold}`, job.data), job };
