@@ -9,9 +9,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunFolder } from '../run-folder.js';
 import { predictCases, type CheckpointName } from '../../runtime/infer/index.js';
-import { loadPlans } from '../../runtime/data/plan/index.js';
-import { processOne } from '../../runtime/data/preprocess/run.js';
-import type { CaseSource } from '../../runtime/data/preprocess/index.js';
+import { ensureSplits, loadPlans } from '../../runtime/data/plan/index.js';
+import { isDone, processOne } from '../../runtime/data/preprocess/run.js';
+import { preprocessingHash, type CaseSource } from '../../runtime/data/preprocess/index.js';
 import { prepareTraining, runTraining, type TrainJobOptions } from '../train.js';
 
 export const JOB_KINDS = ['preprocess', 'train', 'predict'] as const;
@@ -35,6 +35,8 @@ export interface PreprocessJobData {
   channelsInOneFile: boolean;
   plans: string;
   outDir: string;
+  /** Every case of the batch: the job that finds them all preprocessed writes splits_final.json. */
+  batch: string[];
 }
 
 /** prepareTraining's options without the callbacks; `output` is required (every worker must find the run). */
@@ -90,8 +92,17 @@ export async function runJob(job: JobData, ctx: JobContext): Promise<JobOutcome>
     }
     case 'preprocess': {
       const d = job.data;
-      const r = processOne({ source: d.source, channelsInOneFile: d.channelsInOneFile, plans: loadPlans(d.plans), outDir: d.outDir });
-      return { done: true, summary: `${r.id}: ${r.seconds.toFixed(1)} s → ${d.outDir}` };
+      const plans = loadPlans(d.plans);
+      const r = processOne({ source: d.source, channelsInOneFile: d.channelsInOneFile, plans, outDir: d.outDir });
+      // The last case of the batch to finish writes the splits (as mnxc preprocess does at its end); they depend
+      // only on the case ids and the seed, so two jobs finishing together write the same file.
+      const hash = preprocessingHash(plans);
+      let splits = '';
+      if (d.batch.length >= plans.splits.n_folds && d.batch.every((id) => isDone(d.outDir, id, hash))) {
+        const s = ensureSplits(d.outDir, d.batch, plans.splits.n_folds, plans.splits.seed);
+        splits = `; ${s.created ? 'wrote' : 'kept'} ${s.path}`;
+      }
+      return { done: true, summary: `${r.id}: ${r.seconds.toFixed(1)} s → ${d.outDir}${splits}` };
     }
     case 'train': {
       const { workers, ...d } = job.data;

@@ -25,7 +25,7 @@ submitting the same work again adds nothing (a job that failed for good is tried
   submit predict -i IMAGES -o OUT_DIR -m RUN_DIR [--folds L] [--checkpoint C] [--step F] [--no-tta]
                  [--save-probabilities] [--postprocess none|lcc]     (see mnxc predict --help)
   submit preprocess DATASET --plans plans.yaml [-o DIR]              (see mnxc preprocess --help;
-                 splits_final.json is not written by the queue: run mnxc preprocess once more, or keep one)
+                 the job that finds every case of the batch preprocessed writes splits_final.json)
   submit train PREPROCESSED_DIR --fold 0,1,..|all -o RUN_DIR [--plans F] [--spec SPEC] [--set N=V]... [--seed N]
                  [--epochs N] [--iterations N] [--val-iterations N] [--until-epoch N] [--workers N]
                  one job per fold; a fold taken up again resumes from its checkpoint_latest
@@ -104,13 +104,13 @@ function preprocessItems(argv: string[]): SubmitItem[] {
   // The plans travel as a file in the output folder (as mnxc preprocess leaves them there).
   const plansCopy = join(outDir, 'plans.yaml');
   savePlans(plansCopy, plans);
-  return dataset.training
-    .filter((c) => c.label !== null)
-    .map((c) => {
-      const source = { id: c.id, images: c.images.map((p) => resolve(p)), label: resolve(c.label!) };
-      const job: JobData = { kind: 'preprocess', data: { source, channelsInOneFile: dataset.channelsInOneFile, plans: plansCopy, outDir } };
-      return { id: jobId('preprocess', c.id, { ...job.data, plansText: JSON.stringify(plans) }), job };
-    });
+  const labelled = dataset.training.filter((c) => c.label !== null);
+  const batch = labelled.map((c) => c.id);
+  return labelled.map((c) => {
+    const source = { id: c.id, images: c.images.map((p) => resolve(p)), label: resolve(c.label!) };
+    const job: JobData = { kind: 'preprocess', data: { source, channelsInOneFile: dataset.channelsInOneFile, plans: plansCopy, outDir, batch } };
+    return { id: jobId('preprocess', c.id, { ...job.data, plansText: JSON.stringify(plans) }), job };
+  });
 }
 
 function trainItems(argv: string[]): SubmitItem[] {
