@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { compileFile } from '../compiler/compile.js';
@@ -10,13 +10,14 @@ import { buildModel } from '../runtime/model/model.js';
 import { exportWeights } from '../runtime/weights/state-dict.js';
 import { writeSafetensors } from '../runtime/io/safetensors.js';
 import { FIXTURES, ROOT } from './fixtures.js';
+import { startRedis, type TestRedis } from './redis.js';
 
 /**
  * Every command in the README's ```sh blocks is run here, in order, in a scratch folder (so
  * `out/` lands there), or is listed below with the reason it is not. A README command this
  * table does not know fails the test: the README cannot drift from what works.
  */
-type Rule = { skip: string } | { append?: string[]; replace?: [string, string][] };
+type Rule = { skip: string } | { append?: string[]; replace?: [string, string][]; background?: true };
 const RULES: [RegExp, Rule][] = [
   [/^npm ci && npm run demo$/, { skip: '.ci/run runs npm ci, scripts/setup-tensorflow.sh and the demo itself' }],
   [/^npm test$/, { skip: 'this is the test suite' }],
@@ -25,6 +26,9 @@ const RULES: [RegExp, Rule][] = [
   [/^mnxc example-data /, { append: ['--cases', '5', '--test-cases', '2'] }],
   [/^mnxc train /, { append: ['--epochs', '1', '--iterations', '2', '--val-iterations', '1'] }],
   [/^mnxc predict /, { append: ['--no-tta'] }],
+  [/^redis-server /, { skip: 'the test starts its own redis-server on a free port (tests/redis.ts) and points every --redis URL at it' }],
+  [/^mnxc worker .*&$/, { background: true }],
+  [/^mnxc queue submit predict /, { append: ['--no-tta'] }],
   [/^mnxc import-torch checkpoint_final\.pth/, { replace: [['checkpoint_final.pth', 'FIXTURE_CHECKPOINT'], ['network_weights', 'state_dict']] }],
   [/^mnxc /, {}],
 ];
@@ -52,6 +56,10 @@ function words(line: string): string[] {
   return [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
 }
 
+/** Whatever a README command started (redis-server, mnxc worker) is killed even when a command fails. */
+const cleanup: (() => void)[] = [];
+afterAll(() => cleanup.splice(0).reverse().forEach((f) => f()));
+
 describe('README commands', () => {
   it('every command runs (or is listed with the reason it is not)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mnxc-readme-'));
@@ -72,17 +80,42 @@ describe('README commands', () => {
     writeFileSync(join(dir, 'nnUNetResEncUNetMPlans.json'), JSON.stringify({ dataset_name: 'Dataset001_Example', plans_name: 'nnUNetResEncUNetMPlans', configurations: { '3d_fullres': { patch_size: m.patch_size, batch_size: m.batch_size, architecture: { network_class_name: 'dynamic_network_architectures.architectures.unet.ResidualEncoderUNet', arch_kwargs: mKwargs, _kw_requires_import: ['conv_op', 'norm_op', 'dropout_op', 'nonlin'] } } } }));
     writeFileSync(join(dir, 'dataset.json'), JSON.stringify({ channel_names: { 0: 'CT' }, labels: { background: 0, a: 1, b: 2 }, numTraining: 1, file_ending: '.nii.gz' }));
     const checkpoint = join(FIXTURES, 'torch-checkpoints', 'tiny_k3_ds_model_final_checkpoint.model');
+    // The README's Redis URL is replaced by a redis-server of the test's own (started at its first use).
+    const README_REDIS = 'redis://127.0.0.1:6379';
+    let redis: TestRedis | undefined;
+    const background: { line: string; proc: ChildProcess; exit: Promise<{ code: number | null; stderr: () => string }> }[] = [];
 
     for (const line of readmeCommands()) {
       const rule = RULES.find(([re]) => re.test(line));
       expect(rule, `README command not covered by tests/readme.test.ts: ${line}`).toBeDefined();
       const r = rule![1];
       if ('skip' in r) continue;
-      let cmd = line;
+      let cmd = line.replace(/\s*&$/, '');
       for (const [a, b] of r.replace ?? []) cmd = cmd.replace(a, b);
+      if (cmd.includes(README_REDIS)) {
+        if (!redis) {
+          redis = await startRedis();
+          cleanup.push(redis.stop);
+        }
+        cmd = cmd.replaceAll(README_REDIS, redis.url);
+      }
       const args = [...words(cmd).slice(1).map((w) => (w === 'FIXTURE_CHECKPOINT' ? checkpoint : w)), ...(r.append ?? [])];
+      if ('background' in r) {
+        const proc = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+        cleanup.push(() => proc.kill('SIGKILL'));
+        background.push({ line, proc, exit: new Promise((res) => proc.once('exit', (code) => res({ code, stderr: () => stderr }))) });
+        continue;
+      }
       const p = await run(args, dir);
       expect(p.status, `${line}\n${p.stderr}`).toBe(0);
+    }
+    // Long-running commands (mnxc worker) stop cleanly on SIGTERM.
+    for (const b of background) {
+      b.proc.kill('SIGTERM');
+      const { code, stderr } = await b.exit;
+      expect(code, `${b.line}\n${stderr()}`).toBe(0);
     }
   }, 600_000);
 });

@@ -28,6 +28,8 @@ describe('walls between the layers (tests/walls.ts)', () => {
       ['runtime/train/bad.ts', 'const tape = tf.engine().state.activeTape;\nconst v = backend.data.get(t.dataId).values;'],
       ['runtime/weights/bad.ts', 'const w = tf.transpose(weight, [4, 3, 0, 1, 2]);'],
       ['cli/bad.ts', "import { compileFile } from '../compiler/compile.js';"],
+      ['runtime/infer/bad.ts', "import { Queue } from 'bullmq';"],
+      ['cli/commands/bad.ts', "import { Redis } from 'ioredis';"],
     ]);
     const found = checkWalls(bad).map((v) => `${v.file}:${v.line} ${v.detail}`);
     expect(found).toEqual([
@@ -41,6 +43,8 @@ describe('walls between the layers (tests/walls.ts)', () => {
       'runtime/train/bad.ts:1 tf.engine().state.activeTape',
       'runtime/train/bad.ts:2 backend.data.get',
       'runtime/weights/bad.ts:1 tf.transpose',
+      "runtime/infer/bad.ts:1 imports 'bullmq'",
+      "cli/commands/bad.ts:1 imports 'ioredis'",
     ]);
   });
 

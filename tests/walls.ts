@@ -7,6 +7,7 @@
  *   ir/                  the contract: imports nothing but itself (and ajv, its schema checker)
  *   runtime/             consumes only the IR: never compiler/, grammar/, cli/ or app/
  *   app/                 jobs over the library (runs, demo, export): never cli/
+ *   app/queue/           the only place bullmq and ioredis are imported
  *   weight layouts       PyTorch ↔ runtime permutations only in runtime/weights/layout.ts
  *   TF.js internals      only through runtime/tfjs-internals.ts (which checks the tfjs-core version)
  */
@@ -65,6 +66,13 @@ export const IMPORT_RULES: ImportRule[] = [
     forbidden: ['cli/'],
     // app's tests may run a job end to end through the command line (`mnxc demo`).
     tests: false,
+  },
+  {
+    // The job engine stays behind app/queue/: the library runs the same without Redis.
+    name: 'bullmq and ioredis only in app/queue/ (never in runtime/, cli/, grammar/, compiler/, ir/)',
+    files: ['runtime/', 'cli/', 'grammar/', 'compiler/', 'ir/'],
+    forbidden: ['bullmq', 'ioredis'],
+    tests: true,
   },
 ];
 

@@ -29,6 +29,9 @@ export const commandEntries: CommandEntry[] = [
   { name: 'train', summary: 'train a network on a preprocessed dataset (nnU-Net / MedNeXt training pipeline)', load: () => import('./train.js') },
   { name: 'find-best-configuration', summary: 'choose among runs and their ensembles by cross-validation Dice (nnU-Net)', load: () => import('./find-best-configuration.js') },
   { name: 'ensemble', summary: 'average the saved probabilities of several predictions (nnU-Net ensemble)', load: () => import('./ensemble.js') },
+  // many machines
+  { name: 'queue', summary: 'put preprocessing, training and prediction jobs on Redis for mnxc worker processes; watch them', load: () => import('./queue.js') },
+  { name: 'worker', summary: 'take jobs from Redis (mnxc queue submit) until stopped', load: () => import('./worker.js') },
   // runtime
   { name: 'upkern', summary: 'Initialise a larger-kernel network from trained smaller-kernel weights (UpKern)', load: () => import('./upkern.js') },
   { name: 'import-torch', summary: 'Convert a PyTorch checkpoint (.pth, .model) to safetensors without executing it', load: () => import('./import-torch.js') },

@@ -1,0 +1,228 @@
+import { resolve } from 'node:path';
+import { RunFolder } from '../../app/run-folder.js';
+import { defaultWorkers } from '../../app/train.js';
+import { jobId, JOB_KINDS, type JobData } from '../../app/queue/jobs.js';
+import { queueStatus, submitJobs, waitForQueue, type QueueStatus, type SubmitItem } from '../../app/queue/queue.js';
+import { loadDataset } from '../../runtime/data/dataset/index.js';
+import { loadPlans, savePlans } from '../../runtime/data/plan/index.js';
+import { findInputCases, type CheckpointName } from '../../runtime/infer/index.js';
+import { parseCommandArgs, type Command } from '../command.js';
+import { UsageError, UserError } from '../errors.js';
+import { parseSize, specOptions } from '../spec-args.js';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+
+const HELP = `Usage: mnxc queue submit preprocess|train|predict ARGS... --redis URL [--attempts N]
+       mnxc queue status --redis URL
+       mnxc queue wait --redis URL [--timeout SECONDS]
+
+Spreads work over many machines through Redis (BullMQ). 'submit' takes the same arguments as the
+single-machine command and puts one job per case (preprocess, predict) or per fold (train) on the
+queue; 'mnxc worker' processes take them. Every path must be reachable from every worker (a shared
+file system): they are stored as absolute paths. A job's id is a hash of its kind and inputs, so
+submitting the same work again adds nothing (a job that failed for good is tried again).
+
+  submit predict -i IMAGES -o OUT_DIR -m RUN_DIR [--folds L] [--checkpoint C] [--step F] [--no-tta]
+                 [--save-probabilities] [--postprocess none|lcc]     (see mnxc predict --help)
+  submit preprocess DATASET --plans plans.yaml [-o DIR]              (see mnxc preprocess --help;
+                 the job that finds every case of the batch preprocessed writes splits_final.json)
+  submit train PREPROCESSED_DIR --fold 0,1,..|all -o RUN_DIR [--plans F] [--spec SPEC] [--set N=V]... [--seed N]
+                 [--epochs N] [--iterations N] [--val-iterations N] [--until-epoch N] [--workers N]
+                 one job per fold; a fold taken up again resumes from its checkpoint_latest
+  status         waiting / running / done / failed jobs per kind, and why the failed ones failed
+  wait           blocks until no job is waiting or running; exit status 1 if any failed for good
+
+  --redis URL      the Redis server, e.g. redis://127.0.0.1:6379 (required)
+  --attempts N     tries per job before it is reported failed (default 3)
+  --timeout S      (wait) give up after S seconds (exit 1)`;
+
+function intArg(v: string | undefined, name: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} expects a whole number ≥ ${min}, got '${v}'`);
+  return n;
+}
+
+function predictItems(argv: string[]): SubmitItem[] {
+  const { values, positionals } = parseCommandArgs(argv, {
+    input: { type: 'string', short: 'i' },
+    output: { type: 'string', short: 'o' },
+    model: { type: 'string', short: 'm' },
+    folds: { type: 'string' },
+    checkpoint: { type: 'string', default: 'final' },
+    step: { type: 'string' },
+    'no-tta': { type: 'boolean', default: false },
+    'save-probabilities': { type: 'boolean', default: false },
+    postprocess: { type: 'string', default: 'none' },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give the images with -i)`);
+  if (!values.input) throw new UsageError('missing -i IMAGES');
+  if (!values.output) throw new UsageError('missing -o OUT_DIR');
+  if (!values.model) throw new UsageError('missing -m RUN_DIR');
+  if (!['final', 'best', 'latest'].includes(values.checkpoint!)) throw new UsageError(`--checkpoint must be final, best or latest, got '${values.checkpoint}'`);
+  if (!['none', 'lcc'].includes(values.postprocess!)) throw new UsageError(`--postprocess must be none or lcc, got '${values.postprocess}'`);
+  let step: number | undefined;
+  if (values.step !== undefined) {
+    step = Number(values.step);
+    if (!(step > 0 && step <= 1)) throw new UsageError(`--step expects a number in (0, 1], got '${values.step}'`);
+  }
+  const model = resolve(values.model);
+  const run = RunFolder.open(model);
+  const folds = run.selectFolds(values.folds);
+  for (const f of folds) run.weightsPath(f, values.checkpoint as CheckpointName);
+  const outDir = resolve(values.output);
+  mkdirSync(outDir, { recursive: true });
+  return findInputCases(values.input, run.plans.dataset.channels.length).map((c) => {
+    const job: JobData = {
+      kind: 'predict',
+      data: {
+        model,
+        id: c.id,
+        images: c.images.map((p) => resolve(p)),
+        outDir,
+        folds,
+        checkpoint: values.checkpoint as CheckpointName,
+        step,
+        tta: !values['no-tta'],
+        saveProbabilities: values['save-probabilities']!,
+        postprocess: values.postprocess as 'none' | 'lcc',
+      },
+    };
+    return { id: jobId('predict', c.id, job.data), job };
+  });
+}
+
+function preprocessItems(argv: string[]): SubmitItem[] {
+  const { values, positionals } = parseCommandArgs(argv, { plans: { type: 'string' }, output: { type: 'string', short: 'o' } });
+  if (positionals.length !== 1) throw new UsageError('expects one DATASET folder');
+  if (!values.plans) throw new UsageError('--plans FILE is required (make one with mnxc plan)');
+  const plans = loadPlans(values.plans);
+  const dataset = loadDataset(positionals[0]!);
+  if (dataset.channels.length !== plans.dataset.channels.length)
+    throw new UserError(`${values.plans}: plans are for ${plans.dataset.channels.length} channel(s), ${positionals[0]} has ${dataset.channels.length}`);
+  const outDir = resolve(values.output ?? join(resolve(values.plans), '..', 'preprocessed'));
+  // The plans travel as a file in the output folder (as mnxc preprocess leaves them there).
+  const plansCopy = join(outDir, 'plans.yaml');
+  savePlans(plansCopy, plans);
+  const labelled = dataset.training.filter((c) => c.label !== null);
+  const batch = labelled.map((c) => c.id);
+  return labelled.map((c) => {
+    const source = { id: c.id, images: c.images.map((p) => resolve(p)), label: resolve(c.label!) };
+    const job: JobData = { kind: 'preprocess', data: { source, channelsInOneFile: dataset.channelsInOneFile, plans: plansCopy, outDir, batch } };
+    return { id: jobId('preprocess', c.id, { ...job.data, plansText: JSON.stringify(plans) }), job };
+  });
+}
+
+function trainItems(argv: string[]): SubmitItem[] {
+  const { values, positionals } = parseCommandArgs(argv, {
+    ...specOptions,
+    fold: { type: 'string' },
+    output: { type: 'string', short: 'o' },
+    plans: { type: 'string' },
+    spec: { type: 'string' },
+    seed: { type: 'string' },
+    epochs: { type: 'string' },
+    iterations: { type: 'string' },
+    'val-iterations': { type: 'string' },
+    'until-epoch': { type: 'string' },
+    workers: { type: 'string' },
+  });
+  if (positionals.length !== 1) throw new UsageError('expects one PREPROCESSED_DIR (made by mnxc preprocess)');
+  if (!values.fold) throw new UsageError('--fold 0,1,.. or --fold all is required');
+  if (!values.output) throw new UsageError('-o RUN_DIR is required (every worker writes its fold there)');
+  const folds = values.fold === 'all' ? ['all'] : values.fold.split(',').map((f) => String(intArg(f.trim(), '--fold', 0)));
+  return folds.map((fold) => {
+    const job: JobData = {
+      kind: 'train',
+      data: {
+        preprocessed: resolve(positionals[0]!),
+        fold,
+        output: resolve(values.output!),
+        plans: values.plans && resolve(values.plans),
+        network: values.spec && resolve(values.spec),
+        networkOptions: { set: values.set, variant: values.variant, model: values.model, inputSize: parseSize(values['input-size']) },
+        seed: intArg(values.seed, '--seed', 0),
+        epochs: intArg(values.epochs, '--epochs', 1),
+        iterations: intArg(values.iterations, '--iterations', 1),
+        valIterations: intArg(values['val-iterations'], '--val-iterations', 0),
+        untilEpoch: intArg(values['until-epoch'], '--until-epoch', 1),
+        workers: intArg(values.workers, '--workers', 0) ?? defaultWorkers(),
+      },
+    };
+    return { id: jobId('train', `fold_${fold}`, job.data), job };
+  });
+}
+
+function bar(done: number, total: number, width = 20): string {
+  const n = total === 0 ? width : Math.round((done / total) * width);
+  return `[${'#'.repeat(n)}${'.'.repeat(width - n)}]`;
+}
+
+function formatStatus(s: QueueStatus): string {
+  const lines = ['kind        waiting  running  done  failed'];
+  for (const k of JOB_KINDS) {
+    const c = s.kinds[k];
+    const total = c.waiting + c.active + c.done + c.failed;
+    if (total === 0) continue;
+    lines.push(`${k.padEnd(10)} ${String(c.waiting).padStart(8)} ${String(c.active).padStart(8)} ${String(c.done).padStart(5)} ${String(c.failed).padStart(7)}  ${bar(c.done + c.failed, total)}`);
+  }
+  if (lines.length === 1) lines.push('(no jobs)');
+  for (const f of s.failures) lines.push(`failed: ${f.id} after ${f.attempts} attempt(s): ${f.reason.split('\n').join(' ')}`);
+  return lines.join('\n') + '\n';
+}
+
+export const command: Command = {
+  name: 'queue',
+  summary: 'put preprocessing, training and prediction jobs on Redis for mnxc worker processes; watch them',
+  help: HELP,
+  async run(argv) {
+    const [sub, ...rest] = argv;
+    const common = { redis: { type: 'string' }, attempts: { type: 'string' }, timeout: { type: 'string' } } as const;
+    // --redis/--attempts/--timeout are taken out first; the rest goes to the single-machine command's parser.
+    const own: string[] = [];
+    const others: string[] = [];
+    for (let i = 0; i < rest.length; i++) {
+      const a = rest[i]!;
+      const name = a.startsWith('--') ? a.slice(2).split('=')[0]! : '';
+      if (name in common) {
+        own.push(a);
+        if (!a.includes('=') && i + 1 < rest.length) own.push(rest[++i]!);
+      } else others.push(a);
+    }
+    const { values } = parseCommandArgs(own, common, false);
+    if (!values.redis) throw new UsageError('--redis URL is required (e.g. redis://127.0.0.1:6379)');
+    const url = values.redis;
+    if (sub === 'submit') {
+      const [kind, ...args] = others;
+      const attempts = intArg(values.attempts, '--attempts', 1) ?? 3;
+      let items: SubmitItem[];
+      if (kind === 'predict') items = predictItems(args);
+      else if (kind === 'preprocess') items = preprocessItems(args);
+      else if (kind === 'train') items = trainItems(args);
+      else throw new UsageError(`submit expects preprocess, train or predict, got '${kind ?? ''}'`);
+      const r = await submitJobs(url, items, { attempts });
+      process.stdout.write(`${kind}: ${r.added.length} job(s) added, ${r.existing.length} already queued or done, ${r.retried.length} failed one(s) put back\n`);
+      return 0;
+    }
+    if (others.length > 0) throw new UsageError(`unexpected argument '${others[0]}'`);
+    if (sub === 'status') {
+      process.stdout.write(formatStatus(await queueStatus(url)));
+      return 0;
+    }
+    if (sub === 'wait') {
+      const timeout = intArg(values.timeout, '--timeout', 1);
+      let last = '';
+      const s = await waitForQueue(url, {
+        timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+        onStatus: (st) => {
+          const text = formatStatus(st);
+          if (text !== last && process.stderr.isTTY) process.stderr.write(text);
+          last = text;
+        },
+      });
+      process.stdout.write(formatStatus(s));
+      return s.failures.length > 0 ? 1 : 0;
+    }
+    throw new UsageError(`expects submit, status or wait, got '${sub ?? ''}'`);
+  },
+};
