@@ -111,7 +111,7 @@ export const command: Command = {
     const progress = new Progress('fingerprint', sources.length);
     const t0 = performance.now();
     const fp = computeFingerprint(
-      { name: dataset.json.name ?? positionals[0]!, channels: dataset.channels, labels: labelNames(dataset), cases: sources, channelsInOneFile: dataset.channelsInOneFile },
+      { name: dataset.json.name ?? positionals[0]!, channels: dataset.channels, labels: labelNames(dataset), ignoreLabel: ignoreLabelOf(dataset.json), cases: sources, channelsInOneFile: dataset.channelsInOneFile },
       (done, _total, id) => progress.update(done, id),
     );
     const fpPath = join(dirname(out), 'fingerprint.json');

@@ -42,7 +42,7 @@ async function prepare(name: string, withIgnore: boolean): Promise<{ dir: string
   writeTestDataset(datasetDir, { channelNames: ['T1'], labels, cases, name });
   const ds = loadDataset(datasetDir);
   const ignore = ignoreLabelOf(ds.json);
-  const fp = computeFingerprint({ name, channels: ds.channels, labels: { '0': 'background', '1': 'lesion' }, cases: ds.training });
+  const fp = computeFingerprint({ name, channels: ds.channels, labels: { '0': 'background', '1': 'lesion' }, ignoreLabel: ignore, cases: ds.training });
   const planned = planFromFingerprint(fp, { patch: [16, 16, 16], batchSize: 2, ignoreLabel: ignore });
   planned.preprocessing.normalization[0]!.use_nonzero_mask = true; // as nnU-Net decides for skull-stripped MRI
   const plans = parsePlans(stringifyPlans(planned), 'plans.yaml');

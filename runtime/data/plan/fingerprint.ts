@@ -117,6 +117,8 @@ export interface FingerprintInput {
   name: string;
   channels: string[];
   labels: Record<string, string>;
+  /** nnU-Net v2's ignore label (dataset.json `labels.ignore`): a declared value that is not a class. */
+  ignoreLabel?: number;
   cases: CaseSource[];
   channelsInOneFile?: boolean;
 }
@@ -127,7 +129,7 @@ export function computeFingerprint(input: FingerprintInput, onCase?: (done: numb
   const pooled = input.channels.map(() => new Samples());
   const cases: CaseFingerprint[] = [];
   input.cases.forEach((source, idx) => {
-    const loaded = loadCase(source, input.channelsInOneFile ?? false, input.channels.length, Object.keys(input.labels).map(Number));
+    const loaded = loadCase(source, input.channelsInOneFile ?? false, input.channels.length, [...Object.keys(input.labels).map(Number), ...(input.ignoreLabel === undefined ? [] : [input.ignoreLabel])]);
     const cropped = cropCase(loaded);
     const perChannel: (IntensityStatistics | null)[] = [];
     cropped.channels.forEach((ch, c) => {

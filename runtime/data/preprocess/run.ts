@@ -11,6 +11,12 @@ import { loadCase, type CaseSource } from './load-case.js';
 import { preprocessLoadedCase, preprocessingHash } from './pipeline.js';
 import { caseFiles, readCaseHeader, writeCase } from './store.js';
 
+/** Label values a case may hold: the plans' classes and the ignore label (nnU-Net v2). */
+function declaredLabels(plans: Plans): number[] {
+  const values = Object.keys(plans.dataset.labels).map(Number);
+  return plans.dataset.ignore_label === undefined ? values : [...values, plans.dataset.ignore_label];
+}
+
 export interface CaseJob {
   source: CaseSource;
   channelsInOneFile: boolean;
@@ -30,7 +36,7 @@ export interface CaseResult {
 /** Preprocesses and writes one case (in whichever thread runs it). */
 export function processOne(job: CaseJob): CaseResult {
   const t0 = performance.now();
-  const loaded = loadCase(job.source, job.channelsInOneFile, job.plans.dataset.channels.length, Object.keys(job.plans.dataset.labels).map(Number));
+  const loaded = loadCase(job.source, job.channelsInOneFile, job.plans.dataset.channels.length, declaredLabels(job.plans));
   const pre = preprocessLoadedCase(loaded, job.plans, { images: job.source.images, label: job.source.label });
   writeCase(job.outDir, { plans_hash: preprocessingHash(job.plans), properties: pre.properties }, pre.data, job.plans.dataset.channels.length, pre.seg);
   return { id: job.source.id, ok: true, seconds: (performance.now() - t0) / 1000, peakRssMiB: process.memoryUsage().rss / 2 ** 20 };
