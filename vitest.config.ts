@@ -6,7 +6,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['mnxc-source'] } },
   test: {
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', '.mnxc/**', 'dist/**'],
+    // *.long.test.ts: the long checks, `npm run test:long` (vitest.long.config.ts).
+    exclude: ['node_modules/**', '.mnxc/**', 'dist/**', '**/*.long.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
