@@ -27,12 +27,15 @@ export const CASES: { case: string; spec: string; overrides?: (a: Record<string,
 ];
 
 /**
- * 3D UX-Net's class hard-codes 48 channels: its dense 3×3×3 convolutions at full resolution take
- * minutes on the pure-JS kernels (cpu, wasm). Those two runs are the long suite's.
+ * The long suite's runs (measured on CI's 2-core machine): 3D UX-Net's class hard-codes 48 channels,
+ * and its dense 3×3×3 convolutions at full resolution take 75–95 s on cpu, wasm and native (whose
+ * dense convolutions are the cpu backend's); SwinUNETR on cpu 34 s.
  */
 export const LONG: { case: string; backend: Backend }[] = [
   { case: 'uxnet_tiny', backend: 'cpu' },
   { case: 'uxnet_tiny', backend: 'wasm' },
+  { case: 'uxnet_tiny', backend: 'native' },
+  { case: 'swin_unetr_tiny', backend: 'cpu' },
 ];
 export const isLong = (c: string, backend: Backend) => LONG.some((l) => l.case === c && l.backend === backend);
 
