@@ -25,3 +25,11 @@ export function parseCommandArgs<O extends Options>(argv: string[], options: O, 
 export function wantsHelp(argv: string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');
 }
+
+/** An integer option (`--epochs 5`): undefined when absent; a UsageError below `min` or not whole. */
+export function intArg(v: string | undefined, name: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} expects a whole number ≥ ${min}, got '${v}'`);
+  return n;
+}

@@ -6,7 +6,7 @@ import { queueStatus, submitJobs, waitForQueue, type QueueStatus, type SubmitIte
 import { loadDataset } from '../../runtime/data/dataset/index.js';
 import { loadPlans, savePlans } from '../../runtime/data/plan/index.js';
 import { findInputCases, type CheckpointName } from '../../runtime/infer/index.js';
-import { parseCommandArgs, type Command } from '../command.js';
+import { intArg, parseCommandArgs, type Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { parseSize, specOptions } from '../spec-args.js';
 import { join } from 'node:path';
@@ -35,13 +35,6 @@ submitting the same work again adds nothing (a job that failed for good is tried
   --redis URL      the Redis server, e.g. redis://127.0.0.1:6379 (required)
   --attempts N     tries per job before it is reported failed (default 3)
   --timeout S      (wait) give up after S seconds (exit 1)`;
-
-function intArg(v: string | undefined, name: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} expects a whole number ≥ ${min}, got '${v}'`);
-  return n;
-}
 
 function predictItems(argv: string[]): SubmitItem[] {
   const { values, positionals } = parseCommandArgs(argv, {

@@ -2,7 +2,7 @@ import { join, relative } from 'node:path';
 import { validateFold } from '../../app/validate.js';
 import { defaultWorkers, prepareTraining, runTraining, useBackendForTraining } from '../../app/train.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../../runtime/backend.js';
-import { parseCommandArgs, type Command } from '../command.js';
+import { intArg, parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { ProgressBar } from '../../runtime/io/progress.js';
 import { parseSize, SPEC_HELP, specOptions } from '../spec-args.js';
@@ -50,13 +50,6 @@ ${SPEC_HELP}
 
 Example:
   mnxc train preprocessed --fold 0 -o runs/tiny --spec examples/tiny.mnx --epochs 10 --iterations 20`;
-
-function intArg(v: string | undefined, name: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} expects a whole number ≥ ${min}, got '${v}'`);
-  return n;
-}
 
 export const command: Command = {
   name: 'train',
