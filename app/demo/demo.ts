@@ -55,7 +55,7 @@ export interface DemoConfig {
   tta: boolean;
 }
 
-/** The default demo: about 4 minutes on 2 CPU cores with the tensorflow backend (800 iterations at ~0.25 s; 211–246 s measured). */
+/** The default demo: 800 iterations on 2 CPU cores with the tensorflow backend (513 s measured on a shared 2-core machine, nnU-Net's cubic-spline augmentation included). */
 export const DEMO_CONFIG: DemoConfig = {
   name: 'full',
   cases: 20,
