@@ -18,7 +18,8 @@ export function connect(url: string): Redis {
   return redis;
 }
 
-async function openQueue(url: string): Promise<{ queue: Queue; close: () => Promise<void> }> {
+/** A connection that has reached Redis; a JobError naming the URL when it cannot. */
+async function connected(url: string): Promise<Redis> {
   const redis = connect(url);
   try {
     await redis.connect();
@@ -26,6 +27,11 @@ async function openQueue(url: string): Promise<{ queue: Queue; close: () => Prom
     redis.disconnect();
     throw new JobError(`cannot reach Redis at ${url}: ${(e as Error).message}`);
   }
+  return redis;
+}
+
+async function openQueue(url: string): Promise<{ queue: Queue; close: () => Promise<void> }> {
+  const redis = await connected(url);
   const queue = new Queue(QUEUE_NAME, { connection: redis });
   return { queue, close: async () => { await queue.close(); redis.disconnect(); } };
 }
@@ -136,13 +142,7 @@ export interface RunningWorker {
 }
 
 export async function startWorker(url: string, opts: WorkerOptions): Promise<RunningWorker> {
-  const redis = connect(url);
-  try {
-    await redis.connect();
-  } catch (e) {
-    redis.disconnect();
-    throw new JobError(`cannot reach Redis at ${url}: ${(e as Error).message}`);
-  }
+  const redis = await connected(url);
   let stopping = false;
   const worker = new Worker(
     QUEUE_NAME,
