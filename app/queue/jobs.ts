@@ -27,7 +27,7 @@ export interface PredictJobData {
   step?: number;
   tta: boolean;
   saveProbabilities: boolean;
-  postprocess: 'none' | 'lcc';
+  postprocess: 'auto' | 'none' | 'lcc';
 }
 
 export interface PreprocessJobData {

@@ -40,57 +40,70 @@ Segments images with a trained run folder (written by mnxc train), the nnU-Net w
                            the container's memory); a case estimated (from its header, after the plans'
                            resampling) to need more is skipped with the figure, and the others go on`;
 
+/** The options of a prediction, shared by `mnxc predict` and `mnxc queue submit predict`. */
+export const PREDICT_OPTIONS = {
+  input: { type: 'string', short: 'i' },
+  output: { type: 'string', short: 'o' },
+  model: { type: 'string', short: 'm' },
+  folds: { type: 'string' },
+  checkpoint: { type: 'string', default: 'final' },
+  step: { type: 'string' },
+  'no-tta': { type: 'boolean', default: false },
+  'save-probabilities': { type: 'boolean', default: false },
+  postprocess: { type: 'string', default: 'auto' },
+} as const;
+
+/** Checks PREDICT_OPTIONS' values (UsageError naming the option); the step size when given. */
+export function checkPredictArgs(
+  values: { input?: string; output?: string; model?: string; checkpoint?: string; postprocess?: string; step?: string },
+  positionals: string[],
+): { input: string; output: string; model: string; step: number | undefined } {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give the images with -i)`);
+  if (!values.input) throw new UsageError('missing -i IMAGES (a folder of {case}_{XXXX}.nii.gz or one .nii.gz file)');
+  if (!values.output) throw new UsageError('missing -o OUT_DIR');
+  if (!values.model) throw new UsageError('missing -m RUN_DIR (a run folder written by mnxc train)');
+  if (!['final', 'best', 'latest'].includes(values.checkpoint!)) throw new UsageError(`--checkpoint must be final, best or latest, got '${values.checkpoint}'`);
+  if (!['auto', 'none', 'lcc'].includes(values.postprocess!)) throw new UsageError(`--postprocess must be auto, none or lcc, got '${values.postprocess}'`);
+  const checked = { input: values.input, output: values.output, model: values.model };
+  if (values.step === undefined) return { ...checked, step: undefined };
+  const step = Number(values.step);
+  if (!(step > 0 && step <= 1)) throw new UsageError(`--step expects a number in (0, 1], got '${values.step}'`);
+  return { ...checked, step };
+}
+
 export const command: Command = {
   name: 'predict',
   summary: 'segment images with a trained run (sliding window, mirroring, fold ensemble)',
   help: HELP,
   async run(argv) {
     const { values, positionals } = parseCommandArgs(argv, {
-      input: { type: 'string', short: 'i' },
-      output: { type: 'string', short: 'o' },
-      model: { type: 'string', short: 'm' },
-      folds: { type: 'string' },
-      checkpoint: { type: 'string', default: 'final' },
-      step: { type: 'string' },
-      'no-tta': { type: 'boolean', default: false },
-      'save-probabilities': { type: 'boolean', default: false },
-      postprocess: { type: 'string', default: 'auto' },
+      ...PREDICT_OPTIONS,
       backend: { type: 'string', default: 'auto' },
       'max-memory': { type: 'string' },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give the images with -i)`);
-    if (!values.input) throw new UsageError('missing -i IMAGES (a folder of {case}_{XXXX}.nii.gz or one .nii.gz file)');
-    if (!values.output) throw new UsageError('missing -o OUT_DIR');
-    if (!values.model) throw new UsageError('missing -m RUN_DIR (a run folder written by mnxc train)');
-    if (!['final', 'best', 'latest'].includes(values.checkpoint!)) throw new UsageError(`--checkpoint must be final, best or latest, got '${values.checkpoint}'`);
-    if (!['auto', 'none', 'lcc'].includes(values.postprocess!)) throw new UsageError(`--postprocess must be auto, none or lcc, got '${values.postprocess}'`);
+    const { input, output, model, step } = checkPredictArgs(values, positionals);
     if (!BACKEND_CHOICES.includes(values.backend as BackendChoice)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}`);
-    let step: number | undefined;
-    if (values.step !== undefined) {
-      step = Number(values.step);
-      if (!(step > 0 && step <= 1)) throw new UsageError(`--step expects a number in (0, 1], got '${values.step}'`);
-    }
 
     const maxMemoryBytes = values['max-memory'] === undefined ? defaultMemoryBudget() : parseMemorySize(values['max-memory']);
     if (maxMemoryBytes === null) throw new UsageError(`--max-memory expects a size like 8G or 512M, got '${values['max-memory']}'`);
-    const run = RunFolder.open(values.model);
+    const run = RunFolder.open(model);
     const folds = run.selectFolds(values.folds);
     // Every checkpoint is checked before anything is written.
     for (const f of folds) run.weightsPath(f, values.checkpoint as CheckpointName);
-    const cases = findInputCases(values.input, run.plans.dataset.channels.length);
+    const cases = findInputCases(input, run.plans.dataset.channels.length);
     const backend = await useBackend(values.backend as BackendChoice);
     const tta = !values['no-tta'];
     process.stderr.write(
       `backend: ${backend}; ${cases.length} case(s), fold(s) ${folds.join(',')} (${values.checkpoint}), patch ${run.plans.training.patch_size.join('×')}, ` +
         `step ${step ?? run.plans.inference.step_size}, mirroring ${tta ? `axes ${run.plans.inference.mirror_axes.join(',')}` : 'off'}\n`,
     );
-    ensureWritableDir(values.output);
+    ensureWritableDir(output);
     const progress = new PredictProgress(cases.length);
     const t0 = performance.now();
     const results = await predictCases({
       run,
       cases,
-      outDir: values.output,
+      outDir: output,
       folds,
       checkpoint: values.checkpoint as CheckpointName,
       step,
@@ -103,7 +116,7 @@ export const command: Command = {
       onCase: (r) => progress.log(`${r.id}: ${r.shape.join('×')}, ${r.windows} window(s) × ${folds.length} fold(s), ${r.passes} network passes, ${r.seconds.toFixed(1)} s → ${relative(process.cwd(), r.output)}`),
     });
     const seconds = (performance.now() - t0) / 1000;
-    process.stderr.write(`${results.length} case(s) predicted in ${seconds.toFixed(1)} s → ${relative(process.cwd(), values.output) || '.'}\n`);
+    process.stderr.write(`${results.length} case(s) predicted in ${seconds.toFixed(1)} s → ${relative(process.cwd(), output) || '.'}\n`);
     return 0;
   },
 };

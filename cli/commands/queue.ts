@@ -7,6 +7,7 @@ import { loadDataset } from '../../runtime/data/dataset/index.js';
 import { loadPlans, savePlans } from '../../runtime/data/plan/index.js';
 import { findInputCases, type CheckpointName } from '../../runtime/infer/index.js';
 import { intArg, parseCommandArgs, type Command } from '../command.js';
+import { checkPredictArgs, PREDICT_OPTIONS } from './predict.js';
 import { UsageError, UserError } from '../errors.js';
 import { parseSize, specOptions } from '../spec-args.js';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ file system): they are stored as absolute paths. A job's id is a hash of its kin
 submitting the same work again adds nothing (a job that failed for good is tried again).
 
   submit predict -i IMAGES -o OUT_DIR -m RUN_DIR [--folds L] [--checkpoint C] [--step F] [--no-tta]
-                 [--save-probabilities] [--postprocess none|lcc]     (see mnxc predict --help)
+                 [--save-probabilities] [--postprocess auto|none|lcc]     (see mnxc predict --help)
   submit preprocess DATASET --plans plans.yaml [-o DIR]              (see mnxc preprocess --help;
                  the job that finds every case of the batch preprocessed writes splits_final.json)
   submit train PREPROCESSED_DIR --fold 0,1,..|all -o RUN_DIR [--plans F] [--spec SPEC] [--set N=V]... [--seed N]
@@ -37,35 +38,15 @@ submitting the same work again adds nothing (a job that failed for good is tried
   --timeout S      (wait) give up after S seconds (exit 1)`;
 
 function predictItems(argv: string[]): SubmitItem[] {
-  const { values, positionals } = parseCommandArgs(argv, {
-    input: { type: 'string', short: 'i' },
-    output: { type: 'string', short: 'o' },
-    model: { type: 'string', short: 'm' },
-    folds: { type: 'string' },
-    checkpoint: { type: 'string', default: 'final' },
-    step: { type: 'string' },
-    'no-tta': { type: 'boolean', default: false },
-    'save-probabilities': { type: 'boolean', default: false },
-    postprocess: { type: 'string', default: 'none' },
-  });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (give the images with -i)`);
-  if (!values.input) throw new UsageError('missing -i IMAGES');
-  if (!values.output) throw new UsageError('missing -o OUT_DIR');
-  if (!values.model) throw new UsageError('missing -m RUN_DIR');
-  if (!['final', 'best', 'latest'].includes(values.checkpoint!)) throw new UsageError(`--checkpoint must be final, best or latest, got '${values.checkpoint}'`);
-  if (!['none', 'lcc'].includes(values.postprocess!)) throw new UsageError(`--postprocess must be none or lcc, got '${values.postprocess}'`);
-  let step: number | undefined;
-  if (values.step !== undefined) {
-    step = Number(values.step);
-    if (!(step > 0 && step <= 1)) throw new UsageError(`--step expects a number in (0, 1], got '${values.step}'`);
-  }
-  const model = resolve(values.model);
+  const { values, positionals } = parseCommandArgs(argv, PREDICT_OPTIONS);
+  const { input, output, model: modelArg, step } = checkPredictArgs(values, positionals);
+  const model = resolve(modelArg);
   const run = RunFolder.open(model);
   const folds = run.selectFolds(values.folds);
   for (const f of folds) run.weightsPath(f, values.checkpoint as CheckpointName);
-  const outDir = resolve(values.output);
+  const outDir = resolve(output);
   mkdirSync(outDir, { recursive: true });
-  return findInputCases(values.input, run.plans.dataset.channels.length).map((c) => {
+  return findInputCases(input, run.plans.dataset.channels.length).map((c) => {
     const job: JobData = {
       kind: 'predict',
       data: {
@@ -78,7 +59,7 @@ function predictItems(argv: string[]): SubmitItem[] {
         step,
         tta: !values['no-tta'],
         saveProbabilities: values['save-probabilities']!,
-        postprocess: values.postprocess as 'none' | 'lcc',
+        postprocess: values.postprocess as 'auto' | 'none' | 'lcc',
       },
     };
     return { id: jobId('predict', c.id, job.data), job };
