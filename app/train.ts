@@ -13,7 +13,7 @@
  *   - run folder: -o DIR, else runs/<network name> beside PREPROCESSED_DIR; written by RunFolder.
  */
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { JobError, JobOptionsError } from './errors.js';
 import type { IRModel } from '../ir/types.js';
@@ -56,6 +56,8 @@ export interface TrainJobOptions {
   valIterations?: number;
   untilEpoch?: number;
   gradCheckpoint?: boolean;
+  /** The queue job training the fold (mnxc worker): recorded in the fold's lock, which that job may take over from another host. */
+  queueJob?: string;
   /** Compiler diagnostics (stderr in the CLI). */
   onDiagnostics?: (text: string) => void;
   warn?: (line: string) => void;
@@ -110,6 +112,20 @@ function networkInputSize(plans: Plans): number[] {
 
 /** Reads and checks everything a training run needs, and writes the run folder. */
 export function prepareTraining(o: TrainJobOptions): TrainingRun {
+  return prepare(o, false)!;
+}
+
+/**
+ * Every check prepareTraining makes (folders, plans, network, fold, starting weights, a fold that
+ * holds a run, the run's shared files), without taking the fold's lock or writing the run: what
+ * `mnxc queue submit train` checks before it puts a fold on the queue. May write the preprocessed
+ * folder's splits_final.json when it has none (as training would) and creates the run folder.
+ */
+export function checkTraining(o: TrainJobOptions): void {
+  prepare(o, true);
+}
+
+function prepare(o: TrainJobOptions, dryRun: boolean): TrainingRun | null {
   const warn = o.warn ?? (() => {});
   const preDir = resolve(o.preprocessed);
   if (!existsSync(preDir)) throw new JobError(`${o.preprocessed}: no such folder`);
@@ -201,8 +217,10 @@ export function prepareTraining(o: TrainJobOptions): TrainingRun {
     () => specHash(readCompiledIR(join(runDir, IR_FILE)).ir) === specHash(ir),
     () => preprocessingHash(loadPlans(join(runDir, PLANS_FILE))) === wantHash,
   );
-  const lock = acquireFoldLock(foldDir);
-  if (lock.tookOverFrom) warn(`took over the stale lock of process ${lock.tookOverFrom.pid} (no longer running)`);
+  if (dryRun) return null;
+  const lock = acquireFoldLock(foldDir, undefined, o.queueJob);
+  if (lock.tookOverFrom)
+    warn(`took over the stale lock of process ${lock.tookOverFrom.pid}${lock.tookOverFrom.host !== hostname() ? ` on host ${lock.tookOverFrom.host} (its queue job's lock expired)` : ' (no longer running)'}`);
   try {
     // a fresh start removes what it supersedes (checkpoints, final included, progress, log)
     if (!o.continue) clearFold(foldDir);

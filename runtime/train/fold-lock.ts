@@ -19,6 +19,8 @@ export interface LockOwner {
   pid: number;
   started: string;
   command?: string;
+  /** The queue job (mnxc worker) that holds the lock, if any. */
+  job?: string;
 }
 
 export const LOCK_FILE = 'fold.lock';
@@ -40,10 +42,15 @@ function readOwner(path: string): LockOwner | null {
   }
 }
 
-export function acquireFoldLock(foldDir: string, command = process.argv.slice(2).join(' ')): FoldLock {
+/**
+ * `job`: the queue job taking the fold. A lock left by the same job on another host is taken over:
+ * the queue handed the job on only after that worker's lock in Redis expired (it died or lost
+ * its machine), which is the evidence of death that a process id on another host cannot give.
+ */
+export function acquireFoldLock(foldDir: string, command = process.argv.slice(2).join(' '), job?: string): FoldLock {
   mkdirSync(foldDir, { recursive: true });
   const path = join(foldDir, LOCK_FILE);
-  const owner: LockOwner = { host: hostname(), pid: process.pid, started: new Date().toISOString(), command };
+  const owner: LockOwner = { host: hostname(), pid: process.pid, started: new Date().toISOString(), command, ...(job ? { job } : {}) };
   const tmp = join(foldDir, `.${LOCK_FILE}.${process.pid}.${Date.now()}.tmp`);
   writeFileSync(tmp, JSON.stringify(owner, null, 2) + '\n');
   let tookOverFrom: LockOwner | null = null;
@@ -56,11 +63,12 @@ export function acquireFoldLock(foldDir: string, command = process.argv.slice(2)
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
       }
       const held = readOwner(path);
-      if (held && held.host !== owner.host)
+      const sameJobElsewhere = held !== null && job !== undefined && held.job === job && held.host !== owner.host;
+      if (held && held.host !== owner.host && !sameJobElsewhere)
         throw new FoldLockError(`${foldDir}: locked by process ${held.pid} on host ${held.host} (since ${held.started}); wait for that training to end, or delete ${path} if it is gone`);
-      if (held && processAlive(held.pid))
+      if (held && held.host === owner.host && processAlive(held.pid))
         throw new FoldLockError(`${foldDir}: is being trained by process ${held.pid} (since ${held.started}${held.command ? `: mnxc ${held.command}` : ''}); wait for it to end or stop it first`);
-      // the owner is gone (killed), or the lock is unreadable: stale
+      // the owner is gone (killed; or its queue job's lock expired on another host), or the lock is unreadable: stale
       tookOverFrom = held ?? { host: owner.host, pid: -1, started: 'unknown' };
       rmSync(path, { force: true });
     }
