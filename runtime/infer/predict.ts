@@ -4,7 +4,9 @@
  * One network is built once; each fold's weights are assigned to it in turn, so only one set of
  * weights and one probability accumulator live at any time.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MnxError, PredictError } from '../errors.js';
 import type { IRModel } from '../../ir/types.js';
@@ -59,6 +61,48 @@ export interface PredictOptions {
   onFailure?: (id: string, message: string) => void;
   /** Memory one case may take (bytes; estimated from its headers before it is read). Default: no check. */
   maxMemoryBytes?: number;
+  /** Keeps the built network and its loaded weights for the next call (a worker's consecutive jobs of one run). */
+  cache?: ModelCache;
+}
+
+/**
+ * A built network, and the weights file loaded into it, kept between predictCases calls: a queue
+ * worker's consecutive jobs of the same run, fold and checkpoint skip building the model and reading
+ * the weights. A call takes the network out while it runs (two calls at once never share one) and
+ * puts it back when done; only the last one is kept. The network is reused only for the same IR
+ * (by content) on the same backend, the weights only for the same file (path, size, modification time).
+ */
+export class ModelCache {
+  private slot: { key: string; model: MnxModel; weights: string | null } | null = null;
+  /** Networks built and weight files read (for measurements and tests). */
+  readonly stats = { builds: 0, reuses: 0, weightLoads: 0 };
+
+  static weightsKey(path: string): string {
+    const st = statSync(path);
+    return `${path}\n${st.size}\n${st.mtimeMs}`;
+  }
+
+  take(ir: IRModel, backend: string): { key: string; model: MnxModel; weights: string | null } {
+    const key = `${backend}\n${createHash('sha256').update(JSON.stringify(ir)).digest('hex')}`;
+    const slot = this.slot;
+    if (slot && slot.key === key) {
+      this.slot = null;
+      this.stats.reuses++;
+      return slot;
+    }
+    this.stats.builds++;
+    return { key, model: buildModel(ir), weights: null };
+  }
+
+  give(slot: { key: string; model: MnxModel; weights: string | null }): void {
+    if (this.slot && this.slot.model !== slot.model) this.slot.model.dispose();
+    this.slot = slot;
+  }
+
+  dispose(): void {
+    this.slot?.model.dispose();
+    this.slot = null;
+  }
 }
 
 export interface CaseResult {
@@ -128,7 +172,8 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   removeStrayTempFiles(opts.outDir); // of an earlier predict that was killed while writing
   const importance = gaussianImportanceMap(patch, plans.inference.gaussian_sigma_scale);
   const channels = plans.dataset.channels.length;
-  const model = buildModel(run.ir);
+  const slot = opts.cache ? opts.cache.take(run.ir, tf.getBackend()) : { key: '', model: buildModel(run.ir), weights: null };
+  const model = slot.model;
   const regionOrder = plans.dataset.regions ? plans.dataset.regions_class_order : undefined;
   const predictor = modelWindowPredictor(model, patch, channels, mirrorAxes, regionOrder ? 'sigmoid' : 'softmax', run.ir.spatialDims === 2);
   let loaded = -1;
@@ -152,7 +197,14 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
     const acc = new ProbabilityAccumulator(volume.shape, run.classes);
     for (let fi = 0; fi < opts.folds.length; fi++) {
       if (loaded !== fi) {
-        loadFold(model, weightFiles[fi]!);
+        // A cached network may hold this very file already (the same fold as the last job's).
+        const key = opts.cache ? ModelCache.weightsKey(weightFiles[fi]!) : null;
+        if (key === null || slot.weights !== key) {
+          slot.weights = null;
+          loadFold(model, weightFiles[fi]!);
+          slot.weights = key;
+          if (opts.cache) opts.cache.stats.weightLoads++;
+        }
         loaded = fi;
       }
       const fold = opts.folds[fi]!;
@@ -224,7 +276,8 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
       opts.onCase?.(result, ci);
     }
   } finally {
-    model.dispose();
+    if (opts.cache) opts.cache.give(slot);
+    else model.dispose();
   }
   if (failed.length) {
     throw new PredictError(`${failed.length} of ${opts.cases.length} case(s) failed${results.length ? ` (the other ${results.length} were written)` : ''}:\n  ${failed.join('\n  ')}`);
