@@ -52,56 +52,63 @@ function fmt(v: number): string {
   return Number.isNaN(v) ? 'NaN' : v.toFixed(4);
 }
 
+/** The options of an evaluation, shared by `mnxc evaluate` and `mnxc queue submit evaluate`. */
+export const EVALUATE_OPTIONS = {
+  pred: { type: 'string' },
+  ref: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  labels: { type: 'string' },
+  regions: { type: 'string' },
+  tolerance: { type: 'string' },
+  'unit-spacing': { type: 'boolean' },
+  workers: { type: 'string' },
+} as const;
+
+/** EVALUATE_OPTIONS' values checked (UsageError naming the option; the labels file or regions read); the summary's folder must take files. */
+export function evaluateArgs(
+  values: { pred?: string; ref?: string; output?: string; labels?: string; regions?: string; tolerance?: string; 'unit-spacing'?: boolean; workers?: string },
+  positionals: string[],
+): { pred: string; ref: string; output: string; classes: EvalClass[] | undefined; tolerance: number; unitSpacing: boolean; workers: number } {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  if (!values.pred) throw new UsageError('--pred DIR is required');
+  if (!values.ref) throw new UsageError('--ref DIR is required');
+  if (!values.output) throw new UsageError('-o summary.json is required');
+  ensureWritableDir(dirname(resolve(values.output)), 'folder of the summary');
+  if (values.labels && values.regions) throw new UsageError('give --labels or --regions, not both');
+  const tolerance = values.tolerance === undefined ? 1.0 : positiveNumber(values.tolerance, '--tolerance');
+  let workers = 1;
+  if (values.workers !== undefined) {
+    workers = Number(values.workers);
+    if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got '${values.workers}'`);
+    workers = Math.min(workers, Math.max(1, cpus().length * 2));
+  }
+  let classes: EvalClass[] | undefined;
+  if (values.labels) classes = classesFromDatasetJson(values.labels);
+  if (values.regions) classes = regionsFromOption(values.regions);
+  return { pred: values.pred, ref: values.ref, output: values.output, classes, tolerance, unitSpacing: values['unit-spacing'] ?? false, workers };
+}
+
 export const command: Command = {
   name: 'evaluate',
   summary: 'Dice, surface Dice, HD95 and ASD of predicted label maps against references',
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(
-      argv,
-      {
-        pred: { type: 'string' },
-        ref: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        labels: { type: 'string' },
-        regions: { type: 'string' },
-        tolerance: { type: 'string' },
-        'unit-spacing': { type: 'boolean' },
-        workers: { type: 'string' },
-        quiet: { type: 'boolean', short: 'q' },
-      },
-      false,
-    );
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-    if (!values.pred) throw new UsageError('--pred DIR is required');
-    if (!values.ref) throw new UsageError('--ref DIR is required');
-    if (!values.output) throw new UsageError('-o summary.json is required');
-    ensureWritableDir(dirname(resolve(values.output)), 'folder of the summary');
-    if (values.labels && values.regions) throw new UsageError('give --labels or --regions, not both');
-    const tolerance = values.tolerance === undefined ? 1.0 : positiveNumber(values.tolerance, '--tolerance');
-    let workers = 1;
-    if (values.workers !== undefined) {
-      workers = Number(values.workers);
-      if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got '${values.workers}'`);
-      workers = Math.min(workers, Math.max(1, cpus().length * 2));
-    }
-    let classes: EvalClass[] | undefined;
-    if (values.labels) classes = classesFromDatasetJson(values.labels);
-    if (values.regions) classes = regionsFromOption(values.regions);
+    const { values, positionals } = parseCommandArgs(argv, { ...EVALUATE_OPTIONS, quiet: { type: 'boolean', short: 'q' } }, false);
+    const { pred, ref, output, classes, tolerance, unitSpacing, workers } = evaluateArgs(values, positionals);
 
     const log = (s: string) => {
       if (!values.quiet) process.stderr.write(s + '\n');
     };
     const summary = await evaluateFolders({
-      predDir: values.pred,
-      refDir: values.ref,
+      predDir: pred,
+      refDir: ref,
       classes,
       tolerance,
-      unitSpacing: values['unit-spacing'] ?? false,
+      unitSpacing,
       workers,
       onCase: (done, total, name) => log(`[${done}/${total}] ${name}`),
     });
-    const csvPath = writeSummary(values.output, summary);
+    const csvPath = writeSummary(output, summary);
     if (summary.unpaired_references.length > 0) {
       log(`note: ${summary.unpaired_references.length} reference(s) have no prediction and were not evaluated`);
     }
@@ -110,7 +117,7 @@ export const command: Command = {
     for (const [name, m] of Object.entries(summary.mean)) {
       lines.push(`${name.padEnd(width)}  ${METRIC_NAMES.map((k) => fmt(m[k]).padStart(9)).join(' ')}`);
     }
-    process.stdout.write(lines.join('\n') + `\nwrote ${values.output} and ${csvPath}\n`);
+    process.stdout.write(lines.join('\n') + `\nwrote ${output} and ${csvPath}\n`);
     return 0;
   },
 };

@@ -1,6 +1,6 @@
 import { join, relative } from 'node:path';
 import { validateFold } from '../../app/validate.js';
-import { defaultWorkers, prepareTraining, runTraining, useBackendForTraining } from '../../app/train.js';
+import { defaultWorkers, prepareTraining, runTraining, useBackendForTraining, type TrainJobOptions } from '../../app/train.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../../runtime/backend.js';
 import { intArg, parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
@@ -51,39 +51,37 @@ ${SPEC_HELP}
 Example:
   mnxc train preprocessed --fold 0 -o runs/tiny --spec examples/tiny.mnx --epochs 10 --iterations 20`;
 
-export const command: Command = {
-  name: 'train',
-  summary: 'train a network on a preprocessed dataset (nnU-Net / MedNeXt training pipeline)',
-  help: HELP,
-  async run(argv) {
-    const { values, positionals } = parseCommandArgs(argv, {
-      ...specOptions,
-      fold: { type: 'string' },
-      plans: { type: 'string' },
-      output: { type: 'string', short: 'o' },
-      spec: { type: 'string' },
-      continue: { type: 'boolean' },
-      force: { type: 'boolean' },
-      init: { type: 'string' },
-      'upkern-from': { type: 'string' },
-      'upkern-set': { type: 'string', multiple: true },
-      backend: { type: 'string', default: 'auto' },
-      seed: { type: 'string' },
-      epochs: { type: 'string' },
-      iterations: { type: 'string' },
-      'val-iterations': { type: 'string' },
-      'until-epoch': { type: 'string' },
-      'grad-checkpoint': { type: 'boolean' },
-      workers: { type: 'string' },
-      'no-validation': { type: 'boolean' },
-    });
-    if (positionals.length !== 1) throw new UsageError('expects one PREPROCESSED_DIR (made by mnxc preprocess)');
-    if (!values.fold) throw new UsageError('--fold K (0..4) or --fold all is required');
-    if (!BACKEND_CHOICES.includes(values.backend as BackendChoice)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}`);
-    if (values.backend === 'wasm') throw new UsageError('--backend wasm cannot train (TF.js wasm has no gradients for depthwise convolutions); use tensorflow, native or cpu');
-    const fold = values.fold === 'all' ? 'all' : String(intArg(values.fold, '--fold', 0));
-    const workers = intArg(values.workers, '--workers', 0) ?? defaultWorkers();
-    const run = prepareTraining({
+/** The options of a training run, shared by `mnxc train` and `mnxc queue submit train` (which adds no --backend: that is the worker's). */
+export const TRAIN_OPTIONS = {
+  ...specOptions,
+  fold: { type: 'string' },
+  plans: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  spec: { type: 'string' },
+  continue: { type: 'boolean' },
+  force: { type: 'boolean' },
+  init: { type: 'string' },
+  'upkern-from': { type: 'string' },
+  'upkern-set': { type: 'string', multiple: true },
+  seed: { type: 'string' },
+  epochs: { type: 'string' },
+  iterations: { type: 'string' },
+  'val-iterations': { type: 'string' },
+  'until-epoch': { type: 'string' },
+  'grad-checkpoint': { type: 'boolean' },
+  workers: { type: 'string' },
+  'no-validation': { type: 'boolean' },
+} as const;
+
+type TrainValues = { [K in keyof typeof TRAIN_OPTIONS]?: (typeof TRAIN_OPTIONS)[K] extends { multiple: true } ? string[] : (typeof TRAIN_OPTIONS)[K] extends { type: 'boolean' } ? boolean : string };
+
+/** TRAIN_OPTIONS' values checked (UsageError naming the option) and turned into prepareTraining's options (one --fold). */
+export function trainArgs(values: TrainValues, positionals: string[]): { options: TrainJobOptions; workers: number; validation: boolean } {
+  if (positionals.length !== 1) throw new UsageError('expects one PREPROCESSED_DIR (made by mnxc preprocess)');
+  if (!values.fold) throw new UsageError('--fold K (0..4) or --fold all is required');
+  const fold = values.fold === 'all' ? 'all' : String(intArg(values.fold, '--fold', 0));
+  return {
+    options: {
       preprocessed: positionals[0]!,
       fold,
       plans: values.plans,
@@ -101,6 +99,23 @@ export const command: Command = {
       valIterations: intArg(values['val-iterations'], '--val-iterations', 0),
       untilEpoch: intArg(values['until-epoch'], '--until-epoch', 1),
       gradCheckpoint: values['grad-checkpoint'],
+    },
+    workers: intArg(values.workers, '--workers', 0) ?? defaultWorkers(),
+    validation: !values['no-validation'],
+  };
+}
+
+export const command: Command = {
+  name: 'train',
+  summary: 'train a network on a preprocessed dataset (nnU-Net / MedNeXt training pipeline)',
+  help: HELP,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(argv, { ...TRAIN_OPTIONS, backend: { type: 'string', default: 'auto' } });
+    if (!BACKEND_CHOICES.includes(values.backend as BackendChoice)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}`);
+    if (values.backend === 'wasm') throw new UsageError('--backend wasm cannot train (TF.js wasm has no gradients for depthwise convolutions); use tensorflow, native or cpu');
+    const { options, workers } = trainArgs(values, positionals);
+    const run = prepareTraining({
+      ...options,
       onDiagnostics: (text) => process.stderr.write(text),
       warn: (line) => process.stderr.write(`warning: ${line}\n`),
     });
