@@ -43,6 +43,8 @@ export interface ValidateOptions {
   valIds: string[];
   tta?: boolean;
   log?: (line: string) => void;
+  /** After each sliding window (a queue worker renews its job's lock from it). */
+  onWindow?: () => void;
 }
 
 export interface ValidateResult {
@@ -75,6 +77,7 @@ export async function validateFold(opts: ValidateOptions): Promise<ValidateResul
     // kept for ensembling in find-best-configuration (nnU-Net's validation --npz)
     saveProbabilities: true,
     postprocess: 'none',
+    onWindow: opts.onWindow && (() => opts.onWindow!()),
     onCase: (r) => opts.log?.(`validation [${++done}/${cases.length}] ${r.id} (${r.seconds.toFixed(1)} s)`),
   });
   const summary = await evaluateFolders({ predDir: outDir, refDir: gtDir, classes: evaluationClasses(run.plans), tolerance: 1, unitSpacing: false, workers: 0 });

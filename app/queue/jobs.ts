@@ -1,20 +1,25 @@
 /**
  * The jobs of a queue batch and what a worker does with each: the same library calls the
  * single-machine commands make (runtime/infer's predictCases, runtime/data/preprocess's processOne,
- * app/train's prepareTraining/runTraining), one case (predict, preprocess) or one fold (train) per job.
+ * app/train's prepareTraining/runTraining and app/validate's validateFold, runtime/eval's
+ * evaluateFolders), one case (predict, preprocess), one fold (train) or one evaluation (evaluate) per job.
  * Job data holds absolute paths only: machines share the files through a shared file system.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RunFolder } from '../run-folder.js';
-import { predictCases, type CheckpointName } from '../../runtime/infer/index.js';
+import { validateFold } from '../validate.js';
+import { ModelCache, predictCases, type CheckpointName } from '../../runtime/infer/index.js';
+import { evaluateFolders } from '../../runtime/eval/evaluate-folder.js';
+import { writeSummary } from '../../runtime/eval/report.js';
+import type { EvalClass } from '../../runtime/eval/classes.js';
 import { ensureSplits, loadPlans } from '../../runtime/data/plan/index.js';
 import { isDone, processOne } from '../../runtime/data/preprocess/run.js';
 import { preprocessingHash, type CaseSource } from '../../runtime/data/preprocess/index.js';
 import { prepareTraining, runTraining, type TrainJobOptions } from '../train.js';
 
-export const JOB_KINDS = ['preprocess', 'train', 'predict'] as const;
+export const JOB_KINDS = ['preprocess', 'train', 'predict', 'evaluate'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export interface PredictJobData {
@@ -39,10 +44,32 @@ export interface PreprocessJobData {
   batch: string[];
 }
 
-/** prepareTraining's options without the callbacks; `output` is required (every worker must find the run). */
-export type TrainJobData = Omit<TrainJobOptions, 'onDiagnostics' | 'warn' | 'continue'> & { output: string; workers: number };
+/**
+ * prepareTraining's options without the callbacks; `output` is required (every worker must find the run).
+ * `continue`: resume the fold from its checkpoint_latest when it has one (else start it). Without it, the
+ * first take starts the fold (over an old run only with `force`); a job taken up again (its worker
+ * died, was stopped or the job threw) always resumes from checkpoint_latest.
+ */
+export type TrainJobData = Omit<TrainJobOptions, 'onDiagnostics' | 'warn' | 'queueJob'> & { output: string; workers: number; validation: boolean };
 
-export type JobData = { kind: 'predict'; data: PredictJobData } | { kind: 'preprocess'; data: PreprocessJobData } | { kind: 'train'; data: TrainJobData };
+/** One evaluation of a prediction folder against references (as mnxc evaluate), written to `output`. */
+export interface EvaluateJobData {
+  pred: string;
+  ref: string;
+  output: string;
+  classes?: EvalClass[];
+  tolerance: number;
+  unitSpacing: boolean;
+  workers: number;
+  /** Jobs (predict jobs writing `pred`) that must be done first: until they are, the job goes back to the queue. */
+  after: string[];
+}
+
+export type JobData =
+  | { kind: 'predict'; data: PredictJobData }
+  | { kind: 'preprocess'; data: PreprocessJobData }
+  | { kind: 'train'; data: TrainJobData }
+  | { kind: 'evaluate'; data: EvaluateJobData };
 
 /** Serialises with sorted keys, so equal inputs give equal text whatever the order they were built in. */
 function canonical(v: unknown): string {
@@ -63,6 +90,10 @@ export function jobId(kind: JobKind, name: string, data: unknown): string {
 }
 
 export interface JobContext {
+  /** The job's id (a training fold's lock names it). */
+  id: string;
+  /** The job ran before (its worker died or was stopped, or it threw): a training fold resumes. */
+  takenBefore: boolean;
   /** True once the worker was asked to stop (SIGTERM): a training job saves checkpoint_latest and hands its fold back. */
   shouldStop: () => boolean;
   log: (line: string) => void;
@@ -71,12 +102,44 @@ export interface JobContext {
 
 export type JobOutcome = { done: true; summary: string } | { done: false; summary: string };
 
-export async function runJob(job: JobData, ctx: JobContext): Promise<JobOutcome> {
+/**
+ * What a worker keeps between jobs: the last run folder opened and the last network built, with its
+ * loaded weights, so consecutive predict jobs of the same run, fold and checkpoint skip both.
+ */
+export class WorkerCache {
+  readonly models = new ModelCache();
+  private run: { key: string; folder: RunFolder } | null = null;
+  runsOpened = 0;
+
+  /** The run folder, opened again only when one of its files changed (size or time). */
+  openRun(dir: string): RunFolder {
+    const stamp = (f: string) => {
+      const p = join(dir, f);
+      if (!existsSync(p)) return `${f}:-`;
+      const st = statSync(p);
+      return `${f}:${st.size}:${st.mtimeMs}`;
+    };
+    const key = [dir, ...['plans.yaml', 'model.ir.json', 'dataset.json', 'network.json', 'postprocessing.json'].map(stamp)].join('|');
+    if (this.run?.key !== key) {
+      this.run = { key, folder: RunFolder.open(dir) };
+      this.runsOpened++;
+    }
+    return this.run.folder;
+  }
+
+  dispose(): void {
+    this.models.dispose();
+    this.run = null;
+  }
+}
+
+export async function runJob(job: JobData, ctx: JobContext, cache?: WorkerCache): Promise<JobOutcome> {
   switch (job.kind) {
     case 'predict': {
       const d = job.data;
-      const run = RunFolder.open(d.model);
+      const run = cache ? cache.openRun(d.model) : RunFolder.open(d.model);
       const [r] = await predictCases({
+        cache: cache?.models,
         run,
         cases: [{ id: d.id, images: d.images }],
         outDir: d.outDir,
@@ -105,19 +168,44 @@ export async function runJob(job: JobData, ctx: JobContext): Promise<JobOutcome>
       return { done: true, summary: `${r.id}: ${r.seconds.toFixed(1)} s → ${d.outDir}${splits}` };
     }
     case 'train': {
-      const { workers, ...d } = job.data;
-      // A fold taken up again (its worker died or was stopped) resumes exactly from checkpoint_latest.
-      const resume = existsSync(join(d.output, `fold_${d.fold}`, 'checkpoint_latest.json'));
-      const run = prepareTraining({ ...d, continue: resume, warn: (line) => ctx.log(`warning: ${line}`), onDiagnostics: (t) => ctx.log(t.trimEnd()) });
-      if (resume) ctx.log(`fold ${d.fold}: resuming from checkpoint_latest`);
-      const result = await runTraining(run, {
-        workers,
-        shouldStop: ctx.shouldStop,
-        log: ctx.log,
-        onIteration: ({ epoch, iteration, iterations }) => ctx.progress(Math.min(1, (epoch + iteration / iterations) / (d.untilEpoch ?? d.epochs ?? run.plans.training.epochs))),
+      const { workers, validation, continue: cont, ...d } = job.data;
+      // A fold taken up again (its worker died or was stopped) resumes exactly from checkpoint_latest;
+      // so does a first take under --continue when the fold has one.
+      const latest = existsSync(join(d.output, `fold_${d.fold}`, 'checkpoint_latest.json'));
+      const resume = latest && (cont === true || ctx.takenBefore);
+      const run = prepareTraining({ ...d, continue: resume, queueJob: ctx.id, warn: (line) => ctx.log(`warning: ${line}`), onDiagnostics: (t) => ctx.log(t.trimEnd()) });
+      try {
+        ctx.log(resume ? `fold ${d.fold}: resuming from checkpoint_latest` : `fold ${d.fold}: starting`);
+        const result = await runTraining(run, {
+          workers,
+          shouldStop: ctx.shouldStop,
+          log: ctx.log,
+          onIteration: ({ epoch, iteration, iterations }) => ctx.progress(Math.min(1, (epoch + iteration / iterations) / (d.untilEpoch ?? run.plans.training.epochs))),
+        });
+        let summary = `fold ${d.fold}: ${result.outcome} after ${result.state.epoch} epoch(s) → ${run.foldDir}`;
+        if (result.outcome === 'finished' && validation) {
+          // As mnxc train: the fold's validation cases predicted in full and evaluated, the post-processing determined.
+          const v = await validateFold({ runDir: run.runDir, fold: run.fold, preprocessedDir: run.preprocessedDir, valIds: run.valIds, log: ctx.log, onWindow: () => ctx.progress(1) });
+          summary += `; validation mean Dice ${v.summary.foreground_mean.dice.toFixed(4)} → ${v.summaryPath}`;
+        }
+        return { done: result.outcome !== 'interrupted', summary };
+      } finally {
+        run.release();
+      }
+    }
+    case 'evaluate': {
+      const d = job.data;
+      const s = await evaluateFolders({
+        predDir: d.pred,
+        refDir: d.ref,
+        classes: d.classes,
+        tolerance: d.tolerance,
+        unitSpacing: d.unitSpacing,
+        workers: d.workers,
+        onCase: (done, total) => ctx.progress(done / total),
       });
-      const summary = `fold ${d.fold}: ${result.outcome} after ${result.state.epoch} epoch(s) → ${run.foldDir}`;
-      return { done: result.outcome !== 'interrupted', summary };
+      writeSummary(d.output, s);
+      return { done: true, summary: `${s.cases.length} case(s), mean Dice ${s.foreground_mean.dice.toFixed(4)} → ${d.output}` };
     }
   }
 }

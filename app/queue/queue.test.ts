@@ -13,20 +13,26 @@ import { jobId } from './jobs.js';
 /**
  * The queue end to end with a real Redis (Debian's redis-server, started here on a free loopback
  * port) and real worker processes (`node bin/mnxc.js worker`): four small cases and one broken
- * NIfTI are submitted as predict jobs; three workers take them: the first is SIGKILLed while it holds a
- * job, whose lock then expires and another worker predicts the case. Every label map must equal
- * `mnxc predict`'s byte for byte, the broken case must fail (after its bounded retries) with its
- * reason, and the others must not be stopped by it.
+ * NIfTI are submitted as predict jobs, and an evaluation of their folder after them; three workers
+ * take them: the first is SIGKILLed while it holds a job, whose lock then expires and another
+ * worker predicts the case. Every label map must equal `mnxc predict`'s byte for byte, the broken
+ * case must fail (after its bounded retries) with its reason, the others must not be stopped by it,
+ * and the evaluation must wait for the predictions and equal `mnxc evaluate`'s.
  */
-const LOCK_MS = 4000;
+const LOCK_MS = 10_000;
 
 function makeCase(id: string, shape: [number, number, number], phase: number): TestCaseSpec {
   const [X, Y, Z] = shape;
   const a = new Float32Array(X * Y * Z);
+  const label = new Uint8Array(X * Y * Z);
   for (let k = 0; k < Z; k++)
     for (let j = 0; j < Y; j++)
-      for (let i = 0; i < X; i++) a[i + X * (j + Y * k)] = 40 + 30 * Math.sin(i * 0.7 + phase) + (Math.hypot(i - X / 2, j - Y / 2, k - Z / 2) < 4 ? 90 : 0);
-  return { id, shape, channels: [a], label: null, affine: [[1.2, 0, 0, -10], [0, 1.2, 0, 4], [0, 0, 2, 3], [0, 0, 0, 1]] };
+      for (let i = 0; i < X; i++) {
+        const d = Math.hypot(i - X / 2, j - Y / 2, k - Z / 2);
+        a[i + X * (j + Y * k)] = 40 + 30 * Math.sin(i * 0.7 + phase) + (d < 4 ? 90 : 0);
+        label[i + X * (j + Y * k)] = d < 2 ? 2 : d < 4 ? 1 : 0;
+      }
+  return { id, shape, channels: [a], label, affine: [[1.2, 0, 0, -10], [0, 1.2, 0, 4], [0, 0, 2, 3], [0, 0, 0, 1]] };
 }
 
 const root = mkdtempSync(join(tmpdir(), 'mnxc-queue-'));
@@ -100,6 +106,11 @@ describe('mnxc queue + mnxc worker on a real Redis', () => {
     expect(s1.stdout).toContain('5 job(s) added');
     const s2 = mnxc(submit);
     expect(s2.stdout).toContain('0 job(s) added, 5 already queued or done');
+    // The evaluation of that folder, submitted while its predictions are queued: it waits for them.
+    const evaluate = ['queue', 'submit', 'evaluate', '--pred', 'queued', '--ref', 'labelsTr', '-o', 'eval/summary.json', '--redis', url];
+    const e1 = mnxc(evaluate);
+    expect(e1.status, e1.stderr).toBe(0);
+    expect(e1.stdout).toContain('evaluate: 1 job(s) added');
 
     const victim = startWorker();
     // The victim holds a case's job: kill it there, then start the three that finish the batch.
@@ -120,6 +131,7 @@ describe('mnxc queue + mnxc worker on a real Redis', () => {
     const batchSeconds = (Date.now() - t0) / 1000;
     expect(waitCode, waitOut).toBe(1); // the broken case failed for good
     expect(waitOut).toMatch(/predict\s+0\s+0\s+4\s+1/);
+    expect(waitOut).toMatch(/evaluate\s+0\s+0\s+1\s+0/);
     expect(waitOut).toMatch(/failed: predict-broken-\S+ after 2 attempt\(s\): .*broken_0000\.nii\.gz/);
 
     // The killed worker's job was done by another worker, after its lock expired.
@@ -133,6 +145,15 @@ describe('mnxc queue + mnxc worker on a real Redis', () => {
     const queued = readdirSync(join(root, 'queued')).filter((f) => !f.includes(`.${victim.proc.pid}.`)).sort();
     expect(queued).toEqual(CASES.map((c) => `${c}.nii.gz`));
     for (const c of CASES) expect(readFileSync(join(root, 'queued', `${c}.nii.gz`)).equals(readFileSync(join(root, 'single', `${c}.nii.gz`))), c).toBe(true);
+
+    // The evaluation ran on the four label maps written, and equals mnxc evaluate's.
+    const single_eval = mnxc(['evaluate', '--pred', 'queued', '--ref', 'labelsTr', '-o', 'single-summary.json']);
+    expect(single_eval.status, single_eval.stderr).toBe(0);
+    const queuedSummary = JSON.parse(readFileSync(join(root, 'eval', 'summary.json'), 'utf8'));
+    const singleSummary = JSON.parse(readFileSync(join(root, 'single-summary.json'), 'utf8'));
+    expect(queuedSummary.cases.length).toBe(4);
+    expect({ cases: queuedSummary.cases, mean: queuedSummary.mean }).toEqual({ cases: singleSummary.cases, mean: singleSummary.mean });
+    expect(readFileSync(join(root, 'eval', 'summary.csv'), 'utf8')).toBe(readFileSync(join(root, 'single-summary.csv'), 'utf8'));
 
     const status = mnxc(['queue', 'status', '--redis', url]);
     expect(status.status, status.stderr).toBe(0);

@@ -6,9 +6,11 @@
 import { Queue, Worker, DelayedError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobError } from '../errors.js';
-import { JOB_KINDS, runJob, type JobData, type JobKind } from './jobs.js';
+import { JOB_KINDS, runJob, WorkerCache, type JobData, type JobKind } from './jobs.js';
 
 export const QUEUE_NAME = 'mnxc';
+
+const PENDING = ['waiting', 'delayed', 'prioritized', 'paused', 'waiting-children'] as const;
 
 /** One connection per Queue / Worker; BullMQ needs maxRetriesPerRequest null for blocking commands. */
 export function connect(url: string): Redis {
@@ -39,6 +41,12 @@ async function openQueue(url: string): Promise<{ queue: Queue; close: () => Prom
 export interface SubmitItem {
   id: string;
   job: JobData;
+  /**
+   * Checks that only a job not yet in the queue must pass (e.g. a fold that holds a run needs
+   * --continue or --force, unless its job is already queued or done). Every check runs before any
+   * job is added: one that throws leaves the queue as it was.
+   */
+  check?: () => void;
 }
 
 export interface SubmitResult {
@@ -54,11 +62,17 @@ export async function submitJobs(url: string, items: SubmitItem[], opts: { attem
   const { queue, close } = await openQueue(url);
   const result: SubmitResult = { added: [], existing: [], retried: [] };
   try {
+    const known = new Map<string, Job | undefined>();
+    for (const item of items) {
+      const j = await queue.getJob(item.id);
+      known.set(item.id, j);
+      if (!j) item.check?.();
+    }
     for (const { id, job } of items) {
-      const known = await queue.getJob(id);
-      if (known) {
-        if ((await known.getState()) === 'failed') {
-          await known.retry('failed', { resetAttemptsMade: true });
+      const j = known.get(id);
+      if (j) {
+        if ((await j.getState()) === 'failed') {
+          await j.retry('failed', { resetAttemptsMade: true });
           result.retried.push(id);
         } else result.existing.push(id);
         continue;
@@ -78,6 +92,17 @@ export async function submitJobs(url: string, items: SubmitItem[], opts: { attem
   return result;
 }
 
+/** Predict jobs still waiting or running that write into `outDir` (an evaluation of that folder waits for them). */
+export async function pendingPredictions(url: string, outDir: string): Promise<string[]> {
+  const { queue, close } = await openQueue(url);
+  try {
+    const jobs = await queue.getJobs([...PENDING, 'active'] as never, 0, -1);
+    return jobs.filter((j) => j && j.name === 'predict' && (j.data as { outDir?: string }).outDir === outDir).map((j) => j.id!).sort();
+  } finally {
+    await close();
+  }
+}
+
 export interface KindCounts {
   waiting: number;
   active: number;
@@ -89,8 +114,6 @@ export interface QueueStatus {
   kinds: Record<JobKind, KindCounts>;
   failures: { id: string; reason: string; attempts: number }[];
 }
-
-const PENDING = ['waiting', 'delayed', 'prioritized', 'paused', 'waiting-children'] as const;
 
 export async function queueStatus(url: string): Promise<QueueStatus> {
   const { queue, close } = await openQueue(url);
@@ -130,6 +153,10 @@ export async function waitForQueue(url: string, opts: { pollMs?: number; timeout
 
 export interface WorkerOptions {
   concurrency: number;
+  /** Keep the last network built and its weights for the next predict job (default true). */
+  modelCache?: boolean;
+  /** How often a job that waits for others (evaluate after predict) is looked at again (ms; default 2000). */
+  recheckMs?: number;
   /** How long a job stays locked to this worker without renewal (ms); another worker takes a job whose lock expired. */
   lockDurationMs: number;
   log: (line: string) => void;
@@ -143,27 +170,47 @@ export interface RunningWorker {
 
 export async function startWorker(url: string, opts: WorkerOptions): Promise<RunningWorker> {
   const redis = await connected(url);
+  const lookup = new Queue(QUEUE_NAME, { connection: redis });
+  const cache = opts.modelCache === false ? undefined : new WorkerCache();
   let stopping = false;
   const worker = new Worker(
     QUEUE_NAME,
     async (job: Job, token?: string) => {
       const t0 = performance.now();
+      const data = { kind: job.name, data: job.data } as JobData;
+      if (data.kind === 'evaluate' && data.data.after.length > 0) {
+        // An evaluation submitted while its predictions are queued waits for them (done or failed for
+        // good, as mnxc evaluate after mnxc predict evaluates what was written), without using an attempt.
+        let pending = 0;
+        for (const id of data.data.after) {
+          const j = await lookup.getJob(id);
+          const state = j ? await j.getState() : 'missing';
+          if (state !== 'completed' && state !== 'failed' && state !== 'missing') pending++;
+        }
+        if (pending > 0) {
+          await job.moveToDelayed(Date.now() + (opts.recheckMs ?? 2000), token);
+          throw new DelayedError();
+        }
+      }
       opts.log(`${job.id}: started (attempt ${job.attemptsMade + 1})`);
       // The network runs on this thread and can hold it for long stretches, so BullMQ's timer that
       // renews the lock may not fire: renew it from the job's own progress (per window, per
       // iteration), so the job is not taken as stalled while it is computing.
       let renewed = Date.now();
-      const outcome = await runJob({ kind: job.name, data: job.data } as JobData, {
+      const outcome = await runJob(data, {
+        id: job.id!,
+        // BullMQ counts every time a job is taken (attemptsStarted): more than one, it ran before.
+        takenBefore: job.attemptsStarted > 1,
         shouldStop: () => stopping,
         log: (line) => opts.log(`${job.id}: ${line}`),
         progress: (f) => {
           const now = Date.now();
           if (now - renewed < opts.lockDurationMs / 4) return;
           renewed = now;
-          if (token) void job.extendLock(token, opts.lockDurationMs).catch(() => {});
+          if (token) void job.extendLock(token, opts.lockDurationMs).catch((e: Error) => opts.log(`${job.id}: could not renew its lock: ${e.message}`));
           void job.updateProgress(Math.round(f * 100)).catch(() => {});
         },
-      });
+      }, cache);
       if (!outcome.done) {
         // Stopped mid-fold: checkpoint_latest is saved; the fold goes back to the queue without using an attempt.
         opts.log(`${job.id}: handed back (${outcome.summary})`);
@@ -194,6 +241,8 @@ export async function startWorker(url: string, opts: WorkerOptions): Promise<Run
       if (stopping) return;
       stopping = true;
       await worker.close();
+      await lookup.close();
+      cache?.dispose();
       redis.disconnect();
       resolveClosed();
     },

@@ -29,7 +29,7 @@ function mnxc(args: string[]): Promise<{ code: number | null; out: string }> {
 }
 
 function worker() {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), 'worker', '--redis', redis!.url, '--backend', 'cpu', '--lock-duration', '5000'], { cwd: root });
+  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), 'worker', '--redis', redis!.url, '--backend', 'cpu', '--lock-duration', '10000'], { cwd: root });
   procs.push(proc);
   let log = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));

@@ -1,35 +1,45 @@
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { RunFolder } from '../../app/run-folder.js';
-import { defaultWorkers } from '../../app/train.js';
+import { checkTraining } from '../../app/train.js';
 import { jobId, JOB_KINDS, type JobData } from '../../app/queue/jobs.js';
-import { queueStatus, submitJobs, waitForQueue, type QueueStatus, type SubmitItem } from '../../app/queue/queue.js';
+import { pendingPredictions, queueStatus, submitJobs, waitForQueue, type QueueStatus, type SubmitItem } from '../../app/queue/queue.js';
+import { checkGeometry, pairCases } from '../../runtime/eval/evaluate-folder.js';
+import { EVALUATE_OPTIONS, evaluateArgs } from './evaluate.js';
+import { TRAIN_OPTIONS, trainArgs } from './train.js';
 import { loadDataset } from '../../runtime/data/dataset/index.js';
 import { loadPlans, savePlans } from '../../runtime/data/plan/index.js';
 import { findInputCases, type CheckpointName } from '../../runtime/infer/index.js';
 import { intArg, parseCommandArgs, type Command } from '../command.js';
 import { checkPredictArgs, PREDICT_OPTIONS } from './predict.js';
 import { UsageError, UserError } from '../errors.js';
-import { parseSize, specOptions } from '../spec-args.js';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 
-const HELP = `Usage: mnxc queue submit preprocess|train|predict ARGS... --redis URL [--attempts N]
+const HELP = `Usage: mnxc queue submit preprocess|train|predict|evaluate ARGS... --redis URL [--attempts N]
        mnxc queue status --redis URL
        mnxc queue wait --redis URL [--timeout SECONDS]
 
 Spreads work over many machines through Redis (BullMQ). 'submit' takes the same arguments as the
-single-machine command and puts one job per case (preprocess, predict) or per fold (train) on the
-queue; 'mnxc worker' processes take them. Every path must be reachable from every worker (a shared
-file system): they are stored as absolute paths. A job's id is a hash of its kind and inputs, so
-submitting the same work again adds nothing (a job that failed for good is tried again).
+single-machine command and puts one job per case (preprocess, predict), per fold (train) or per
+evaluation (evaluate) on the queue; 'mnxc worker' processes take them. Every path must be reachable
+from every worker (a shared file system): they are stored as absolute paths. A job's id is a hash of
+its kind and inputs, so submitting the same work again adds nothing (a job that failed for good is
+tried again). The inputs are checked before anything is put on the queue: a missing folder, a bad
+fold, an absent checkpoint is an error naming the file or option, and no job is added.
 
   submit predict -i IMAGES -o OUT_DIR -m RUN_DIR [--folds L] [--checkpoint C] [--step F] [--no-tta]
                  [--save-probabilities] [--postprocess auto|none|lcc]     (see mnxc predict --help)
   submit preprocess DATASET --plans plans.yaml [-o DIR]              (see mnxc preprocess --help;
                  the job that finds every case of the batch preprocessed writes splits_final.json)
-  submit train PREPROCESSED_DIR --fold 0,1,..|all -o RUN_DIR [--plans F] [--spec SPEC] [--set N=V]... [--seed N]
-                 [--epochs N] [--iterations N] [--val-iterations N] [--until-epoch N] [--workers N]
-                 one job per fold; a fold taken up again resumes from its checkpoint_latest
+  submit train PREPROCESSED_DIR --fold 0,1,..|all -o RUN_DIR [every option of mnxc train but --backend]
+                 one job per fold; a fold taken up again (its worker died or was stopped) resumes from
+                 its checkpoint_latest; a fold that holds a run needs --continue (resume it) or --force
+                 (start it again); --no-validation skips the validation at the end, as in mnxc train
+  submit evaluate --pred DIR --ref DIR -o summary.json [--labels F] [--regions R] [--tolerance MM]
+                 [--unit-spacing] [--workers N]                      (see mnxc evaluate --help)
+                 one job for the whole folder; submitted while predict jobs writing DIR are queued,
+                 it waits for them (done or failed) and then evaluates what they wrote
   status         waiting / running / done / failed jobs per kind, and why the failed ones failed
   wait           blocks until no job is waiting or running; exit status 1 if any failed for good
 
@@ -88,43 +98,43 @@ function preprocessItems(argv: string[]): SubmitItem[] {
 }
 
 function trainItems(argv: string[]): SubmitItem[] {
-  const { values, positionals } = parseCommandArgs(argv, {
-    ...specOptions,
-    fold: { type: 'string' },
-    output: { type: 'string', short: 'o' },
-    plans: { type: 'string' },
-    spec: { type: 'string' },
-    seed: { type: 'string' },
-    epochs: { type: 'string' },
-    iterations: { type: 'string' },
-    'val-iterations': { type: 'string' },
-    'until-epoch': { type: 'string' },
-    workers: { type: 'string' },
-  });
-  if (positionals.length !== 1) throw new UsageError('expects one PREPROCESSED_DIR (made by mnxc preprocess)');
-  if (!values.fold) throw new UsageError('--fold 0,1,.. or --fold all is required');
+  const { values, positionals } = parseCommandArgs(argv, TRAIN_OPTIONS);
   if (!values.output) throw new UsageError('-o RUN_DIR is required (every worker writes its fold there)');
-  const folds = values.fold === 'all' ? ['all'] : values.fold.split(',').map((f) => String(intArg(f.trim(), '--fold', 0)));
-  return folds.map((fold) => {
-    const job: JobData = {
-      kind: 'train',
-      data: {
-        preprocessed: resolve(positionals[0]!),
-        fold,
-        output: resolve(values.output!),
-        plans: values.plans && resolve(values.plans),
-        network: values.spec && resolve(values.spec),
-        networkOptions: { set: values.set, variant: values.variant, model: values.model, inputSize: parseSize(values['input-size']) },
-        seed: intArg(values.seed, '--seed', 0),
-        epochs: intArg(values.epochs, '--epochs', 1),
-        iterations: intArg(values.iterations, '--iterations', 1),
-        valIterations: intArg(values['val-iterations'], '--val-iterations', 0),
-        untilEpoch: intArg(values['until-epoch'], '--until-epoch', 1),
-        workers: intArg(values.workers, '--workers', 0) ?? defaultWorkers(),
-      },
+  const folds = values.fold === undefined || values.fold === 'all' ? [values.fold] : values.fold.split(',').map((f) => f.trim());
+  return folds.map((f) => {
+    const { options, workers, validation } = trainArgs({ ...values, fold: f }, positionals);
+    const data = {
+      ...options,
+      preprocessed: resolve(options.preprocessed),
+      output: resolve(options.output!),
+      plans: options.plans && resolve(options.plans),
+      network: options.network && resolve(options.network),
+      init: options.init && resolve(options.init),
+      upkernFrom: options.upkernFrom && resolve(options.upkernFrom),
+      workers,
+      validation,
     };
-    return { id: jobId('train', `fold_${fold}`, job.data), job };
+    const job: JobData = { kind: 'train', data };
+    // The fold as its first take would see it: resumed (--continue and a checkpoint_latest) or started.
+    const latest = existsSync(join(data.output, `fold_${data.fold}`, 'checkpoint_latest.json'));
+    const check = () => checkTraining({ ...data, continue: data.continue === true && latest, onDiagnostics: (t) => process.stderr.write(t) });
+    return { id: jobId('train', `fold_${data.fold}`, data), job, check };
   });
+}
+
+async function evaluateItems(argv: string[], url: string): Promise<SubmitItem[]> {
+  const { values, positionals } = parseCommandArgs(argv, EVALUATE_OPTIONS, false);
+  const a = evaluateArgs(values, positionals);
+  const pred = resolve(a.pred);
+  const ref = resolve(a.ref);
+  // Predictions of this folder still on the queue: the evaluation waits for them; else the folder is checked now.
+  const after = await pendingPredictions(url, pred);
+  if (after.length === 0) checkGeometry(pairCases(pred, ref).pairs);
+  else if (!existsSync(ref)) throw new UserError(`${ref}: the reference folder does not exist`);
+  const data = { pred, ref, output: resolve(a.output), classes: a.classes, tolerance: a.tolerance, unitSpacing: a.unitSpacing, workers: a.workers };
+  const job: JobData = { kind: 'evaluate', data: { ...data, after } };
+  // The id leaves out which predictions it waits for: the same evaluation submitted later is the same job.
+  return [{ id: jobId('evaluate', basename(data.output), data), job }];
 }
 
 function bar(done: number, total: number, width = 20): string {
@@ -173,7 +183,8 @@ export const command: Command = {
       if (kind === 'predict') items = predictItems(args);
       else if (kind === 'preprocess') items = preprocessItems(args);
       else if (kind === 'train') items = trainItems(args);
-      else throw new UsageError(`submit expects preprocess, train or predict, got '${kind ?? ''}'`);
+      else if (kind === 'evaluate') items = await evaluateItems(args, url);
+      else throw new UsageError(`submit expects preprocess, train, predict or evaluate, got '${kind ?? ''}'`);
       const r = await submitJobs(url, items, { attempts });
       process.stdout.write(`${kind}: ${r.added.length} job(s) added, ${r.existing.length} already queued or done, ${r.retried.length} failed one(s) put back\n`);
       return 0;

@@ -4,9 +4,9 @@ import { BACKEND_CHOICES, useBackend, type BackendChoice } from '../../runtime/b
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 
-const HELP = `Usage: mnxc worker --redis URL [--concurrency N] [--backend B] [--lock-duration MS]
+const HELP = `Usage: mnxc worker --redis URL [--concurrency N] [--backend B] [--lock-duration MS] [--no-model-cache]
 
-Takes jobs put on Redis by 'mnxc queue submit' (preprocess, train, predict) and runs them with the
+Takes jobs put on Redis by 'mnxc queue submit' (preprocess, train, predict, evaluate) and runs them with the
 same library calls as the single-machine commands, until stopped. SIGTERM or Ctrl-C: the running job
 finishes (a training job saves checkpoint_latest and hands its fold back to the queue), then the
 worker exits; a second signal quits at once. A worker that dies (SIGKILL, machine gone) loses its
@@ -15,7 +15,10 @@ jobs' locks; another worker takes them up after the lock expires and writes the 
   --redis URL          the Redis server, e.g. redis://127.0.0.1:6379 (required)
   --concurrency N      jobs at once in this process (default 1)
   --backend B          auto (default), tensorflow, native, wasm or cpu (wasm cannot train)
-  --lock-duration MS   a job's lock without renewal before another worker may take it (default 30000)`;
+  --lock-duration MS   a job's lock without renewal before another worker may take it (default 30000)
+  --no-model-cache     build the network and read the weights for every predict job (by default the
+                       last network, with its weights, is kept for the next job of the same run,
+                       folds and checkpoint)`;
 
 export const command: Command = {
   name: 'worker',
@@ -29,6 +32,7 @@ export const command: Command = {
         concurrency: { type: 'string', default: '1' },
         backend: { type: 'string', default: 'auto' },
         'lock-duration': { type: 'string', default: '30000' },
+        'no-model-cache': { type: 'boolean', default: false },
       },
       false,
     );
@@ -41,7 +45,7 @@ export const command: Command = {
     const choice = values.backend as BackendChoice;
     const backend = choice === 'auto' ? await useBackendForTraining('auto') : await useBackend(choice);
     const log = (line: string) => process.stderr.write(`[worker ${process.pid}] ${line}\n`);
-    const worker = await startWorker(values.redis, { concurrency, lockDurationMs: lock, log });
+    const worker = await startWorker(values.redis, { concurrency, lockDurationMs: lock, log, modelCache: !values['no-model-cache'] });
     log(`backend ${backend}; concurrency ${concurrency}; taking jobs from ${values.redis}`);
     let signals = 0;
     const onSignal = (sig: string) => {
