@@ -140,6 +140,8 @@ export async function runJob(job: JobData, ctx: JobContext, cache?: WorkerCache)
       const run = cache ? cache.openRun(d.model) : RunFolder.open(d.model);
       const [r] = await predictCases({
         cache: cache?.models,
+        // Workers on other machines write into the same folder: their temporary files are left alone.
+        removeStrayTemps: false,
         run,
         cases: [{ id: d.id, images: d.images }],
         outDir: d.outDir,

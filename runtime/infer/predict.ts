@@ -63,6 +63,12 @@ export interface PredictOptions {
   maxMemoryBytes?: number;
   /** Keeps the built network and its loaded weights for the next call (a worker's consecutive jobs of one run). */
   cache?: ModelCache;
+  /**
+   * Remove temporary files an earlier, killed prediction left in outDir (default true). A queue
+   * worker passes false: other machines write into the same folder, and a process id of another
+   * host cannot be checked from here, so their temporary files cannot be told from a dead one's.
+   */
+  removeStrayTemps?: boolean;
 }
 
 /**
@@ -169,7 +175,7 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
   // Before any case is computed: nothing may overwrite an input, and the folder must take files.
   checkOutputCollisions(opts.cases, opts.outDir, opts.saveProbabilities);
   ensureWritableDir(opts.outDir);
-  removeStrayTempFiles(opts.outDir); // of an earlier predict that was killed while writing
+  if (opts.removeStrayTemps !== false) removeStrayTempFiles(opts.outDir); // of an earlier predict that was killed while writing
   const importance = gaussianImportanceMap(patch, plans.inference.gaussian_sigma_scale);
   const channels = plans.dataset.channels.length;
   const slot = opts.cache ? opts.cache.take(run.ir, tf.getBackend()) : { key: '', model: buildModel(run.ir), weights: null };
