@@ -5,6 +5,7 @@
  */
 import { Queue, Worker, DelayedError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { hostname } from 'node:os';
 import { JobError } from '../errors.js';
 import { JOB_KINDS, runJob, WorkerCache, type JobData, type JobKind } from './jobs.js';
 
@@ -227,6 +228,8 @@ export async function startWorker(url: string, opts: WorkerOptions): Promise<Run
       stalledInterval: Math.max(500, Math.round(opts.lockDurationMs / 2)),
       maxStalledCount: 3,
       autorun: true,
+      // Recorded with each job it takes (processedBy): which machine and process did it.
+      name: `${hostname()}:${process.pid}`,
     },
   );
   worker.on('failed', (job, err) => {
