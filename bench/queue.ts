@@ -114,6 +114,7 @@ async function main() {
   const rows: Row[] = [];
   const single = mnxc(['predict', '-i', `${DATA}/imagesTs`, '-o', 'single', '-m', 'run', '--folds', '0', '--backend', values.backend!, ...tta]);
   const inProcess = Number(single.out.match(/case\(s\) predicted in ([\d.]+) s/)![1]);
+  const backendUsed = single.out.match(/backend: (\w+);/)?.[1] ?? values.backend!;
   const singleCaseSeconds = [...single.out.matchAll(/passes, ([\d.]+) s →/g)].reduce((a, m) => a + Number(m[1]), 0);
   rows.push({ setup: 'mnxc predict (one process)', workers: 1, seconds: inProcess, casesPerMinute: (N / inProcess) * 60, identical: true });
   log(`single: ${inProcess.toFixed(1)} s in the command (${single.seconds.toFixed(1)} s with its start)`);
@@ -196,7 +197,7 @@ async function main() {
     loadBefore,
     loadAfter: load(),
     testCases: N,
-    backend: values.backend,
+    backend: backendUsed,
     tta: values.tta,
     rows,
     singleCaseSeconds,
@@ -206,7 +207,7 @@ async function main() {
   };
   if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else {
-    const lines = [`${N} phantom test cases, backend ${values.backend}, ${values.tta ? 'with' : 'no'} mirroring; ${report.cores} core(s), load average before ${loadBefore}, after ${report.loadAfter}`, ''];
+    const lines = [`${N} phantom test cases, backend ${backendUsed}, ${values.tta ? 'with' : 'no'} mirroring; ${report.cores} core(s), load average before ${loadBefore}, after ${report.loadAfter}`, ''];
     lines.push('| setup | seconds | cases/min | jobs' + "'" + ' own time (s) | done → next started (ms) | = single |', '|---|---:|---:|---:|---:|---|');
     lines.push(`| mnxc predict (one process) | ${inProcess.toFixed(1)} | ${((N / inProcess) * 60).toFixed(1)} | ${singleCaseSeconds.toFixed(1)} (its cases) | — | — |`);
     for (const r of rows.slice(1)) lines.push(`| ${r.setup} | ${r.seconds.toFixed(1)} | ${r.casesPerMinute.toFixed(1)} | ${r.jobSeconds?.toFixed(1) ?? '—'} | ${r.gapMs?.toFixed(0) ?? '—'} | ${r.identical ? 'yes' : 'NO'} |`);
