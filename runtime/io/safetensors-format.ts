@@ -1,8 +1,8 @@
 import { SafetensorsError } from '../errors.js';
 
 /**
- * The safetensors format in memory (no file access: the browser runtime parses fetched bytes with it).
- * safetensors: 8-byte little-endian header length, a JSON header
+ * The safetensors format from and to bytes (no files: the browser runtime loads weights with
+ * this; runtime/io/safetensors.ts reads and writes files). safetensors: 8-byte little-endian header length, a JSON header
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {str: str}}`,
  * then the raw little-endian tensor bytes in C order.
  */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
 import { parseSafetensors, serializeSafetensors, SafetensorsError, type TensorMap } from './safetensors-format.js';
 
-/** safetensors files: the format itself is in safetensors-format.ts (no Node I/O there). */
+/** safetensors files: read and written through the byte format of ./safetensors-format.ts. */
 export * from './safetensors-format.js';
 
 export function readSafetensors(path: string): TensorMap {
