@@ -160,3 +160,64 @@ export function describeParity(results: ParityResult[]): string {
     })
     .join('\n');
 }
+
+/** Runs in the page: each op of `only` on the cpu backend, then on each backend; the max |difference| per backend and op. */
+const OP_CHECK = async (backends: string[], only: string[]): Promise<Record<string, number>> => {
+  type T = { dataSync(): Float32Array; data(): Promise<Float32Array> };
+  const m = (globalThis as unknown as { mnxc: { tf: Record<string, (...a: unknown[]) => T> & { tidy(f: () => T): T }; ops: Record<string, (...a: unknown[]) => T>; useWebBackend(b: string): Promise<string> } }).mnxc;
+  const tf = m.tf;
+  const values = (shape: number[], seed: number) => {
+    let s = seed;
+    const n = shape.reduce((a, b) => a * b, 1);
+    const d = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      d[i] = (s / 2147483648) * 2 - 1;
+    }
+    return () => tf.tensor(d, shape);
+  };
+  const x = values([1, 8, 10, 12, 4], 1), x2 = values([2, 6, 6, 6, 3], 2), dw = values([3, 3, 3, 4, 1], 3), full = values([3, 3, 3, 4, 6], 4), b4 = values([4], 5), b6 = values([6], 6), ft = values([2, 2, 2, 6, 4], 7), b3 = values([3], 8);
+  const cases: Record<string, () => T> = {
+    pad5: () => tf.pad(x(), [[0, 0], [1, 0], [2, 1], [0, 3], [0, 0]]),
+    pad5Batch: () => tf.pad(x2(), [[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]]),
+    stridedSlice5: () => tf.stridedSlice(x(), [0, 1, 0, 2, 0], [1, 8, 9, 12, 4], [1, 2, 3, 2, 1]),
+    reverse5: () => tf.reverse(full(), [0, 1, 2]),
+    addBias5: () => tf.add(x(), b4()),
+    mulBias5: () => tf.mul(x2(), b3()),
+    depthwiseConv3dStride2: () => m.ops.depthwiseConv3d(x(), dw(), 2, 1, b4()),
+    depthwiseConvTranspose3d: () => m.ops.depthwiseConvTranspose3d(x(), dw(), 2, 1, b4()),
+    conv3d: () => m.ops.conv3d(x(), full(), 1, 1, b6()),
+    conv3dStride2: () => m.ops.conv3d(x(), full(), [1, 2, 2], [0, 1, 1], b6()),
+    convTranspose3d: () => m.ops.convTranspose3d(x(), ft(), 2, 0, b6()),
+    instanceNorm: () => m.ops.groupNorm(x(), 4, 1e-5, b4(), b4()),
+    leakyRelu: () => m.ops.leakyRelu(x(), 0.01),
+    avgPool: () => m.ops.avgPool(x(), [2, 2, 2]),
+  };
+  const reference: Record<string, Float32Array> = {};
+  await m.useWebBackend('cpu');
+  const run = Object.entries(cases).filter(([k]) => only.includes(k));
+  if (run.length !== only.length) throw new Error(`unknown op checks: ${only.join(', ')}`);
+  for (const [k, f] of run) reference[k] = await tf.tidy(f).data();
+  const out: Record<string, number> = {};
+  for (const backend of backends) {
+    await m.useWebBackend(backend);
+    for (const [k, f] of run) {
+      const y = await tf.tidy(f).data();
+      const r = reference[k]!;
+      let e = y.length === r.length ? 0 : Infinity;
+      for (let i = 0; i < y.length && e < Infinity; i++) e = Math.max(e, Math.abs(y[i]! - r[i]!));
+      out[`${k} on ${backend}`] = e;
+    }
+  }
+  return out;
+};
+
+/** The kernels runtime/browser/rank5-kernels.ts replaces, on rank-5 tensors. */
+export const RANK5_KERNEL_CHECKS = ['pad5', 'pad5Batch', 'stridedSlice5', 'reverse5', 'addBias5', 'mulBias5'];
+/** The ops of the networks, by themselves (nnU-Net's dense convolutions and norms among them). */
+export const OP_CHECKS = ['depthwiseConv3dStride2', 'depthwiseConvTranspose3d', 'conv3d', 'conv3dStride2', 'convTranspose3d', 'instanceNorm', 'leakyRelu', 'avgPool'];
+
+/** Each named check (RANK5_KERNEL_CHECKS, OP_CHECKS) on each backend against the cpu backend, in the site's page: max |difference| by `op on backend`. */
+export function checkOps(site: ParitySite, backends: string[], only: string[]): Promise<Record<string, number>> {
+  return site.page.page.evaluate(OP_CHECK, backends, only);
+}

@@ -70,6 +70,23 @@ function noNodeBuiltins(root: string): esbuild.Plugin {
   };
 }
 
+/**
+ * runtime/ops/gradients.ts imports the union package '@tensorflow/tfjs' for its side effect (it
+ * registers TF.js's gradients in Node). In the browser that would pull in every backend, layers
+ * and the converter, and register webgl eagerly; tfjs-core's own ES build registers the same
+ * gradients with one module, so the bundle takes that one instead.
+ */
+function gradientsOnly(): esbuild.Plugin {
+  return {
+    name: 'mnxc-tfjs-gradients-only',
+    setup(build) {
+      build.onResolve({ filter: /^@tensorflow\/tfjs$/ }, (args) =>
+        build.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js', { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer }),
+      );
+    },
+  };
+}
+
 /** Builds the browser bundle into `outDir`; throws WebBundleError with esbuild's messages when it fails. */
 export async function buildWebBundle(options: WebBundleOptions): Promise<WebBundle> {
   const root = packageRoot(import.meta.url);
@@ -95,7 +112,7 @@ export async function buildWebBundle(options: WebBundleOptions): Promise<WebBund
       conditions: ['mnxc-source'],
       define: { 'process.env.NODE_ENV': '"production"' },
       logLevel: 'silent',
-      plugins: [noNodeBuiltins(root)],
+      plugins: [noNodeBuiltins(root), gradientsOnly()],
       absWorkingDir: root,
     });
   } catch (e) {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { installRank5Kernels } from './rank5-kernels.js';
 
 /**
  * The browser's backends and, in this one place, what each needs to compute the IR's ops within
@@ -13,6 +14,8 @@ import * as tf from '@tensorflow/tfjs-core';
  *   cpu     TF.js's JavaScript kernels: always there, slowest.
  *
  * The ops: every IR op runs as TF.js primitives on every backend (runtime/ops, runtime/kernels).
+ * On webgl and webgpu, TF.js's PadV2, StridedSlice and Reverse fail on rank-5 tensors; they are
+ * replaced there by the same kernels on folded, lower-rank views (runtime/browser/rank5-kernels.ts).
  * The inference rewrite pipeline is chosen per forward pass by `MnxModel.forward` from the
  * kernels the active backend registered (`hasEpilogueKernels`): none of these four registers the
  * product-with-epilogue kernels, so they run `inference` (drop_cancelled_bias,
@@ -51,6 +54,7 @@ const SETUPS: Record<WebBackendName, WebBackendSetup> = {
     },
     async register() {
       await import('@tensorflow/tfjs-backend-webgpu');
+      installRank5Kernels('webgpu');
     },
     flags() {},
     check: none,
@@ -65,6 +69,7 @@ const SETUPS: Record<WebBackendName, WebBackendSetup> = {
     },
     async register() {
       await import('@tensorflow/tfjs-backend-webgl');
+      installRank5Kernels('webgl');
     },
     flags() {
       tf.env().set('WEBGL_FORCE_F16_TEXTURES', false);
