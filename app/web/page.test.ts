@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -59,6 +59,13 @@ describe.skipIf(SKIP_BROWSER)('the exported page in Chromium reproduces mnxc pre
     expect(readFileSync(shot).subarray(1, 4).toString()).toBe('PNG');
     const legend = await r.page.page.$$eval('#legend li', (lis) => lis.map((li) => li.textContent));
     expect(legend.map((t) => t?.replace(/\s*[\d.]+ ml$/, ''))).toEqual(['1 liver', '2 kidney', '3 lesion']);
+    // a file that is not NIfTI: the page says what is wrong with which file, and stays usable
+    const bad = join(root, 'notes.nii.gz');
+    writeFileSync(bad, 'not an image');
+    const input = await r.page.page.$('#file');
+    await (input as unknown as { uploadFile(f: string): Promise<void> }).uploadFile(bad);
+    await r.page.page.waitForFunction('window.mnxc.error', { timeout: 60_000 });
+    expect(await r.page.page.$eval('#message', (m) => m.textContent)).toBe('notes.nii.gz: named .gz but not gzip-compressed (no gzip signature)');
     await r.page.close();
   }, 300_000);
 });

@@ -128,9 +128,12 @@ async function main(): Promise<void> {
       $('time').textContent = '…';
       // the input first, so it shows while the network runs
       nv.volumes.slice().forEach((v) => nv.removeVolume(v));
-      const image = await NVImage.loadFromUrl({ url: inputs[0]!.bytes.slice().buffer, name: inputs[0]!.name });
-      nv.addVolume(image);
-      $('placeholder').style.display = 'none';
+      // (what NiiVue cannot show, the segmentation's own reader reports with the file's problem below)
+      const image = await NVImage.loadFromUrl({ url: inputs[0]!.bytes.slice().buffer, name: inputs[0]!.name }).catch(() => null);
+      if (image) {
+        nv.addVolume(image);
+        $('placeholder').style.display = 'none';
+      }
       const seg = await segmenter.segment(inputs, { onProgress: (p: SegmentProgress) => setProgress(p.fraction, p.message) });
       const base = files[0]!.name.replace(/(_\d{4})?\.nii(\.gz)?$/i, '');
       download = { bytes: seg.niftiGz(), name: `${base}_seg.nii.gz` };

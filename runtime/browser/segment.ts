@@ -112,6 +112,11 @@ export interface Segmentation {
   seconds: number;
 }
 
+/** Lets the page draw (what was reported so far) before the next synchronous stretch. */
+function nextTask(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 0));
+}
+
 function joinUrl(base: string, file: string): string {
   return base === '' ? file : `${base.replace(/\/$/, '')}/${file}`;
 }
@@ -209,19 +214,29 @@ export class Segmenter {
     if (files.length !== 1 && files.length !== channels)
       throw new SiteError(`the network takes ${channels} channel(s) (${this.manifest.channels.join(', ')}): give one file per channel or one 4-D file; got ${files.length} files`);
     report({ stage: 'read', fraction: weightShare, message: `reading ${files.map((f) => f.name).join(', ')}` });
+    await nextTask();
     const images: NamedImage[] = files.map((f) => ({ image: decodeNifti(f.bytes, f.name), file: f.name }));
     const inOneFile = channels > 1 && files.length === 1;
     const loaded = assembleCase({ id: files[0]!.name, images, label: null }, inOneFile, channels);
     report({ stage: 'preprocess', fraction: weightShare, message: 'preprocessing' });
+    await nextTask();
     const folds = this.manifest.folds.length;
-    const predicted = await this.casePredictor().predict(loaded, { images: files.map((f) => f.name), label: null }, ({ fold, done, total }) =>
+    let shown = performance.now();
+    const predicted = await this.casePredictor().predict(loaded, { images: files.map((f) => f.name), label: null }, async ({ fold, done, total }) => {
       report({
         stage: 'windows',
         fraction: weightShare + ((1 - weightShare) * 0.95 * (fold * total + done)) / (total * folds),
         message: `fold ${this.manifest.folds[fold]!.fold}: window ${done} / ${total}`,
-      }),
-    );
+      });
+      // a backend whose results arrive without a task (wasm, cpu) would hold the page until the end:
+      // let it draw the progress every tenth of a second
+      if (performance.now() - shown > 100) {
+        await nextTask();
+        shown = performance.now();
+      }
+    });
     report({ stage: 'export', fraction: weightShare + (1 - weightShare) * 0.97, message: 'writing the segmentation' });
+    await nextTask();
     const image = labelMapImage(predicted.exported, loaded.reference);
     const nifti = encodeNifti(image, { like: loaded.reference, dtype: predicted.exported.dtype });
     const counts: Record<number, number> = {};

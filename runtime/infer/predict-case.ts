@@ -126,7 +126,7 @@ export class CasePredictor {
   }
 
   /** Probabilities [K, preprocessed shape] of every fold, accumulated; the input volume is freed on return. */
-  private async probabilities(c: LoadedCase, source: CaseProperties['source'], onWindow?: (p: WindowProgress) => void) {
+  private async probabilities(c: LoadedCase, source: CaseProperties['source'], onWindow?: (p: WindowProgress) => void | Promise<void>) {
     const { plans, classes, folds } = this.setup;
     const pre = preprocessLoadedCase(c, plans, source);
     const volume = padToPatch({ data: pre.data, channels: plans.dataset.channels.length, shape: pre.properties.shape_after_resampling }, this.patch);
@@ -149,7 +149,7 @@ export class CasePredictor {
   }
 
   /** The label map of a loaded case on its own grid (and its probabilities when kept). */
-  async predict(c: LoadedCase, source: CaseProperties['source'], onWindow?: (p: WindowProgress) => void): Promise<CasePrediction> {
+  async predict(c: LoadedCase, source: CaseProperties['source'], onWindow?: (p: WindowProgress) => void | Promise<void>): Promise<CasePrediction> {
     const { probabilities, properties, windows } = await this.probabilities(c, source, onWindow);
     const exported = exportProbabilities(probabilities, this.setup.classes, properties, {
       keepProbabilities: this.setup.keepProbabilities,
