@@ -5,7 +5,8 @@
  * which WebGPU needs; file:// pages cannot fetch their wasm files).
  *
  * Without Chromium the browser tests skip and say so, except where MNXC_REQUIRE_BROWSER=1
- * (CI): there a missing browser is a failure (`describeBrowser` / `requireChromium`).
+ * (CI): there a missing browser is a failure (`describe.skipIf(SKIP_BROWSER)`, then
+ * `launchBrowser` fails through `requireChromium`).
  *
  *   const server = await serveFolder(dir);
  *   const browser = await launchBrowser();

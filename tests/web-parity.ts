@@ -16,9 +16,10 @@ import { blockIR, downIR, upIR } from '../runtime/model/test-ir.js';
 import { buildWebBundle } from '../app/web/bundle.js';
 import { launchBrowser, openPage, serveFolder, type OpenedPage, type StaticServer } from './browser.js';
 import { FIXTURES, ROOT } from './fixtures.js';
-import { fixtureOverrides, nnunetOverrides } from './overrides.js';
+import { baselineOverrides, fixtureOverrides, nnunetOverrides, resencOverrides } from './overrides.js';
+import { CASES as BASELINES } from '../cli/baselines-parity.js';
 
-export type FixtureKind = 'mednext-reference' | 'nnunet-reference';
+export type FixtureKind = 'mednext-reference' | 'nnunet-reference' | 'resenc-reference' | 'baselines-reference';
 
 export interface ParityCase {
   kind: FixtureKind;
@@ -43,7 +44,7 @@ export interface ParityResult {
   tensorsLeft: number;
 }
 
-/** The IR of a fixture case: compiled from examples/ for networks, hand-written (runtime/model/test-ir.ts) for single blocks. */
+/** The IR of a fixture case: compiled from examples/ for networks (the baselines' specs and overrides as cli/baselines-parity.ts has them), hand-written (runtime/model/test-ir.ts) for single blocks. */
 export function fixtureIR(c: ParityCase): IRModel {
   const meta = JSON.parse(readFileSync(join(FIXTURES, c.kind, `${c.name}.json`), 'utf8'));
   const blocks: Record<string, () => IRModel> = {
@@ -53,8 +54,18 @@ export function fixtureIR(c: ParityCase): IRModel {
     up_k3: () => upIR(8, 4, 2, 3),
   };
   if (c.kind === 'mednext-reference' && blocks[c.name]) return blocks[c.name]!();
-  const spec = join(ROOT, 'examples', c.kind === 'mednext-reference' ? 'mednext.mnx' : 'nnunet.mnx');
-  const set = c.kind === 'mednext-reference' ? fixtureOverrides(c.name) : nnunetOverrides(meta.constructor_args);
+  let spec: string;
+  let set: string[];
+  if (c.kind === 'baselines-reference') {
+    const baseline = BASELINES.find((b) => b.case === c.name);
+    if (!baseline) throw new Error(`baselines-reference/${c.name}: no spec for this case in cli/baselines-parity.ts`);
+    spec = join(ROOT, baseline.spec);
+    set = (baseline.overrides ?? baselineOverrides)(meta.constructor_args);
+  } else {
+    const specs = { 'mednext-reference': 'mednext.mnx', 'nnunet-reference': 'nnunet.mnx', 'resenc-reference': 'resenc.mnx' } as const;
+    spec = join(ROOT, 'examples', specs[c.kind]);
+    set = c.kind === 'mednext-reference' ? fixtureOverrides(c.name) : c.kind === 'nnunet-reference' ? nnunetOverrides(meta.constructor_args) : resencOverrides(meta.constructor_args);
+  }
   const r = compileFile(spec, { set, inputSize: meta.input.shape.slice(2) });
   const problems = renderDiagnostics(r.diagnostics.filter((d) => d.severity === 'error'), r.sources);
   if (!r.ir || problems) throw new Error(`${c.kind}/${c.name}: does not compile:\n${problems}`);
@@ -176,12 +187,14 @@ const OP_CHECK = async (backends: string[], only: string[]): Promise<Record<stri
     }
     return () => tf.tensor(d, shape);
   };
-  const x = values([1, 8, 10, 12, 4], 1), x2 = values([2, 6, 6, 6, 3], 2), dw = values([3, 3, 3, 4, 1], 3), full = values([3, 3, 3, 4, 6], 4), b4 = values([4], 5), b6 = values([6], 6), ft = values([2, 2, 2, 6, 4], 7), b3 = values([3], 8);
+  const x = values([1, 8, 10, 12, 4], 1), x2 = values([2, 6, 6, 6, 3], 2), dw = values([3, 3, 3, 4, 1], 3), full = values([3, 3, 3, 4, 6], 4), b4 = values([4], 5), b6 = values([6], 6), ft = values([2, 2, 2, 6, 4], 7), b3 = values([3], 8), big = values([1, 96, 96, 96, 2], 9);
   const cases: Record<string, () => T> = {
     pad5: () => tf.pad(x(), [[0, 0], [1, 0], [2, 1], [0, 3], [0, 0]]),
     pad5Batch: () => tf.pad(x2(), [[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]]),
     stridedSlice5: () => tf.stridedSlice(x(), [0, 1, 0, 2, 0], [1, 8, 9, 12, 4], [1, 2, 3, 2, 1]),
     reverse5: () => tf.reverse(full(), [0, 1, 2]),
+    transpose8: () => tf.transpose(tf.reshape(x(), [1, 2, 4, 2, 5, 3, 4, 4]), [0, 1, 3, 5, 2, 4, 6, 7]),
+    transpose6: () => tf.transpose(tf.reshape(x(), [2, 4, 2, 5, 12, 4]), [0, 2, 4, 1, 3, 5]),
     addBias5: () => tf.add(x(), b4()),
     mulBias5: () => tf.mul(x2(), b3()),
     depthwiseConv3dStride2: () => m.ops.depthwiseConv3d(x(), dw(), 2, 1, b4()),
@@ -192,6 +205,8 @@ const OP_CHECK = async (backends: string[], only: string[]): Promise<Record<stri
     instanceNorm: () => m.ops.groupNorm(x(), 4, 1e-5, b4(), b4()),
     leakyRelu: () => m.ops.leakyRelu(x(), 0.01),
     avgPool: () => m.ops.avgPool(x(), [2, 2, 2]),
+    // A 96³ volume, offset by 40: GroupNorm's voxel sums are the longest reductions a network has.
+    groupNormLargeOffset: () => m.ops.groupNorm(tf.add(big(), 40), 1, 1e-5),
   };
   const reference: Record<string, Float32Array> = {};
   await m.useWebBackend('cpu');
@@ -213,9 +228,9 @@ const OP_CHECK = async (backends: string[], only: string[]): Promise<Record<stri
 };
 
 /** The kernels runtime/browser/rank5-kernels.ts replaces, on rank-5 tensors. */
-export const RANK5_KERNEL_CHECKS = ['pad5', 'pad5Batch', 'stridedSlice5', 'reverse5', 'addBias5', 'mulBias5'];
+export const RANK5_KERNEL_CHECKS = ['pad5', 'pad5Batch', 'stridedSlice5', 'reverse5', 'transpose8', 'transpose6', 'addBias5', 'mulBias5'];
 /** The ops of the networks, by themselves (nnU-Net's dense convolutions and norms among them). */
-export const OP_CHECKS = ['depthwiseConv3dStride2', 'depthwiseConvTranspose3d', 'conv3d', 'conv3dStride2', 'convTranspose3d', 'instanceNorm', 'leakyRelu', 'avgPool'];
+export const OP_CHECKS = ['depthwiseConv3dStride2', 'depthwiseConvTranspose3d', 'conv3d', 'conv3dStride2', 'convTranspose3d', 'instanceNorm', 'leakyRelu', 'avgPool', 'groupNormLargeOffset'];
 
 /** Each named check (RANK5_KERNEL_CHECKS, OP_CHECKS) on each backend against the cpu backend, in the site's page: max |difference| by `op on backend`. */
 export function checkOps(site: ParitySite, backends: string[], only: string[]): Promise<Record<string, number>> {

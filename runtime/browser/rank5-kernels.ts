@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
  *                 convolution's flipped filter)
  *   Add, Mul, …   webgpu: wrong values when a rank-5 operand meets one of lower rank
  *                 ([N, D, H, W, C] + bias [C]); right when both have rank 5
+ *   Transpose     webgl, webgpu: refused above rank 6 (the window partitions of Swin
+ *                 transformers permute rank-8 tensors)
  *
  * Each is replaced, for those backends only, by the same kernel on a lower-rank view of the same
  * buffer (a reshape: no copy, no arithmetic, so the values are exact):
@@ -20,6 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
  *   StridedSlice  one rank-3 strided slice [outer, axis, inner] per axis that is cut or strided
  *   Reverse       neighbouring axes that are both reversed, or both kept, fold into one
  *   binary ops    the lower-rank operand gets leading axes of size 1 (as broadcasting reads it)
+ *   Transpose     size-1 axes drop; input axes that stay neighbours, in order, fold into one
  *
  * Anything else (other ranks, masks, negative strides) goes to TF.js's own kernel.
  */
@@ -82,6 +85,27 @@ export function foldReverse(shape: readonly number[], dims: readonly number[]): 
   });
   if (sizes.length === 0) return { shape: [1], dims: [] };
   return { shape: sizes, dims: rev.flatMap((r, i) => (r ? [i] : [])) };
+}
+
+/** Folded axes of a transpose: the input shape and the permutation of the folded axes. */
+export function foldTranspose(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+  const kept = shape.map((n, i) => (n === 1 ? -1 : i)).filter((i) => i >= 0);
+  const renumber = new Map(kept.map((axis, i) => [axis, i]));
+  const p = perm.filter((a) => shape[a] !== 1).map((a) => renumber.get(a)!);
+  const sizes = kept.map((a) => shape[a]!);
+  if (p.length === 0) return { shape: [1], perm: [0] };
+  // Runs of the output's axes that are consecutive input axes, in output order.
+  const runs: number[][] = [];
+  for (const a of p) {
+    const last = runs[runs.length - 1];
+    if (last && a === last[last.length - 1]! + 1) last.push(a);
+    else runs.push([a]);
+  }
+  const byInput = [...runs].sort((x, y) => x[0]! - y[0]!);
+  return {
+    shape: byInput.map((r) => r.reduce((acc, a) => acc * sizes[a]!, 1)),
+    perm: runs.map((r) => byInput.indexOf(r)),
+  };
 }
 
 const MAX_RANK = 4;
@@ -160,6 +184,24 @@ function wrapReverse(backendName: string): tf.KernelConfig {
   };
 }
 
+function wrapTranspose(backendName: string): tf.KernelConfig {
+  const original = tf.getKernel('Transpose', backendName)!;
+  return {
+    kernelName: 'Transpose',
+    backendName,
+    kernelFunc: (args) => {
+      const x = args.inputs.x as Info;
+      const perm = (args.attrs as unknown as { perm: number[] }).perm;
+      if (x.shape.length <= MAX_RANK) return original.kernelFunc(args);
+      const folded = foldTranspose(x.shape, perm);
+      if (folded.shape.length >= x.shape.length) return original.kernelFunc(args);
+      const outShape = perm.map((a) => x.shape[a]!);
+      const run = (v: Info) => original.kernelFunc({ ...args, inputs: { x: v }, attrs: { perm: folded.perm } }) as Info;
+      return throughView(backendName, args.backend as Backend, x, folded.shape, outShape, run);
+    },
+  };
+}
+
 /** Element-wise kernels of two broadcast inputs `a`, `b`. */
 export const BINARY_KERNELS = ['Add', 'Sub', 'Multiply', 'RealDiv', 'Maximum', 'Minimum', 'SquaredDifference', 'Pow', 'FloorDiv', 'Mod', 'Atan2', 'Equal', 'NotEqual', 'Greater', 'GreaterEqual', 'Less', 'LessEqual', 'LogicalAnd', 'LogicalOr'];
 
@@ -185,22 +227,27 @@ function wrapBinary(kernelName: string, backendName: string): tf.KernelConfig | 
   };
 }
 
-const installed = new Set<string>();
-
-/**
- * Replaces, on `backendName` (once), the kernels listed above that it gets wrong: PadV2,
- * StridedSlice and Reverse on both; the binary element-wise kernels on webgpu.
- */
-export function installRank5Kernels(backendName: 'webgl' | 'webgpu'): void {
-  if (installed.has(backendName)) return;
-  const configs = [wrapPad(backendName), wrapStridedSlice(backendName), wrapReverse(backendName)];
-  if (backendName === 'webgpu') {
+/** The replacement kernels for `backendName` (binary: also the element-wise ones), wrapping its current kernels. */
+export function foldingKernels(backendName: string, options: { binary: boolean }): tf.KernelConfig[] {
+  const configs = [wrapPad(backendName), wrapStridedSlice(backendName), wrapReverse(backendName), wrapTranspose(backendName)];
+  if (options.binary) {
     for (const k of BINARY_KERNELS) {
       const c = wrapBinary(k, backendName);
       if (c) configs.push(c);
     }
   }
-  for (const c of configs) {
+  return configs;
+}
+
+const installed = new Set<string>();
+
+/**
+ * Replaces, on `backendName` (once), the kernels listed above that it gets wrong: PadV2,
+ * StridedSlice, Reverse and Transpose on both; the binary element-wise kernels on webgpu.
+ */
+export function installRank5Kernels(backendName: 'webgl' | 'webgpu'): void {
+  if (installed.has(backendName)) return;
+  for (const c of foldingKernels(backendName, { binary: backendName === 'webgpu' })) {
     tf.unregisterKernel(c.kernelName, backendName);
     tf.registerKernel(c);
   }
