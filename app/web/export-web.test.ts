@@ -82,7 +82,7 @@ describe('mnxc export-web', () => {
     expect(new Set(manifest.labels.map((l) => l.color.join())).size).toBe(3);
     expect(manifest.postprocessing).toEqual([1]);
     expect(manifest.folds.map((f) => f.fold)).toEqual(['0', '1']);
-    expect(readFileSync(join(site, 'index.html'), 'utf8')).toContain('<title>run — mnxc');
+    expect(readFileSync(join(site, 'index.html'), 'utf8')).toContain('<title>test (run) — mnxc');
     // nothing half-written beside it
     expect(readdirSync(root).filter((f) => f.startsWith('.'))).toEqual([]);
   }, 120_000);

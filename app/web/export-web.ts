@@ -113,7 +113,8 @@ export async function exportWeb(opts: ExportWebOptions): Promise<ExportedSite> {
   try {
     await buildWebBundle({ outDir: tmp, entries: { ...WEB_ENTRIES, ...PAGE_ENTRY }, minify: opts.minify ?? true });
     const root = packageRoot(import.meta.url);
-    const title = basename(resolve(run.dir));
+    const runName = basename(resolve(run.dir));
+    const title = run.plans.dataset.name ? `${run.plans.dataset.name} (${runName})` : runName;
     const html = readFileSync(join(root, 'app', 'web', 'index.html'), 'utf8').replaceAll('{{TITLE}}', escapeHtml(title));
     writeFileSync(join(tmp, 'index.html'), html);
     writeFileSync(join(tmp, 'model.ir.json'), JSON.stringify(run.ir) + '\n');

@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   $('folds').textContent = `${m.folds.map((f) => f.fold).join(', ')} (${m.checkpoint})`;
   showLegend(m);
 
-  const nv = new Niivue({ backColor: [0, 0, 0, 1], show3Dcrosshair: false, isColorbar: false, crosshairWidth: 0.3, crosshairColor: [1, 0.85, 0.2, 0.5] });
+  const nv = new Niivue({ backColor: [0, 0, 0, 1], show3Dcrosshair: false, isColorbar: false, crosshairWidth: 1, crosshairColor: [0.25, 0.55, 1, 1] });
   await nv.attachToCanvas($<HTMLCanvasElement>('gl'));
   nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
 
