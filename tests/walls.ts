@@ -87,7 +87,8 @@ const BACKEND_DATA_GET = 'data.get';
 
 /** The one module that permutes weights between PyTorch and runtime layouts; ops/ and kernels/ transpose as part of their maths. */
 export const LAYOUT_MODULE = 'runtime/weights/layout.ts';
-export const TRANSPOSE_ALLOWED = [LAYOUT_MODULE, 'runtime/ops/', 'runtime/kernels/', 'runtime/backends/'];
+// tests/web-parity.ts: the page's kernel checks transpose activations (TF.js's rank limits), not weights.
+export const TRANSPOSE_ALLOWED = [LAYOUT_MODULE, 'runtime/ops/', 'runtime/kernels/', 'runtime/backends/', 'tests/web-parity.ts'];
 const TRANSPOSE_CALLS = ['transpose', 'permute'];
 /** The runtime's op table: its `permute` rearranges activations, as the IR's `permute` node asks. */
 const ACTIVATION_OPS = 'ops';

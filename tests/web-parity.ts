@@ -194,6 +194,8 @@ const OP_CHECK = async (backends: string[], only: string[]): Promise<Record<stri
     stridedSlice5: () => tf.stridedSlice(x(), [0, 1, 0, 2, 0], [1, 8, 9, 12, 4], [1, 2, 3, 2, 1]),
     reverse5: () => tf.reverse(full(), [0, 1, 2]),
     transpose8: () => tf.transpose(tf.reshape(x(), [1, 2, 4, 2, 5, 3, 4, 4]), [0, 1, 3, 5, 2, 4, 6, 7]),
+    // Only size-1 axes move (a window partition of a 1-sample volume); the input is a kernel's output, as in a network.
+    transposeSizeOne: () => tf.transpose(tf.reshape(tf.mul(tf.reshape(x(), [240, 16]), 1), [1, 2, 4, 1, 2, 1, 2, 120]), [0, 1, 3, 5, 2, 4, 6, 7]),
     transpose6: () => tf.transpose(tf.reshape(x(), [2, 4, 2, 5, 12, 4]), [0, 2, 4, 1, 3, 5]),
     addBias5: () => tf.add(x(), b4()),
     mulBias5: () => tf.mul(x2(), b3()),
@@ -228,7 +230,7 @@ const OP_CHECK = async (backends: string[], only: string[]): Promise<Record<stri
 };
 
 /** The kernels runtime/browser/rank5-kernels.ts replaces, on rank-5 tensors. */
-export const RANK5_KERNEL_CHECKS = ['pad5', 'pad5Batch', 'stridedSlice5', 'reverse5', 'transpose8', 'transpose6', 'addBias5', 'mulBias5'];
+export const RANK5_KERNEL_CHECKS = ['pad5', 'pad5Batch', 'stridedSlice5', 'reverse5', 'transpose8', 'transposeSizeOne', 'transpose6', 'addBias5', 'mulBias5'];
 /** The ops of the networks, by themselves (nnU-Net's dense convolutions and norms among them). */
 export const OP_CHECKS = ['depthwiseConv3dStride2', 'depthwiseConvTranspose3d', 'conv3d', 'conv3dStride2', 'convTranspose3d', 'instanceNorm', 'leakyRelu', 'avgPool', 'groupNormLargeOffset'];
 

@@ -33,8 +33,11 @@ export interface WebBackendSetup {
   precheck(): Promise<string | null>;
   /** Loads the module that registers the backend. */
   register(wasmPaths: string): Promise<void>;
-  /** TF.js flags set before the backend starts. */
-  flags(): void;
+  /**
+   * Before the backend starts, whoever registered it (this module, or a page that imported the
+   * backend itself): TF.js flags, and the kernels replaced on it.
+   */
+  prepare(): void;
   /** Why the started backend cannot hold the tolerance (null: it can). */
   check(): Promise<string | null>;
 }
@@ -54,9 +57,10 @@ const SETUPS: Record<WebBackendName, WebBackendSetup> = {
     },
     async register() {
       await import('@tensorflow/tfjs-backend-webgpu');
+    },
+    prepare() {
       installRank5Kernels('webgpu');
     },
-    flags() {},
     check: none,
   },
   webgl: {
@@ -69,10 +73,10 @@ const SETUPS: Record<WebBackendName, WebBackendSetup> = {
     },
     async register() {
       await import('@tensorflow/tfjs-backend-webgl');
-      installRank5Kernels('webgl');
     },
-    flags() {
+    prepare() {
       tf.env().set('WEBGL_FORCE_F16_TEXTURES', false);
+      installRank5Kernels('webgl');
     },
     async check() {
       if (!tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE')) return 'WebGL cannot render to float32 textures here (float16 would lose ~1e-3 relative)';
@@ -85,7 +89,7 @@ const SETUPS: Record<WebBackendName, WebBackendSetup> = {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       wasm.setWasmPaths(wasmPaths);
     },
-    flags() {},
+    prepare() {},
     check: none,
   },
   cpu: {
@@ -93,7 +97,7 @@ const SETUPS: Record<WebBackendName, WebBackendSetup> = {
     async register() {
       await import('@tensorflow/tfjs-backend-cpu');
     },
-    flags() {},
+    prepare() {},
     check: none,
   },
 };

@@ -66,9 +66,10 @@ async function startBackend(name: WebBackendName, options: WebBackendOptions): P
     const setup = webBackendSetup(name);
     const why = await setup.precheck();
     if (why) return why;
+    if (!tf.findBackendFactory(name)) await setup.register(options.wasmPaths ?? defaultWasmPaths());
+    // Also when the page registered or started the backend itself (it is idempotent).
+    setup.prepare();
     if (tf.getBackend() !== name) {
-      if (!tf.findBackendFactory(name)) await setup.register(options.wasmPaths ?? defaultWasmPaths());
-      setup.flags();
       if (!(await tf.setBackend(name))) return 'failed to initialise';
       await tf.ready();
     }

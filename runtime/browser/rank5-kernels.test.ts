@@ -22,6 +22,7 @@ describe('rank-folding kernels', () => {
     reverse: () => tf.reverse(values([3, 3, 3, 4, 2], 5), [0, 1, 2]),
     reverseApart: () => tf.reverse(values([3, 2, 3, 4, 2], 6), [0, 2, 4]),
     transpose8: () => tf.transpose(values([1, 2, 4, 2, 3, 3, 2, 4], 7), [0, 1, 3, 5, 2, 4, 6, 7]),
+    transposeSizeOne: () => tf.transpose(tf.add(values([1, 2, 2, 1, 2, 1, 2, 3], 13), 0), [0, 1, 3, 5, 2, 4, 6, 7]),
     transpose5: () => tf.transpose(values([2, 3, 4, 5, 2], 8), [0, 4, 1, 2, 3]),
     addBias: () => tf.add(values([2, 3, 4, 5, 3], 9), values([3], 10)),
     subRow: () => tf.sub(values([5, 3], 11), values([2, 3, 4, 5, 3], 12)),

@@ -196,6 +196,8 @@ function wrapTranspose(backendName: string): tf.KernelConfig {
       const folded = foldTranspose(x.shape, perm);
       if (folded.shape.length >= x.shape.length) return original.kernelFunc(args);
       const outShape = perm.map((a) => x.shape[a]!);
+      // Only size-1 axes move: the layout is unchanged (and webgl cannot compile a rank-1 transpose).
+      if (folded.perm.every((a, i) => a === i)) return kernel('Reshape', backendName, args.backend as Backend)({ x }, { shape: outShape });
       const run = (v: Info) => original.kernelFunc({ ...args, inputs: { x: v }, attrs: { perm: folded.perm } }) as Info;
       return throughView(backendName, args.backend as Backend, x, folded.shape, outShape, run);
     },
