@@ -22,7 +22,8 @@ import { RunFolderError } from '../runtime/errors.js';
 import type { IRModel } from '../ir/types.js';
 import { readDatasetJson, type DatasetJson } from '../runtime/data/dataset/index.js';
 import { loadPlans, predictedChannels, savePlans, type Plans } from '../runtime/data/plan/index.js';
-import type { CheckpointName, PredictRun } from '../runtime/infer/predict.js';
+import { POSTPROCESSING_FILE, readPostprocessing, type CheckpointName, type PredictRun } from '../runtime/infer/predict.js';
+import type { PostprocessingEntry } from '../runtime/infer/lcc.js';
 import { writeFileAtomic } from '../runtime/io/atomic.js';
 import { inspectUnit } from '../runtime/train/checkpoint-unit.js';
 import { sha256, specHash } from '../runtime/train/run-dir.js';
@@ -227,6 +228,12 @@ export class RunFolder implements PredictRun {
     if (old.plansHash !== now.plansHash) problems.push('the plans differ from the ones');
     if (problems.length > 0)
       throw new RunFolderError(`${dir}: ${problems.join(' and ')} fold(s) ${trained.join(', ')} were trained with; give another run folder (-o), or --force to train with these anyway`);
+  }
+
+  /** The post-processing `mnxc train` determined (`for_which_classes` of postprocessing.json), or null when there is none. */
+  postprocessing(): PostprocessingEntry[] | null {
+    const file = join(this.dir, POSTPROCESSING_FILE);
+    return existsSync(file) ? readPostprocessing(file) : null;
   }
 
   /** `--folds` → fold names; default: every fold folder present. */

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
@@ -28,6 +29,8 @@ const RULES: [RegExp, Rule][] = [
   [/^mnxc predict /, { append: ['--no-tta'] }],
   [/^redis-server /, { skip: 'the test starts its own redis-server on a free port (tests/redis.ts) and points every --redis URL at it' }],
   [/^mnxc worker .*&$/, { background: true }],
+  // on a free port of the test's own; the page it serves is fetched before the next command
+  [/^mnxc serve .*&$/, { background: true, replace: [['8080', 'FREE_PORT']] }],
   [/^mnxc queue submit predict /, { append: ['--no-tta'] }],
   [/^mnxc import-torch checkpoint_final\.pth/, { replace: [['checkpoint_final.pth', 'FIXTURE_CHECKPOINT'], ['network_weights', 'state_dict']] }],
   [/^mnxc /, {}],
@@ -49,6 +52,31 @@ function run(args: string[], cwd: string): Promise<{ status: number | null; stde
     child.stderr.on('data', (d) => (stderr += String(d)));
     child.on('close', (status) => done({ status, stderr }));
   });
+}
+
+/** A port no one listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** The body at `url` once a server answers there (up to 30 s). */
+async function fetchWhenUp(url: string): Promise<string> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const r = await fetch(url);
+      if (r.ok) return await r.text();
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return `nothing answered at ${url}`;
 }
 
 /** Splits a command line into words, honouring single and double quotes. */
@@ -99,13 +127,18 @@ describe('README commands', () => {
         }
         cmd = cmd.replaceAll(README_REDIS, redis.url);
       }
-      const args = [...words(cmd).slice(1).map((w) => (w === 'FIXTURE_CHECKPOINT' ? checkpoint : w)), ...(r.append ?? [])];
+      const port = cmd.includes('FREE_PORT') ? await freePort() : 0;
+      const args = [...words(cmd).slice(1).map((w) => (w === 'FIXTURE_CHECKPOINT' ? checkpoint : w === 'FREE_PORT' ? String(port) : w)), ...(r.append ?? [])];
       if ('background' in r) {
         const proc = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
         let stderr = '';
         proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
         cleanup.push(() => proc.kill('SIGKILL'));
         background.push({ line, proc, exit: new Promise((res) => proc.once('exit', (code) => res({ code, stderr: () => stderr }))) });
+        if (args[0] === 'serve') {
+          const page = await fetchWhenUp(`http://127.0.0.1:${port}/`);
+          expect(page, `${line}\n${stderr}`).toContain('<script type="module" src="./mnxc-page.js">');
+        }
         continue;
       }
       const p = await run(args, dir);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './fixtures.js';
-import { checkWalls, IMPORT_RULES, LAYOUT_MODULE, repositoryFiles, staleExceptions, TFJS_INTERNALS_MODULE, type Violation } from './walls.js';
+import { browserPath, BROWSER_ROOT, checkWalls, IMPORT_RULES, LAYOUT_MODULE, repositoryFiles, staleExceptions, TFJS_INTERNALS_MODULE, type Violation } from './walls.js';
 import { TFJS_CORE_CHECKED } from '../runtime/tfjs-internals.js';
 
 const show = (vs: Violation[]) => vs.map((v) => `${v.file}:${v.line}: ${v.rule}: ${v.detail}`).join('\n');
@@ -30,6 +30,9 @@ describe('walls between the layers (tests/walls.ts)', () => {
       ['cli/bad.ts', "import { compileFile } from '../compiler/compile.js';"],
       ['runtime/infer/bad.ts', "import { Queue } from 'bullmq';"],
       ['cli/commands/bad.ts', "import { Redis } from 'ioredis';"],
+      ['runtime/browser/bad.ts', "import { readFileSync } from 'node:fs';\nimport { x } from '../io/helper.js';\nimport type { Stats } from '../io/typed.js';"],
+      ['runtime/io/helper.ts', "import { join } from 'path';\nexport const x = process.cwd() + Buffer.from('a');"],
+      ['runtime/io/typed.ts', "import { statSync } from 'node:fs';"],
     ]);
     const found = checkWalls(bad).map((v) => `${v.file}:${v.line} ${v.detail}`);
     expect(found).toEqual([
@@ -45,13 +48,23 @@ describe('walls between the layers (tests/walls.ts)', () => {
       'runtime/weights/bad.ts:1 tf.transpose',
       "runtime/infer/bad.ts:1 imports 'bullmq'",
       "cli/commands/bad.ts:1 imports 'ioredis'",
+      "runtime/browser/bad.ts:1 imports 'node:fs' (reached by runtime/browser/bad.ts)",
+      "runtime/io/helper.ts:1 imports 'path' (reached by runtime/browser/bad.ts → runtime/io/helper.ts)",
+      "runtime/io/helper.ts:2 uses Node's global 'process' (reached by runtime/browser/bad.ts → runtime/io/helper.ts)",
+      "runtime/io/helper.ts:2 uses Node's global 'Buffer' (reached by runtime/browser/bad.ts → runtime/io/helper.ts)",
     ]);
+  });
+
+  it('the browser path reaches the model builder, ops, kernels and the safetensors format, not the file I/O', () => {
+    const { reachable } = browserPath(files);
+    for (const f of ['runtime/browser/index.ts', 'runtime/model/model.ts', 'runtime/ops/index.ts', 'runtime/kernels/group-norm.ts', 'runtime/weights/layout.ts', 'runtime/io/safetensors-format.ts', 'ir/rewrites/index.ts']) expect(reachable).toContain(f);
+    expect(reachable).not.toContain('runtime/io/safetensors.ts');
   });
 
   it('docs/architecture.md describes every wall: each layer, the layout module and the TF.js internals module', () => {
     const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
     for (const rule of IMPORT_RULES) for (const folder of rule.files) expect(doc, rule.name).toContain(`\`${folder}\``);
-    for (const path of [LAYOUT_MODULE, TFJS_INTERNALS_MODULE, 'tests/walls.ts']) expect(doc).toContain(path);
+    for (const path of [LAYOUT_MODULE, TFJS_INTERNALS_MODULE, BROWSER_ROOT, 'tests/walls.ts']) expect(doc).toContain(path);
   });
 
   it('TF.js internals were checked against the installed tfjs-core', () => {

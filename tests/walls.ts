@@ -10,8 +10,11 @@
  *   app/queue/           the only place bullmq and ioredis are imported
  *   weight layouts       PyTorch ↔ runtime permutations only in runtime/weights/layout.ts
  *   TF.js internals      only through runtime/tfjs-internals.ts (which checks the tfjs-core version)
+ *   browser path         files reachable from runtime/browser/ never import Node built-ins nor
+ *                        use Node's globals (process, Buffer, require, __dirname, __filename)
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { join, posix } from 'node:path';
 import ts from 'typescript';
 
@@ -84,7 +87,8 @@ const BACKEND_DATA_GET = 'data.get';
 
 /** The one module that permutes weights between PyTorch and runtime layouts; ops/ and kernels/ transpose as part of their maths. */
 export const LAYOUT_MODULE = 'runtime/weights/layout.ts';
-export const TRANSPOSE_ALLOWED = [LAYOUT_MODULE, 'runtime/ops/', 'runtime/kernels/', 'runtime/backends/'];
+// tests/web-parity.ts: the page's kernel checks transpose activations (TF.js's rank limits), not weights.
+export const TRANSPOSE_ALLOWED = [LAYOUT_MODULE, 'runtime/ops/', 'runtime/kernels/', 'runtime/backends/', 'tests/web-parity.ts'];
 const TRANSPOSE_CALLS = ['transpose', 'permute'];
 /** The runtime's op table: its `permute` rearranges activations, as the IR's `permute` node asks. */
 const ACTIVATION_OPS = 'ops';
@@ -149,7 +153,90 @@ export function checkWalls(files: Map<string, string>): Violation[] {
       }
     }
   }
+  out.push(...checkBrowserPath(files));
   return out;
+}
+
+/** The browser entry's folder: everything its files import (transitively) runs in a web page. */
+export const BROWSER_ROOT = 'runtime/browser/';
+const NODE_BUILTINS = new Set(builtinModules);
+const NODE_GLOBALS = ['process', 'Buffer', 'require', '__dirname', '__filename'];
+const BROWSER_RULE = `files reachable from ${BROWSER_ROOT} never import Node built-ins or use Node's globals`;
+
+function isNodeBuiltin(spec: string): boolean {
+  return spec.startsWith('node:') || NODE_BUILTINS.has(spec.split('/')[0]!);
+}
+
+/** The project files a file's code imports (type-only imports left out: they vanish when compiled). */
+function codeImports(src: ts.SourceFile): { spec: string; node: ts.Node }[] {
+  const out: { spec: string; node: ts.Node }[] = [];
+  const visit = (n: ts.Node): void => {
+    if (ts.isImportDeclaration(n) && ts.isStringLiteral(n.moduleSpecifier) && !n.importClause?.isTypeOnly) out.push({ spec: n.moduleSpecifier.text, node: n });
+    else if (ts.isExportDeclaration(n) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier) && !n.isTypeOnly) out.push({ spec: n.moduleSpecifier.text, node: n });
+    else if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword && n.arguments[0] && ts.isStringLiteral(n.arguments[0])) out.push({ spec: n.arguments[0].text, node: n });
+    ts.forEachChild(n, visit);
+  };
+  visit(src);
+  return out;
+}
+
+/**
+ * The browser path: every non-test file reachable from `BROWSER_ROOT` through value imports.
+ * Each Node built-in it imports, and each use of Node's globals, is a violation (listed with the
+ * chain of imports that reaches the file).
+ */
+export function checkBrowserPath(files: Map<string, string>): Violation[] {
+  return browserPath(files).violations;
+}
+
+/** The files `checkBrowserPath` follows (sorted) and what it found in them. */
+export function browserPath(files: Map<string, string>): { reachable: string[]; violations: Violation[] } {
+  const out: Violation[] = [];
+  const parsed = new Map<string, ts.SourceFile>();
+  const parse = (f: string) => {
+    let src = parsed.get(f);
+    if (!src) {
+      src = ts.createSourceFile(f, files.get(f)!, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+      parsed.set(f, src);
+    }
+    return src;
+  };
+  const via = new Map<string, string | null>();
+  const queue = [...files.keys()].filter((f) => f.startsWith(BROWSER_ROOT) && !isTest(f));
+  for (const f of queue) via.set(f, null);
+  const chain = (f: string): string => {
+    const parts = [f];
+    for (let p = via.get(f); p; p = via.get(p)) parts.unshift(p);
+    return parts.join(' → ');
+  };
+  while (queue.length > 0) {
+    const file = queue.shift()!;
+    const src = parse(file);
+    const lineOf = (n: ts.Node) => src.getLineAndCharacterOfPosition(n.getStart(src)).line + 1;
+    for (const { spec, node } of codeImports(src)) {
+      if (isNodeBuiltin(spec)) {
+        out.push({ file, line: lineOf(node), rule: BROWSER_RULE, detail: `imports '${spec}' (reached by ${chain(file)})` });
+        continue;
+      }
+      if (!spec.startsWith('.')) continue;
+      const t = target(file, spec).replace(/\.js$/, '.ts');
+      const resolved = files.has(t) ? t : files.has(`${t}/index.ts`) ? `${t}/index.ts` : null;
+      if (resolved && !via.has(resolved)) {
+        via.set(resolved, file);
+        queue.push(resolved);
+      }
+    }
+    const visit = (n: ts.Node): void => {
+      if (ts.isIdentifier(n) && NODE_GLOBALS.includes(n.text)) {
+        const p = n.parent;
+        const isName = (ts.isPropertyAccessExpression(p) && p.name === n) || (ts.isPropertyAssignment(p) && p.name === n) || ts.isPropertySignature(p) || ts.isMethodDeclaration(p) || ts.isPropertyDeclaration(p);
+        if (!isName) out.push({ file, line: lineOf(n), rule: BROWSER_RULE, detail: `uses Node's global '${n.text}' (reached by ${chain(file)})` });
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(src);
+  }
+  return { reachable: [...via.keys()].sort(), violations: out };
 }
 
 /** The repository's TypeScript files (repo-relative paths), node_modules and .mnxc left out. */

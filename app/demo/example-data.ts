@@ -5,7 +5,7 @@ import { ExampleDataError } from '../../runtime/errors.js';
 import { writeFileAtomic } from '../../runtime/io/atomic.js';
 import { createImage, defaultHeader, type NiftiHeader } from '../../runtime/data/nifti/index.js';
 import { serializeNifti1Header } from '../../runtime/data/nifti/header.js';
-import { headerForWrite } from '../../runtime/data/nifti/write.js';
+import { headerForWrite } from '../../runtime/data/nifti/encode.js';
 import { generatePhantom, PHANTOM_LABELS, type PhantomCase, type PhantomOptions } from './phantom.js';
 import { childSeed } from './random.js';
 

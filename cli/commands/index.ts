@@ -28,6 +28,8 @@ export const commandEntries: CommandEntry[] = [
   { name: 'evaluate', summary: 'Dice, surface Dice, HD95 and ASD of predicted label maps against references', load: () => import('./evaluate.js') },
   { name: 'train', summary: 'train a network on a preprocessed dataset (nnU-Net / MedNeXt training pipeline)', load: () => import('./train.js') },
   { name: 'find-best-configuration', summary: 'choose among runs and their ensembles by cross-validation Dice (nnU-Net)', load: () => import('./find-best-configuration.js') },
+  { name: 'export-web', summary: 'write a static web site that segments NIfTI files in the browser with a trained run', load: () => import('./export-web.js') },
+  { name: 'serve', summary: 'serve a folder (an exported site) over HTTP', load: () => import('./serve.js') },
   { name: 'ensemble', summary: 'average the saved probabilities of several predictions (nnU-Net ensemble)', load: () => import('./ensemble.js') },
   // many machines
   { name: 'queue', summary: 'put preprocessing, training and prediction jobs on Redis for mnxc worker processes; watch them', load: () => import('./queue.js') },

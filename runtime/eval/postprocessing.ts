@@ -14,10 +14,9 @@
  */
 import { readNifti } from '../data/nifti/index.js';
 import type { Triple } from '../data/plan/plans.js';
-import { connectedComponents } from '../infer/lcc.js';
+import { applyPostprocessing, type PostprocessingEntry } from '../infer/lcc.js';
 
-/** An entry of `for_which_classes`: one label, or several treated as one foreground. */
-export type PostprocessingEntry = number | number[];
+export { applyPostprocessing, type PostprocessingEntry } from '../infer/lcc.js';
 
 export interface PostprocessingJson {
   format: 'mnxc-postprocessing';
@@ -32,26 +31,6 @@ export interface PostprocessingJson {
 }
 
 type Labels = Uint8Array | Uint16Array | Int16Array | Int32Array | Float32Array;
-
-/** Keeps the largest component of each entry in turn (in place); returns the voxels removed per entry. */
-export function applyPostprocessing(labels: { [i: number]: number; length: number }, shape: Triple, forWhichClasses: readonly PostprocessingEntry[]): number[] {
-  return forWhichClasses.map((entry) => {
-    const set = new Set(Array.isArray(entry) ? entry : [entry]);
-    const { ids, sizes } = connectedComponents((i) => set.has(labels[i]!), shape);
-    if (sizes.length <= 1) return 0;
-    // scipy labels in scan order; nnU-Net keeps every object whose size equals the largest
-    const largest = Math.max(...sizes.slice(1));
-    let removed = 0;
-    for (let i = 0; i < labels.length; i++) {
-      const id = ids[i]!;
-      if (id > 0 && sizes[id] !== largest) {
-        labels[i] = 0;
-        removed++;
-      }
-    }
-    return removed;
-  });
-}
 
 export interface PostprocessingCase {
   /** Prediction and reference NIfTI files (same grid). */

@@ -10,7 +10,8 @@
  *   connectedComponents / keepLargestComponentPerClass                  --postprocess lcc
  */
 export { findInputCases, checkOutputCollisions, caseOutputs, type InputCase } from './inputs.js';
-export { predictCases, ModelCache, sizeDivisor, type PredictOptions, type PredictRun, type CheckpointName, type CaseResult } from './predict.js';
+export { CasePredictor, checkPatch, parsePostprocessing, type CasePredictorSetup, type CasePrediction } from './predict-case.js';
+export { predictCases, ModelCache, sizeDivisor, readPostprocessing, POSTPROCESSING_FILE, type PredictOptions, type PredictRun, type CheckpointName, type CaseResult } from './predict.js';
 export { gaussianImportanceMap, gaussianProfile } from './gaussian.js';
 export { windowStarts, windowGrid } from './steps.js';
 export { padToPatch, extractPatch, ProbabilityAccumulator, accumulateWindows, predictSlidingWindow, type WindowPredictor, type Volume } from './sliding-window.js';

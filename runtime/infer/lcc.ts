@@ -64,3 +64,26 @@ export function keepLargestComponentPerClass(labels: Labels, shape: Triple, clas
   }
   return removed;
 }
+
+/** An entry of `for_which_classes` (postprocessing.json): one label, or several treated as one foreground. */
+export type PostprocessingEntry = number | number[];
+
+/** Keeps the largest component of each entry in turn (in place); returns the voxels removed per entry. */
+export function applyPostprocessing(labels: { [i: number]: number; length: number }, shape: Triple, forWhichClasses: readonly PostprocessingEntry[]): number[] {
+  return forWhichClasses.map((entry) => {
+    const set = new Set(Array.isArray(entry) ? entry : [entry]);
+    const { ids, sizes } = connectedComponents((i) => set.has(labels[i]!), shape);
+    if (sizes.length <= 1) return 0;
+    // scipy labels in scan order; nnU-Net keeps every object whose size equals the largest
+    const largest = Math.max(...sizes.slice(1));
+    let removed = 0;
+    for (let i = 0; i < labels.length; i++) {
+      const id = ids[i]!;
+      if (id > 0 && sizes[id] !== largest) {
+        labels[i] = 0;
+        removed++;
+      }
+    }
+    return removed;
+  });
+}

@@ -1,8 +1,8 @@
 /**
- * `mnxc predict` as a library: every input case through preprocessing (the run's plans), sliding-window
- * inference with every chosen fold accumulated into one buffer, and export onto the input's grid.
- * One network is built once; each fold's weights are assigned to it in turn, so only one set of
- * weights and one probability accumulator live at any time.
+ * `mnxc predict` as a library: every input case read from its files, predicted by predict-case.ts
+ * (preprocessing as the run's plans say, sliding-window inference with every chosen fold
+ * accumulated into one buffer, export onto the input's grid, post-processing; shared with the
+ * browser page), and written beside the others.
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,19 +11,18 @@ import { join } from 'node:path';
 import { MnxError, PredictError } from '../errors.js';
 import type { IRModel } from '../../ir/types.js';
 import { readSafetensors } from '../io/safetensors.js';
-import type { Plans, Triple } from '../data/plan/plans.js';
-import { loadCase, preprocessLoadedCase } from '../data/preprocess/index.js';
+import type { Plans } from '../data/plan/plans.js';
+import { loadCase } from '../data/preprocess/index.js';
 import { buildModel, type MnxModel } from '../model/model.js';
 import { loadWeights } from '../weights/state-dict.js';
-import { applyPostprocessing, type PostprocessingEntry } from '../eval/postprocessing.js';
-import { exportProbabilities, writeLabelMap, writeProbabilities } from './export.js';
-import { gaussianImportanceMap } from './gaussian.js';
+import type { PostprocessingEntry } from './lcc.js';
+import { writeLabelMap, writeProbabilities } from './export.js';
 import { caseOutputs, checkOutputCollisions, type InputCase } from './inputs.js';
 import { ensureWritableDir, removeStrayTempFiles } from '../io/atomic.js';
-import { ProbabilityAccumulator, accumulateWindows, padToPatch } from './sliding-window.js';
-import { windowGrid } from './steps.js';
-import { modelWindowPredictor } from './tta.js';
 import { estimateCaseMemory, formatBytes } from './memory.js';
+import { CasePredictor, checkPatch, parsePostprocessing } from './predict-case.js';
+
+export { sizeDivisor } from './predict-case.js';
 
 export type CheckpointName = 'final' | 'best' | 'latest';
 
@@ -122,23 +121,6 @@ export interface CaseResult {
   shape: number[];
 }
 
-/** The factor every spatial input size must be a multiple of (product of the strides on the way down). */
-export function sizeDivisor(ir: IRModel): number[] {
-  const factor = new Map<string, number[]>();
-  const need = [1, 1, 1];
-  // a 2-D network's strides are (h, w): axes 1 and 2 of the one-slice patch
-  const axisOf = ir.spatialDims === 2 ? [-1, 0, 1] : [0, 1, 2];
-  for (const node of ir.nodes) {
-    const f = [1, 1, 1].map((_, a) => Math.max(1, ...node.inputs.map((i) => factor.get(i)?.[a] ?? 1)));
-    const raw = node.attrs.stride;
-    const stride = [0, 1, 2].map((a) => (axisOf[a]! < 0 ? 1 : Array.isArray(raw) ? (raw[axisOf[a]!] ?? 1) : typeof raw === 'number' ? raw : 1));
-    const g = f.map((v, a) => (node.op === 'conv' || node.op === 'avg_pool' ? v * stride[a]! : node.op === 'conv_transpose' ? v / stride[a]! : v));
-    factor.set(node.id, g);
-    g.forEach((v, a) => (need[a] = Math.max(need[a]!, v)));
-  }
-  return need;
-}
-
 function loadFold(model: MnxModel, path: string): void {
   loadWeights(model, readSafetensors(path), path);
 }
@@ -148,80 +130,64 @@ export const POSTPROCESSING_FILE = 'postprocessing.json';
 
 /** `for_which_classes` of a postprocessing.json; PredictError naming the file when it is malformed. */
 export function readPostprocessing(path: string): PostprocessingEntry[] {
-  let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new PredictError(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new PredictError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const list = (json as { for_which_classes?: unknown }).for_which_classes;
-  const isLabel = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
-  if (!Array.isArray(list) || !list.every((e) => isLabel(e) || (Array.isArray(e) && e.length > 0 && e.every(isLabel))))
-    throw new PredictError(`${path}: for_which_classes must be a list of labels or lists of labels`);
-  return list as PostprocessingEntry[];
+  return parsePostprocessing(text, path);
 }
 
 export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> {
   const { run } = opts;
   const plans = run.plans;
-  const patch = [...plans.training.patch_size] as Triple;
-  const divisor = sizeDivisor(run.ir);
-  if (patch.some((p, a) => p % divisor[a]! !== 0))
-    throw new PredictError(`${join(run.dir, 'plans.yaml')}: training.patch_size ${patch.join('×')} is not a multiple of ${divisor.join('×')}, which the network's downsampling needs`);
-  const step = opts.step ?? plans.inference.step_size;
-  const mirrorAxes = (opts.tta ?? true) ? plans.inference.mirror_axes : [];
-  const mirrors = 2 ** mirrorAxes.length;
+  checkPatch(plans, run.ir, join(run.dir, 'plans.yaml'));
   const weightFiles = opts.folds.map((f) => run.weightsPath(f, opts.checkpoint));
   // Before any case is computed: nothing may overwrite an input, and the folder must take files.
   checkOutputCollisions(opts.cases, opts.outDir, opts.saveProbabilities);
   ensureWritableDir(opts.outDir);
   if (opts.removeStrayTemps !== false) removeStrayTempFiles(opts.outDir); // of an earlier predict that was killed while writing
-  const importance = gaussianImportanceMap(patch, plans.inference.gaussian_sigma_scale);
   const channels = plans.dataset.channels.length;
-  const slot = opts.cache ? opts.cache.take(run.ir, tf.getBackend()) : { key: '', model: buildModel(run.ir), weights: null };
-  const model = slot.model;
   const regionOrder = plans.dataset.regions ? plans.dataset.regions_class_order : undefined;
-  const predictor = modelWindowPredictor(model, patch, channels, mirrorAxes, regionOrder ? 'sigmoid' : 'softmax', run.ir.spatialDims === 2);
-  let loaded = -1;
   const results: CaseResult[] = [];
   const ppFile = join(run.dir, POSTPROCESSING_FILE);
   const postprocessing = (opts.postprocess ?? 'auto') === 'auto' && existsSync(ppFile) ? readPostprocessing(ppFile) : null;
+  // A worker's cached network may hold this very weights file already (the same fold as the last job's).
+  const slot = opts.cache ? opts.cache.take(run.ir, tf.getBackend()) : null;
+  const loadCachedFold = (model: MnxModel, fi: number) => {
+    const key = slot ? ModelCache.weightsKey(weightFiles[fi]!) : null;
+    if (slot && key !== null && slot.weights === key) return;
+    if (slot) slot.weights = null;
+    loadFold(model, weightFiles[fi]!);
+    if (slot) {
+      slot.weights = key;
+      opts.cache!.stats.weightLoads++;
+    }
+  };
+  const predictor = new CasePredictor({
+    plans,
+    ir: run.ir,
+    classes: run.classes,
+    plansFile: join(run.dir, 'plans.yaml'),
+    folds: opts.folds.length,
+    loadFold: loadCachedFold,
+    model: slot?.model,
+    step: opts.step,
+    tta: opts.tta,
+    largestComponent: opts.postprocess === 'lcc',
+    postprocessing,
+    keepProbabilities: opts.saveProbabilities,
+  });
 
-  /** Reads and preprocesses a case; only the preprocessed volume and what export needs survive. */
-  const prepare = (input: InputCase) => {
+  /** Reads a case, then predicts it; the input volumes are freed on return. */
+  const predictOne = async (input: InputCase, ci: number) => {
     const source = { images: input.images, label: null };
     const loadedCase = loadCase({ id: input.id, ...source }, false, channels);
-    const pre = preprocessLoadedCase(loadedCase, plans, source);
-    const volume = padToPatch({ data: pre.data, channels, shape: pre.properties.shape_after_resampling }, patch);
-    return { volume, props: pre.properties, reference: loadedCase.reference };
-  };
-
-  /** Probabilities [K, preprocessed shape] of every fold, accumulated; the input volume is freed on return. */
-  const predictOne = async (input: InputCase, ci: number) => {
-    const { volume, props, reference } = prepare(input);
-    const windows = windowGrid(volume.shape, patch, step).length;
-    const acc = new ProbabilityAccumulator(volume.shape, run.classes);
-    for (let fi = 0; fi < opts.folds.length; fi++) {
-      if (loaded !== fi) {
-        // A cached network may hold this very file already (the same fold as the last job's).
-        const key = opts.cache ? ModelCache.weightsKey(weightFiles[fi]!) : null;
-        if (key === null || slot.weights !== key) {
-          slot.weights = null;
-          loadFold(model, weightFiles[fi]!);
-          slot.weights = key;
-          if (opts.cache) opts.cache.stats.weightLoads++;
-        }
-        loaded = fi;
-      }
-      const fold = opts.folds[fi]!;
-      await accumulateWindows(volume, predictor, acc, {
-        patch,
-        step,
-        importance,
-        onWindow: (done, total) => opts.onWindow?.({ caseIndex: ci, id: input.id, fold, foldIndex: fi, done, total }),
-      });
-    }
-    return { probabilities: acc.result(volume.offset, volume.original), props, reference, windows };
+    const predicted = await predictor.predict(loadedCase, source, ({ fold, done, total }) =>
+      opts.onWindow?.({ caseIndex: ci, id: input.id, fold: opts.folds[fold]!, foldIndex: fold, done, total }),
+    );
+    return { ...predicted, reference: loadedCase.reference };
   };
   const failed: string[] = [];
   try {
@@ -245,17 +211,7 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
         opts.onFailure?.(input.id, message);
         continue;
       }
-      const { probabilities, props, reference, windows } = predicted;
-      const exported = exportProbabilities(probabilities, run.classes, props, {
-        keepProbabilities: opts.saveProbabilities,
-        largestComponent: opts.postprocess === 'lcc',
-        regionClassOrder: regionOrder,
-      });
-      if (postprocessing && postprocessing.length > 0) {
-        // on the whole label map (x fastest: C order [z, y, x]), as nnU-Net applies it to the exported file
-        const [x, y, z] = reference.shape;
-        applyPostprocessing(exported.labels, [z ?? 1, y ?? 1, x ?? 1], postprocessing);
-      }
+      const { exported, properties: props, reference, windows, passes } = predicted;
       const output = caseOutputs(opts.outDir, input.id)[0]!;
       writeLabelMap(output, exported, reference);
       let probPath: string | undefined;
@@ -274,7 +230,7 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
         output,
         probabilities: probPath,
         windows,
-        passes: windows * opts.folds.length * mirrors,
+        passes,
         seconds: (performance.now() - t0) / 1000,
         shape: reference.shape.slice(0, 3),
       };
@@ -282,8 +238,8 @@ export async function predictCases(opts: PredictOptions): Promise<CaseResult[]> 
       opts.onCase?.(result, ci);
     }
   } finally {
-    if (opts.cache) opts.cache.give(slot);
-    else model.dispose();
+    predictor.dispose();
+    if (slot) opts.cache!.give(slot);
   }
   if (failed.length) {
     throw new PredictError(`${failed.length} of ${opts.cases.length} case(s) failed${results.length ? ` (the other ${results.length} were written)` : ''}:\n  ${failed.join('\n  ')}`);

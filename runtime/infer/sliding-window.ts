@@ -139,8 +139,8 @@ export interface SlidingWindowOptions {
   patch: Triple;
   step: number;
   importance: Float32Array;
-  /** Called after each window with (done, total). */
-  onWindow?: (done: number, total: number) => void;
+  /** Called after each window with (done, total); a promise it returns is awaited (a page yields to redraw). */
+  onWindow?: (done: number, total: number) => void | Promise<void>;
 }
 
 /** Runs `predict` over every window of `volume` (already padded) and adds the results to `acc`. */
@@ -154,7 +154,7 @@ export async function accumulateWindows(volume: Volume, predict: WindowPredictor
     const start = windows[i]!;
     const probabilities = await predict(extractPatch(volume, start, patch, buffer));
     acc.add(start, patch, probabilities, opts.importance);
-    opts.onWindow?.(i + 1, windows.length);
+    await opts.onWindow?.(i + 1, windows.length);
   }
 }
 

@@ -139,8 +139,10 @@ export function parameter(value: tf.Tensor, dims: readonly number[]): tf.Tensor 
 export function gather(table: tf.Tensor, index: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const t = tf.squeeze(table, [0]);
-    // The index is a constant (a buffer): read it off the gradient tape as int32.
-    const flat = tf.tensor1d(Int32Array.from(index.dataSync()), 'int32');
+    // The index is a constant (a buffer) of exact small integers held as floats: cast on the
+    // device, not read back to the host (a synchronous read stalls a GPU backend, and Chromium's
+    // WebGPU loses its device over it).
+    const flat = tf.reshape(tf.cast(index, 'int32'), [-1]);
     const rows = tf.gather(t, flat, 0);
     return tf.reshape(rows, [...index.shape, ...t.shape.slice(1)]);
   });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { IRParam } from '../../ir/types.js';
-import type { SafeTensor, TensorMap } from '../io/safetensors.js';
+import type { SafeTensor, TensorMap } from '../io/safetensors-format.js';
 import type { MnxModel } from '../model/model.js';
 import { runtimeShape, toPytorch, toRuntime } from './layout.js';
 import { WeightsError } from '../errors.js';

@@ -1,4 +1,3 @@
-import { constants as bufferConstants } from 'node:buffer';
 import { DATATYPES, describeUnsupportedCode, dtypeOfCode } from './datatypes.js';
 import { NiftiError } from './errors.js';
 import type { NiftiDType, NiftiHeader } from './types.js';
@@ -16,8 +15,11 @@ const MAGIC1_PAIR = 'ni1\0';
 const MAGIC2_SINGLE = 'n+2\0\r\n\x1a\n';
 const MAGIC2_PAIR = 'ni2\0\r\n\x1a\n';
 
-/** Largest voxel payload we will allocate: one Node buffer. */
-export const MAX_DATA_BYTES = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32 - 1);
+/**
+ * Largest voxel payload we will allocate: 4 GiB − 1, within one Node buffer (Node ≥ 20 allows 4 GiB
+ * or more) and one ArrayBuffer of the browsers that run the page.
+ */
+export const MAX_DATA_BYTES = 2 ** 32 - 1;
 
 export interface ParsedHeader {
   header: NiftiHeader;

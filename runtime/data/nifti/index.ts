@@ -5,6 +5,8 @@
  *   readNiftiHeader(path): ParsedHeader    header only, same checks
  *   writeNifti(path, image, {like?, dtype?, gzip?})   NIfTI-1, .nii.gz by name, atomic
  *   createImage({shape, data, affine?, dtype?}, like?): NiftiImage
+ *   decodeNifti(bytes, name) / encodeNifti(image, options)   the same on bytes, no file access
+ *                                          (decode.ts, encode.ts: what the browser page imports)
  *   orientationCode(affine): string        nibabel aff2axcodes, e.g. "LPS"
  *   channelOf / channelCount / sameGeometry / affineDistance / intensityStats
  *
@@ -12,7 +14,9 @@
  */
 export type { NiftiDType, NiftiHeader, NiftiImage, VoxelArray, WriteNiftiOptions, ImageSpec } from './types.js';
 export { readNifti, readNiftiHeader } from './read.js';
-export { writeNifti, createImage, defaultHeader } from './write.js';
+export { writeNifti } from './write.js';
+export { decodeNifti, gunzipBoundedJs, type BoundedGunzip } from './decode.js';
+export { encodeNifti, createImage, defaultHeader } from './encode.js';
 export { orientationCode, affineFromHeader, affineZooms } from './affine.js';
 export { channelOf, channelCount, sameGeometry, affineDistance, intensityStats, type IntensityStats } from './image.js';
 export { NiftiError } from './errors.js';

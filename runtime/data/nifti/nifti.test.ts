@@ -5,7 +5,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURES } from '../../../tests/fixtures.js';
 import {
-  channelOf, createImage, intensityStats, NiftiError, orientationCode, readNifti, readNiftiHeader, writeNifti,
+  channelOf, createImage, decodeNifti, encodeNifti, gunzipBoundedJs, intensityStats, NiftiError, orientationCode, readNifti, readNiftiHeader, writeNifti,
   type NiftiImage,
 } from './index.js';
 
@@ -234,5 +234,69 @@ describe('NIfTI writer and hostile input', () => {
     const c = Math.cos(0.3), s = Math.sin(0.3);
     expect(orientationCode([[c, -s, 0, 0], [s, c, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]])).toBe('RAI');
     expect(orientationCode([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]])).toBe('RA?');
+  });
+});
+
+describe('decodeNifti / encodeNifti on bytes (what the browser page uses)', () => {
+  const expected = JSON.parse(readFileSync(join(DIR, 'expected.json'), 'utf8')) as { files: Expected[]; malformed: string[] };
+
+  it('decodes every fixture with the JavaScript gunzip exactly as readNifti reads it', () => {
+    for (const f of expected.files) {
+      const path = join(DIR, f.file);
+      const fromFile = readNifti(path);
+      const fromBytes = decodeNifti(readFileSync(path), f.file, gunzipBoundedJs);
+      expect(fromBytes.shape, f.file).toEqual(fromFile.shape);
+      expect(fromBytes.dtype, f.file).toBe(fromFile.dtype);
+      expect(fromBytes.affine, f.file).toEqual(fromFile.affine);
+      expect(fromBytes.data, f.file).toEqual(fromFile.data);
+    }
+  });
+
+  it('refuses the malformed fixtures with the same messages, naming the file', () => {
+    for (const name of expected.malformed) {
+      const path = join(DIR, 'malformed', name);
+      let fileError = '';
+      let bytesError = '';
+      try {
+        readNifti(path);
+      } catch (e) {
+        fileError = (e as Error).message;
+      }
+      try {
+        decodeNifti(readFileSync(path), name, gunzipBoundedJs);
+      } catch (e) {
+        expect(e, name).toBeInstanceOf(NiftiError);
+        bytesError = (e as Error).message;
+      }
+      expect(bytesError.startsWith(`${name}: `), bytesError).toBe(true);
+      if (name !== 'not_gzip.nii.gz') expect(bytesError.slice(name.length), name).toBe(fileError.slice(path.length));
+      else expect(bytesError, name).toMatch(/gzip/);
+    }
+  });
+
+  it('refuses a gzip bomb in JavaScript too, and truncated gzip data', () => {
+    const shape = [4, 5, 6];
+    const values = Float32Array.from({ length: 120 }, (_, i) => i);
+    const small = encodeNifti(createImage({ shape, data: values }));
+    const zeros = gzipSync(Buffer.alloc(1 << 24), { level: 9 });
+    const bomb = gzipSync(Buffer.concat([small, Buffer.alloc(1 << 20)]));
+    expect(() => decodeNifti(bomb, 'bomb.nii.gz', gunzipBoundedJs)).toThrow(`bomb.nii.gz: gzip data decompresses to more than the ${small.byteLength} bytes`);
+    const members = Buffer.concat([gzipSync(small), zeros, zeros]);
+    // several gzip members: the voxels come from the first; whatever follows is bounded, never buffered
+    let decoded: NiftiImage | undefined;
+    try {
+      decoded = decodeNifti(members, 'members.nii.gz', gunzipBoundedJs);
+    } catch (e) {
+      expect((e as Error).message).toContain(`decompresses to more than the ${small.byteLength} bytes`);
+    }
+    if (decoded) expect(decoded.data).toEqual(values);
+    const gz = gzipSync(small);
+    expect(() => decodeNifti(gz.subarray(0, gz.byteLength - 20), 'cut.nii.gz', gunzipBoundedJs)).toThrow(/cut.nii.gz: .*(truncated|corrupt)/);
+  });
+
+  it('encodes exactly the bytes writeNifti writes', () => {
+    const img = readNifti(join(DIR, expected.files[0]!.file));
+    writeNifti(join(tmp, 'same.nii'), img, { dtype: 'float32' });
+    expect(Buffer.from(encodeNifti(img, { dtype: 'float32' })).equals(readFileSync(join(tmp, 'same.nii')))).toBe(true);
   });
 });

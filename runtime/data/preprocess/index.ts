@@ -8,8 +8,9 @@
  *   readCase / readCaseHeader / readPatch / listPreprocessedCases      the on-disk case store
  */
 export * from './store.js';
-export { loadCase, type CaseSource, type LoadedCase } from './load-case.js';
-export { cropCase, preprocessLoadedCase, preprocessingHash, sampleClassLocations, undoPreprocessing, type UndoneCase, type PreprocessedCase } from './pipeline.js';
+export { loadCase, type CaseSource } from './load-case.js';
+export { assembleCase, type CaseImages, type LoadedCase, type NamedImage } from './case.js';
+export { cropCase, preprocessLoadedCase, sampleClassLocations, undoPreprocessing, type UndoneCase, type PreprocessedCase } from './pipeline.js';
 export { preprocessDataset, type RunOptions, type RunSummary, type CaseResult } from './run.js';
 export { normalizeChannel, type ChannelNormalization, type NormalizationScheme } from './normalize.js';
 export { toOriginalImage } from './original.js';

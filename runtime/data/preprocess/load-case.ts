@@ -1,13 +1,11 @@
 /**
- * Reads one raw case (every channel and the label) into array-order volumes.
- *
- * NIfTI voxels are stored x fastest, so the same flat array read C-order has shape [Z, Y, X]: the
- * array order nnU-Net works in (SimpleITK's z, y, x). Spacing is reversed to match: [sz, sy, sx].
- * Nothing is copied or reoriented; the affine says where the voxels are.
+ * Reads one raw case (every channel and the label) from its files into array-order volumes;
+ * case.ts assembles and checks it (no file access there, the browser page uses it too).
  */
-import { affineDistance, channelCount, channelOf, readNifti, type NiftiImage } from '../nifti/index.js';
-import { DatasetError } from '../../errors.js';
-import type { Triple } from './store.js';
+import { readNifti } from '../nifti/read.js';
+import { assembleCase, refuseChannelsInOneFile, type LoadedCase } from './case.js';
+
+export { assembleCase, GEOMETRY_TOLERANCE, type CaseImages, type LoadedCase, type NamedImage } from './case.js';
 
 export interface CaseSource {
   id: string;
@@ -16,104 +14,15 @@ export interface CaseSource {
   label: string | null;
 }
 
-export interface LoadedCase {
-  id: string;
-  /** Float32 per channel, NaN replaced by 0 (nnU-Net does the same before cropping). */
-  channels: Float32Array[];
-  /** Label values (int16), or null. */
-  label: Int16Array | null;
-  shape: Triple;
-  spacing: Triple;
-  affine: number[][];
-  /** The first channel's image without its voxels, to write outputs on the same grid. */
-  reference: NiftiImage;
-}
-
-function asFloat32(image: NiftiImage): Float32Array {
-  const out = new Float32Array(image.data.length);
-  for (let i = 0; i < out.length; i++) {
-    const v = image.data[i]!;
-    out[i] = Number.isNaN(v) ? 0 : v;
-  }
-  return out;
-}
-
-function arrayShape(image: NiftiImage, file: string): Triple {
-  const [x = 1, y = 1, z = 1] = image.shape;
-  if (image.shape.length > 3 && image.shape.slice(3).some((n) => n !== 1) && image.shape.length !== 4)
-    throw new DatasetError(`${file}: expected a 3-D image, found shape ${image.shape.join('×')}`);
-  return [z, y, x];
-}
-
-function arraySpacing(image: NiftiImage): Triple {
-  const [sx = 1, sy = 1, sz = 1] = image.spacing.map((s) => Math.abs(s));
-  return [sz, sy, sx];
-}
-
-/**
- * How far (mm, largest affine entry difference) a channel's or label's affine may be from channel
- * 0's; the same tolerance `mnxc dataset check` reports with, so every command refuses alike.
- */
-export const GEOMETRY_TOLERANCE = 1e-4;
-
-function fmtValues(values: number[]): string {
-  return values.length > 8 ? `${values.slice(0, 8).join(', ')}, … (${values.length} values)` : values.join(', ');
-}
-
 /**
  * Reads a case; every channel and the label must share the first channel's grid (shape and
- * affine), and the label may hold only `declaredLabels` when given (nnU-Net's
- * verify_dataset_integrity refuses both alike).
+ * affine), and the label may hold only `declaredLabels` when given (see `assembleCase`).
  */
 export function loadCase(source: CaseSource, channelsInOneFile = false, expectedChannels?: number, declaredLabels?: number[]): LoadedCase {
-  const first = readNifti(source.images[0]!);
-  const images: { image: NiftiImage; file: string }[] = [];
-  if (channelsInOneFile) {
-    const n = channelCount(first);
-    for (let c = 0; c < n; c++) images.push({ image: channelOf(first, c), file: source.images[0]! });
-  } else {
-    if (first.shape.length > 3 && channelCount(first) > 1)
-      throw new DatasetError(`${source.images[0]}: has ${channelCount(first)} channels on its 4th axis; expected one channel per file`);
-    images.push({ image: first, file: source.images[0]! });
-    for (const file of source.images.slice(1)) images.push({ image: readNifti(file), file });
-  }
-  if (expectedChannels !== undefined && images.length !== expectedChannels)
-    throw new DatasetError(`case ${source.id}: has ${images.length} channel(s), the dataset declares ${expectedChannels}`);
-  const shape = arrayShape(images[0]!.image, images[0]!.file);
-  for (const { image, file } of images.slice(1)) {
-    const s = arrayShape(image, file);
-    if (s.some((n, a) => n !== shape[a])) throw new DatasetError(`${file}: shape ${[...s].reverse().join('×')} differs from channel 0's ${[...shape].reverse().join('×')}`);
-    const d = affineDistance(image.affine, images[0]!.image.affine);
-    if (d > GEOMETRY_TOLERANCE) throw new DatasetError(`case ${source.id}: ${file}: geometry (affine) differs from channel 0's (${images[0]!.file}) by up to ${d.toPrecision(3)} mm (tolerance ${GEOMETRY_TOLERANCE}); fix the header so the files share one grid`);
-  }
-  let label: Int16Array | null = null;
-  if (source.label) {
-    const l = readNifti(source.label);
-    const s = arrayShape(l, source.label);
-    if (s.some((n, a) => n !== shape[a])) throw new DatasetError(`${source.label}: shape ${[...s].reverse().join('×')} differs from the image's ${[...shape].reverse().join('×')}`);
-    const d = affineDistance(l.affine, images[0]!.image.affine);
-    if (d > GEOMETRY_TOLERANCE) throw new DatasetError(`case ${source.id}: ${source.label}: geometry (affine) of the label differs from the image's (${images[0]!.file}) by up to ${d.toPrecision(3)} mm (tolerance ${GEOMETRY_TOLERANCE}); fix the header so image and label share one grid`);
-    label = new Int16Array(l.data.length);
-    const declared = declaredLabels ? new Set(declaredLabels) : null;
-    const undeclared = new Set<number>();
-    for (let i = 0; i < label.length; i++) {
-      const v = l.data[i]!;
-      if (!Number.isInteger(v) || v < 0 || v > 127) throw new DatasetError(`${source.label}: voxel ${i} has label ${v}; labels must be integers 0..127`);
-      if (declared && !declared.has(v)) undeclared.add(v);
-      label[i] = v;
-    }
-    if (undeclared.size > 0)
-      throw new DatasetError(`case ${source.id}: ${source.label}: label value(s) ${fmtValues([...undeclared].sort((a, b) => a - b))} not declared in dataset.json labels (declared: ${fmtValues([...declared!].sort((a, b) => a - b))})`);
-  }
-  const ref = images[0]!.image;
-  const reference: NiftiImage = { ...ref, shape: ref.shape.slice(0, 3), data: new Float32Array(0) };
-  return {
-    id: source.id,
-    channels: images.map(({ image }) => asFloat32(image)),
-    label,
-    shape,
-    spacing: arraySpacing(ref),
-    affine: ref.affine,
-    reference,
-  };
+  const files = channelsInOneFile ? source.images.slice(0, 1) : source.images;
+  const images = [{ image: readNifti(files[0]!), file: files[0]! }];
+  if (!channelsInOneFile) refuseChannelsInOneFile(images[0]!); // before the others are read
+  for (const file of files.slice(1)) images.push({ image: readNifti(file), file });
+  const label = source.label ? { image: readNifti(source.label), file: source.label } : null;
+  return assembleCase({ id: source.id, images, label }, channelsInOneFile, expectedChannels, declaredLabels);
 }

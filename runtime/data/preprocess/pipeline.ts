@@ -3,14 +3,13 @@
  * resample to the target spacing → normalise → sample foreground locations. And the inverse for
  * predictions (`undoPreprocessing`): resample back to the cropped grid, paste into the original grid.
  */
-import { createHash } from 'node:crypto';
 import { resampleImage, resampleLabels, resampledShape, separateAxis } from '../resample/resample.js';
 import { labelValues } from '../resample/resize.js';
 import { MT19937 } from '../plan/mt19937.js';
 import type { Plans } from '../plan/plans.js';
 import { normalizeChannel } from './normalize.js';
 import { boundingBox, boxShape, cropToBox, nonzeroMask, pasteIntoBox, type Box3 } from './crop.js';
-import type { LoadedCase } from './load-case.js';
+import type { LoadedCase } from './case.js';
 import type { CaseProperties, Triple } from './store.js';
 
 export interface CroppedCase {
@@ -31,21 +30,6 @@ export function cropCase(c: LoadedCase, cropToNonzero = true): CroppedCase {
   const m = cropToBox(mask, c.shape, box, (n) => new Uint8Array(n));
   for (let i = 0; i < seg.length; i++) if (seg[i] === 0 && m[i] === 0) seg[i] = -1;
   return { channels, seg, box, shape };
-}
-
-/** Hash of what decides a preprocessed case's content: a changed plan makes old cases stale. */
-export function preprocessingHash(plans: Plans): string {
-  const relevant = { preprocessing: plans.preprocessing, channels: plans.dataset.channels, labels: plans.dataset.labels };
-  return createHash('sha256').update(canonicalJson(relevant)).digest('hex').slice(0, 16);
-}
-
-/** JSON with object keys sorted, so equal plans hash equally however they were built or loaded. */
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
 }
 
 /**

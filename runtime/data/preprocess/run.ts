@@ -8,7 +8,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Plans } from '../plan/plans.js';
 import { loadCase, type CaseSource } from './load-case.js';
-import { preprocessLoadedCase, preprocessingHash } from './pipeline.js';
+import { preprocessLoadedCase } from './pipeline.js';
+import { preprocessingHash } from './store.js';
 import { caseFiles, readCaseHeader, writeCase } from './store.js';
 
 /** Label values a case may hold: the plans' classes and the ignore label (nnU-Net v2). */

@@ -11,10 +11,12 @@
  * presence means the case is complete.
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { PreprocessedError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import type { Box3 } from './crop.js';
+import type { Plans } from '../plan/plans.js';
 
 export type Triple = [number, number, number];
 
@@ -179,4 +181,19 @@ export function readPatch(
     }, 1);
   }
   return { data, seg, shape };
+}
+
+/** Hash of what decides a preprocessed case's content: a changed plan makes old cases stale. */
+export function preprocessingHash(plans: Plans): string {
+  const relevant = { preprocessing: plans.preprocessing, channels: plans.dataset.channels, labels: plans.dataset.labels };
+  return createHash('sha256').update(canonicalJson(relevant)).digest('hex').slice(0, 16);
+}
+
+/** JSON with object keys sorted, so equal plans hash equally however they were built or loaded. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
 }
