@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { installRank5Kernels } from './rank5-kernels.js';
+import { sumVoxelsByReduction } from '../kernels/group-norm.js';
 
 /**
  * The browser's backends and, in this one place, what each needs to compute the IR's ops within
@@ -21,7 +22,8 @@ import { installRank5Kernels } from './rank5-kernels.js';
  * product-with-epilogue kernels, so they run `inference` (drop_cancelled_bias,
  * fuse_norm_gelu_pointwise, fuse_pointwise_prologue), whose fused ops are op chains here.
  * GroupNorm's sums over the voxels run in two stages (runtime/kernels/group-norm.ts: per plane,
- * then over depth), so no single float32 accumulation spans a whole volume on any backend.
+ * then over depth), so no single float32 accumulation spans a whole volume; on webgpu, whose
+ * products add a plane's terms one after another, they are TF.js reductions (`sumVoxelsByReduction`).
  */
 export type WebBackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -60,6 +62,7 @@ const SETUPS: Record<WebBackendName, WebBackendSetup> = {
     },
     prepare() {
       installRank5Kernels('webgpu');
+      sumVoxelsByReduction('webgpu');
     },
     check: none,
   },

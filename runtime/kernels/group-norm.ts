@@ -63,6 +63,17 @@ export interface GroupNormPlan {
   backward(dy: tf.Tensor, centred: tf.Tensor, rstd: tf.Tensor, gamma: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor];
 }
 
+const REDUCTION_BACKENDS = new Set<string>();
+
+/**
+ * Makes GroupNorm sum over the voxels with TF.js's reduction on `backendName` instead of the
+ * ones-row products. On webgpu a product accumulates its 96² terms one after another, and a
+ * 96³ volume offset by 40 came out 1e-4 off after normalising; its reduction sums in a tree.
+ */
+export function sumVoxelsByReduction(backendName: string): void {
+  REDUCTION_BACKENDS.add(backendName);
+}
+
 /** The GroupNorm passes for activations of `shape` ([N, ...spatial, C]). */
 export function groupNormPlan(shape: readonly number[], groups: number, eps: number): GroupNormPlan {
   const n = shape[0]!;
@@ -79,8 +90,14 @@ export function groupNormPlan(shape: readonly number[], groups: number, eps: num
   const outer = shape.length > 2 ? shape[1]! : 1;
   const inner = voxels / outer;
   /** Per-sample, per-channel sums over the voxels: [N, V, C] → [N, 1, C]. */
+  // On backends listed by `sumVoxelsByReduction` (GPU backends, whose reductions are trees of
+  // partial sums while their products add sequentially), the sums are reductions instead.
   const voxelSum = (t: tf.Tensor, ones: tf.Tensor) =>
-    outer === 1 ? tf.matMul(ones, t) : tf.sum(tf.reshape(tf.matMul(ones, tf.reshape(t, [n * outer, inner, c])), [n, outer, c]), 1, true);
+    REDUCTION_BACKENDS.has(tf.getBackend())
+      ? tf.sum(tf.sum(tf.reshape(t, [n, outer, inner, c]), 2), 1, true)
+      : outer === 1
+        ? tf.matMul(ones, t)
+        : tf.sum(tf.reshape(tf.matMul(ones, tf.reshape(t, [n * outer, inner, c])), [n, outer, c]), 1, true);
   const onesRow = () => tf.ones([n * outer, 1, inner]);
   /** [N, 1, C] → the sum over each group's channels, broadcast back to its channels: [N, 1, C]. */
   const groupSum = (t: tf.Tensor) =>
