@@ -2,7 +2,9 @@
  * Where the time goes: TF.js kernel time per kernel name for one MedNeXt forward or training
  * step (forward, mean loss, backward), after a warm-up, and what bounds each kernel.
  *
- *   npx tsx bench/profile.ts [--backend tensorflow] [--variant S] [--kernel 3] [--size 64] [--train] [--top 25] [--reps 3]
+ *   npx tsx bench/profile.ts [--backend tensorflow] [--variant S] [--kernel 3] [--size 64] [--train] [--top 25] [--reps 3] [--calls N]
+ *
+ * --calls N also lists the N slowest single calls with their input shapes.
  *
  * Kernel times come from tf.profile (the backend's own timer; on cpu-based backends the time of
  * the call, the output's allocation included); they do not add up to the wall time, which also
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     train: { type: 'boolean', default: false },
     top: { type: 'string', default: '25' },
     reps: { type: 'string', default: '3' },
+    calls: { type: 'string', default: '0' },
   },
 });
 const backend = await useBackend(values.backend as BackendChoice);
@@ -95,12 +98,14 @@ function flopsOf(name: string, ins: Array<number[] | null>, outs: number[][]): n
 }
 
 const prof = await tf.profile(step);
+const calls: Array<{ name: string; ms: number; shapes: string }> = [];
 const byKernel = new Map<string, { ms: number; calls: number; bytes: number; flops: number }>();
 for (const k of prof.kernels) {
   if (!tf.getKernel(k.name, backend)) continue; // an op or custom-gradient scope: its kernels are listed themselves
   const ms = await k.kernelTimeMs;
   const e = byKernel.get(k.name) ?? { ms: 0, calls: 0, bytes: 0, flops: 0 };
   e.ms += typeof ms === 'number' ? ms : 0;
+  calls.push({ name: k.name, ms: typeof ms === 'number' ? ms : 0, shapes: `${k.inputShapes.map((sh) => `[${sh ?? ''}]`).join(' ')} → ${k.outputShapes.map((sh) => `[${sh}]`).join(' ')}` });
   e.calls++;
   const view = k.name === 'Reshape' || k.name === 'Identity'; // no data moved
   if (!view) e.bytes += 4 * (k.inputShapes.reduce((a, sh) => a + count(sh), 0) + k.outputShapes.reduce((a, sh) => a + count(sh), 0));
@@ -124,4 +129,8 @@ for (const [name, e] of rows.slice(0, Number(values.top))) {
       `${(e.bytes / 1e9).toFixed(2).padStart(6)} ${(e.bytes / 1e9 / sec).toFixed(1).padStart(6)} ${(e.flops / 1e9).toFixed(2).padStart(6)} ${(e.flops / 1e9 / sec).toFixed(1).padStart(7)} ` +
       `${((100 * Math.max(tBytes, tFlops)) / sec).toFixed(0).padStart(5)}% ${tFlops > tBytes ? 'FLOPs' : 'bytes'}`,
   );
+}
+if (Number(values.calls) > 0) {
+  console.log('\nslowest calls:');
+  for (const c of calls.sort((a, b) => b.ms - a.ms).slice(0, Number(values.calls))) console.log(`${c.name.padEnd(36)} ${c.ms.toFixed(1).padStart(7)} ms  ${c.shapes}`);
 }

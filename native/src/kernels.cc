@@ -509,7 +509,7 @@ static int64_t inputRows(const Conv3dGeom& g, const float* x, int64_t row, const
  * still sums its taps in (a, b, t) order, so the result equals the one-output loop's.
  *   xs[j] + xOff: the input at the block's first tap; ws[j] + c: the (a, b) row's weights.
  */
-template <int K, int R>
+template <int K, int R, int S>
 static inline void dwBlock(const float* const* xs, const float* const* ws, int64_t nab, int64_t xOff, int64_t c, int64_t C, vf init, float* y) {
   vf acc[R];
   for (int r = 0; r < R; r++) acc[r] = init;
@@ -518,28 +518,57 @@ static inline void dwBlock(const float* const* xs, const float* const* ws, int64
     const float* wp = ws[j] + c;
     vf wv[K];
     for (int t = 0; t < K; t++) wv[t] = vload(wp + t * C);
-    for (int i = 0; i < R + K - 1; i++) {
+#pragma GCC unroll 64
+    for (int i = 0; i < (R - 1) * S + K; i++) {
       const vf xv = vload(xp + i * C);
+#pragma GCC unroll 8
       for (int t = 0; t < K; t++) {
-        const int o = i - t;
-        if (o >= 0 && o < R) acc[o] += xv * wv[t];
+        const int o = (i - t) / S;
+        if (i >= t && (i - t) % S == 0 && o < R) acc[o] += xv * wv[t];
       }
     }
   }
   for (int r = 0; r < R; r++) vstore(y + r * C, acc[r]);
 }
 
-/** Outputs [lo, hi) of a row (every tap inside the input, W stride and dilation 1) in register blocks; returns where it stopped. */
-template <int K>
+/** Outputs [lo, hi) of a row (every tap inside the input, W stride S, dilation 1) in register blocks; returns where it stopped. */
+template <int K, int S>
 static int64_t dwRowBlocked(const float* const* xs, const float* const* ws, int64_t nab, int64_t lo, int64_t hi, int64_t pw, int64_t C,
                             const float* bias, float* yrow) {
   const int64_t cv = C / VW * VW;
   int64_t ow = lo;
   for (; ow + 8 <= hi; ow += 8)
-    for (int64_t c = 0; c < cv; c += VW) dwBlock<K, 8>(xs, ws, nab, (ow - pw) * C + c, c, C, bias ? vload(bias + c) : vf{}, yrow + ow * C + c);
+    for (int64_t c = 0; c < cv; c += VW) dwBlock<K, 8, S>(xs, ws, nab, (ow * S - pw) * C + c, c, C, bias ? vload(bias + c) : vf{}, yrow + ow * C + c);
   for (; ow + 4 <= hi; ow += 4)
-    for (int64_t c = 0; c < cv; c += VW) dwBlock<K, 4>(xs, ws, nab, (ow - pw) * C + c, c, C, bias ? vload(bias + c) : vf{}, yrow + ow * C + c);
+    for (int64_t c = 0; c < cv; c += VW) dwBlock<K, 4, S>(xs, ws, nab, (ow * S - pw) * C + c, c, C, bias ? vload(bias + c) : vf{}, yrow + ow * C + c);
   return ow;
+}
+
+/** Dispatch on the W kernel size and stride (3, 5, 7; 1, 2). */
+template <template <int, int> class F, typename... A>
+static int64_t byKernelStride(int64_t k, int64_t s, A... args) {
+  if (s == 1) {
+    if (k == 3) return F<3, 1>::run(args...);
+    if (k == 5) return F<5, 1>::run(args...);
+    return F<7, 1>::run(args...);
+  }
+  if (k == 3) return F<3, 2>::run(args...);
+  if (k == 5) return F<5, 2>::run(args...);
+  return F<7, 2>::run(args...);
+}
+template <int K, int S>
+struct RowBlocked {
+  static int64_t run(const float* const* xs, const float* const* ws, int64_t nab, int64_t lo, int64_t hi, int64_t pw, int64_t C, const float* bias,
+                     float* yrow) {
+    return dwRowBlocked<K, S>(xs, ws, nab, lo, hi, pw, C, bias, yrow);
+  }
+};
+
+/** The outputs [lo, hi) along W whose taps all fall inside the input (stride s, dilation 1). */
+static inline void interior(int64_t outW, int64_t inW, int64_t k, int64_t s, int64_t p, int64_t& lo, int64_t& hi) {
+  lo = std::min(outW, p > 0 ? (p + s - 1) / s : 0);
+  const int64_t last = inW - k + p;  // ow·s ≤ last
+  hi = std::max(lo, std::min(outW, last < 0 ? 0 : last / s + 1));
 }
 
 void dwConv3dForward(const Conv3dGeom& g, const float* x, const float* w, const float* bias, float* y) {
@@ -547,8 +576,9 @@ void dwConv3dForward(const Conv3dGeom& g, const float* x, const float* w, const 
   const int64_t kw = g.k[2], sw = g.stride[2], pw = g.padBefore[2], dw = g.dilation[2], inW = g.in[2];
   const int64_t cv = C / VW * VW;
   // Register blocks along W where every tap of an output is inside the input: ow in [lo, hi).
-  const bool blocked = sw == 1 && dw == 1 && cv > 0 && (kw == 3 || kw == 5 || kw == 7);
-  const int64_t lo = std::min(g.out[2], std::max<int64_t>(0, pw)), hi = std::max(lo, std::min(g.out[2], inW - kw + pw + 1));
+  const bool blocked = (sw == 1 || sw == 2) && dw == 1 && cv > 0 && (kw == 3 || kw == 5 || kw == 7);
+  int64_t lo, hi;
+  interior(g.out[2], inW, kw, sw, pw, lo, hi);
   pool().parallelFor(rows, 1, [&](int64_t s, int64_t e) {
     std::vector<const float*> xrows(static_cast<size_t>(g.k[0] * g.k[1])), wrows(xrows.size());
     std::vector<int64_t> taps(xrows.size());
@@ -557,11 +587,7 @@ void dwConv3dForward(const Conv3dGeom& g, const float* x, const float* w, const 
       for (int64_t j = 0; j < nab; j++) wrows[size_t(j)] = w + taps[size_t(j)] * kw * C;
       float* yrow = y + row * g.out[2] * C;
       int64_t done = lo;  // outputs [lo, done) are finished in every channel vector
-      if (blocked) {
-        if (kw == 3) done = dwRowBlocked<3>(xrows.data(), wrows.data(), nab, lo, hi, pw, C, bias, yrow);
-        else if (kw == 5) done = dwRowBlocked<5>(xrows.data(), wrows.data(), nab, lo, hi, pw, C, bias, yrow);
-        else done = dwRowBlocked<7>(xrows.data(), wrows.data(), nab, lo, hi, pw, C, bias, yrow);
-      }
+      if (blocked) done = byKernelStride<RowBlocked>(kw, sw, (const float* const*)xrows.data(), (const float* const*)wrows.data(), nab, lo, hi, pw, C, bias, yrow);
       for (int64_t ow = 0; ow < g.out[2]; ow++) {
         const int64_t iw0 = ow * sw - pw;
         // Taps t with 0 ≤ iw0 + t·dw < inW.
@@ -675,21 +701,23 @@ void dwConv3dBackpropInput(const Conv3dGeom& g, const float* dy, const float* w,
  * input row (all K taps inside it): the K sums stay in registers and each dy and input vector is
  * loaded once. Adds the R-output sums to acc[t·C + c].
  */
-template <int K, int R>
+template <int K, int R, int S>
 static inline void dwFilterBlock(const float* xp, const float* dyp, int64_t C, vf* sums) {
   vf dv[R];
   for (int r = 0; r < R; r++) dv[r] = vload(dyp + r * C);
-  for (int i = 0; i < R + K - 1; i++) {
+#pragma GCC unroll 64
+  for (int i = 0; i < (R - 1) * S + K; i++) {
     const vf xv = vload(xp + i * C);
+#pragma GCC unroll 8
     for (int t = 0; t < K; t++) {
-      const int o = i - t;
-      if (o >= 0 && o < R) sums[t] += xv * dv[o];
+      const int o = (i - t) / S;
+      if (i >= t && (i - t) % S == 0 && o < R) sums[t] += xv * dv[o];
     }
   }
 }
 
 /** Filter-gradient sums of the outputs [lo, hi) of one row against one (a, b) input row, per channel vector, added to arow. Returns where it stopped. */
-template <int K>
+template <int K, int S>
 static int64_t dwFilterRow(const float* xrow, const float* dyrow, float* arow, int64_t lo, int64_t hi, int64_t pw, int64_t C) {
   const int64_t cv = C / VW * VW;
   const int64_t end = lo + (hi - lo) / 8 * 8;
@@ -697,11 +725,17 @@ static int64_t dwFilterRow(const float* xrow, const float* dyrow, float* arow, i
   for (int64_t c = 0; c < cv; c += VW) {
     vf sums[K];
     for (int t = 0; t < K; t++) sums[t] = vf{};
-    for (int64_t ow = lo; ow < end; ow += 8) dwFilterBlock<K, 8>(xrow + (ow - pw) * C + c, dyrow + ow * C + c, C, sums);
+    for (int64_t ow = lo; ow < end; ow += 8) dwFilterBlock<K, 8, S>(xrow + (ow * S - pw) * C + c, dyrow + ow * C + c, C, sums);
     for (int t = 0; t < K; t++) vstore(arow + t * C + c, vload(arow + t * C + c) + sums[t]);
   }
   return end;
 }
+template <int K, int S>
+struct FilterRow {
+  static int64_t run(const float* xrow, const float* dyrow, float* arow, int64_t lo, int64_t hi, int64_t pw, int64_t C) {
+    return dwFilterRow<K, S>(xrow, dyrow, arow, lo, hi, pw, C);
+  }
+};
 
 void dwConv3dBackpropFilter(const Conv3dGeom& g, const float* x, const float* dy, float* dw, float* db) {
   const int64_t C = g.c, rows = g.n * g.out[0] * g.out[1];
@@ -709,8 +743,10 @@ void dwConv3dBackpropFilter(const Conv3dGeom& g, const float* x, const float* dy
   const int64_t parts = std::min<int64_t>(rows, 64);  // a function of the shape only
   const int64_t rPart = (rows + parts - 1) / parts;
   const int64_t kw = g.k[2], pw = g.padBefore[2], cv = C / VW * VW;
-  const bool blocked = g.stride[2] == 1 && g.dilation[2] == 1 && cv > 0 && (kw == 3 || kw == 5 || kw == 7);
-  const int64_t lo = std::min(g.out[2], std::max<int64_t>(0, pw)), hi = std::max(lo, std::min(g.out[2], g.in[2] - kw + pw + 1));
+  const int64_t sw = g.stride[2];
+  const bool blocked = (sw == 1 || sw == 2) && g.dilation[2] == 1 && cv > 0 && (kw == 3 || kw == 5 || kw == 7);
+  int64_t lo, hi;
+  interior(g.out[2], g.in[2], kw, sw, pw, lo, hi);
   std::vector<float> partial(size_t(parts * per), 0.0f);
   pool().parallelFor(parts, 1, [&](int64_t s, int64_t e) {
     std::vector<const float*> xrows(static_cast<size_t>(g.k[0] * g.k[1]));
@@ -725,9 +761,7 @@ void dwConv3dBackpropFilter(const Conv3dGeom& g, const float* x, const float* dy
         if (blocked) {
           for (int64_t j = 0; j < nab; j++) {
             float* arow = acc + abTaps[size_t(j)] * kw * C;
-            if (kw == 3) done = dwFilterRow<3>(xrows[size_t(j)], dyrow, arow, lo, hi, pw, C);
-            else if (kw == 5) done = dwFilterRow<5>(xrows[size_t(j)], dyrow, arow, lo, hi, pw, C);
-            else done = dwFilterRow<7>(xrows[size_t(j)], dyrow, arow, lo, hi, pw, C);
+            done = byKernelStride<FilterRow>(kw, sw, xrows[size_t(j)], dyrow, arow, lo, hi, pw, C);
           }
         }
         for (int64_t ow = 0; ow < g.out[2]; ow++) {
