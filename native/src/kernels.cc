@@ -159,25 +159,60 @@ static inline void addBiasRows(float* c, const float* bias, int64_t rows, int64_
   }
 }
 
-/** GELU in place, or + addend, on `len` contiguous outputs (the epilogue of one row block). */
+/** GELU′(x)·g, as geluGrad computes it. */
+static inline vf geluGradVec(vf x, vf g) {
+  const float invSqrt2Pi = float(0.3989422804014327);
+  return g * (0.5f * (1.0f + verf(x * float(M_SQRT1_2))) + x * vexp(-0.5f * x * x) * invSqrt2Pi);
+}
+
+/** GELU in place, + addend, or × GELU′(addend) on `len` contiguous outputs (the epilogue of one row block). */
 static void applyEpilogue(Epilogue e, float* c, const float* addend, int64_t len) {
   if (e == Epilogue::None) return;
   int64_t i = 0;
-  const auto step = [&](vf v, int64_t at) {
+  const auto step = [&](vf v, vf a) {
     if (e == Epilogue::Gelu) return 0.5f * v * (1.0f + verf(v * float(M_SQRT1_2)));
-    return v + vload(addend + at);
+    if (e == Epilogue::GeluGrad) return geluGradVec(a, v);
+    return v + a;
   };
-  for (; i + VW <= len; i += VW) vstore(c + i, step(vload(c + i), i));
+  for (; i + VW <= len; i += VW) vstore(c + i, step(vload(c + i), addend ? vload(addend + i) : vf{}));
   if (i < len) {  // the tail through a padded vector, so every element gets the same arithmetic
     float tc[VW] = {}, ta[VW] = {};
     for (int64_t j = i; j < len; j++) tc[j - i] = c[j], ta[j - i] = addend ? addend[j] : 0.0f;
-    vstore(tc, e == Epilogue::Gelu ? 0.5f * vload(tc) * (1.0f + verf(vload(tc) * float(M_SQRT1_2))) : vload(tc) + vload(ta));
+    vstore(tc, step(vload(tc), vload(ta)));
     for (int64_t j = i; j < len; j++) c[j] = tc[j - i];
   }
 }
 
+/** dst[i] = src[i]·(1 + erf(src[i]/√2)) over len values (as gelu with scale 2; dst may be src). */
+static void gelu2Into(const float* src, float* dst, int64_t len) {
+  const auto f = [](vf v) { return 1.0f * v * (1.0f + verf(v * float(M_SQRT1_2))); };
+  int64_t i = 0;
+  for (; i + VW <= len; i += VW) vstore(dst + i, f(vload(src + i)));
+  if (i < len) {
+    float t[VW] = {};
+    for (int64_t j = i; j < len; j++) t[j - i] = src[j];
+    vstore(t, f(vload(t)));
+    for (int64_t j = i; j < len; j++) dst[j] = t[j - i];
+  }
+}
+
+/**
+ * The prologue's A for a block: rows [r0, r1) and columns [k0, k1) of op(A) (A at `a`, [M, K] or [K, M] if transposed) through
+ * 2·GELU, row-major into buf ([r1 − r0, k1 − k0]).
+ */
+static void prologueBlock(const float* a, bool transA, int64_t m, int64_t k, int64_t r0, int64_t r1, int64_t k0, int64_t k1, float* buf) {
+  const int64_t kc = k1 - k0;
+  if (!transA) {
+    for (int64_t r = r0; r < r1; r++) gelu2Into(a + r * k + k0, buf + (r - r0) * kc, kc);
+    return;
+  }
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t kk = k0; kk < k1; kk++) buf[(r - r0) * kc + (kk - k0)] = a[kk * m + r];
+  gelu2Into(buf, buf, (r1 - r0) * kc);
+}
+
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t m, int64_t k, int64_t n,
-            bool transA, bool transB, const float* bias, Epilogue epilogue, const float* addend) {
+            bool transA, bool transB, const float* bias, Epilogue epilogue, const float* addend, Prologue prologue) {
   Pool& p = pool();
   const int64_t np = (n + NR - 1) / NR * NR;
   const bool pack = transB || np != n;
@@ -206,10 +241,17 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
   const int64_t mBlocks = (m + MB - 1) / MB;
   if (batch * mBlocks >= 8 || k < 1024) {
     p.parallelFor(batch * mBlocks, 1, [&](int64_t s, int64_t e) {
+      thread_local std::vector<float> buf;
+      if (prologue != Prologue::None && buf.size() < size_t(MB * k)) buf.resize(size_t(MB * k));
       for (int64_t t = s; t < e; t++) {
         const int64_t bi = t / mBlocks, i0 = (t % mBlocks) * MB;
         const int64_t i1 = std::min(m, i0 + MB);
-        gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0, i1);
+        if (prologue == Prologue::None) {
+          gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0, i1);
+        } else {  // this block's rows of op(A) through the prologue, in cache, then the product
+          prologueBlock(a + (bi % batchA) * m * k, transA, m, k, i0, i1, 0, k, buf.data());
+          gemmRows(buf.data(), k, 1, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n + i0 * n, n, 0, i1 - i0);
+        }
         // Bias and epilogue while the rows are in cache.
         addBiasRows(c + bi * m * n + i0 * n, bias, i1 - i0, n);
         applyEpilogue(epilogue, c + bi * m * n + i0 * n, addend ? addend + bi * m * n + i0 * n : nullptr, (i1 - i0) * n);
@@ -223,11 +265,21 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
   const int64_t kPart = (k + parts - 1) / parts;
   std::vector<float> partial(size_t(batch * parts * m * n), 0.0f);
   p.parallelFor(batch * parts, 1, [&](int64_t s, int64_t e) {
+    thread_local std::vector<float> buf;
+    if (prologue != Prologue::None && buf.size() < size_t(m * kPart)) buf.resize(size_t(m * kPart));
     for (int64_t t = s; t < e; t++) {
       const int64_t bi = t / parts, k0 = (t % parts) * kPart, kc = std::min(k, k0 + kPart) - k0;
       if (kc <= 0) continue;
-      gemmRows(a + (bi % batchA) * m * k + k0 * aks, ars, aks, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc,
-               partial.data() + t * m * n, n, 0, m);
+      if (prologue == Prologue::None) {
+        gemmRows(a + (bi % batchA) * m * k + k0 * aks, ars, aks, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc,
+                 partial.data() + t * m * n, n, 0, m);
+      } else if (transA) {  // this part's rows of A (contiguous) through the prologue, then the product
+        gelu2Into(a + (bi % batchA) * m * k + k0 * m, buf.data(), kc * m);
+        gemmRows(buf.data(), 1, m, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m);
+      } else {
+        prologueBlock(a + (bi % batchA) * m * k, transA, m, k, 0, m, k0, k0 + kc, buf.data());
+        gemmRows(buf.data(), kc, 1, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m);
+      }
     }
   });
   const int64_t mn = m * n;

@@ -12,7 +12,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { useBackend } from '../backend.js';
 import { depthwiseConv3dSlabs } from '../ops/depthwise-conv3d.js';
 import { depthwiseConvTranspose3d } from '../ops/depthwise-conv-transpose3d.js';
-import { maxAbs, maxAbsDiff, randArr, refConv3d, refConvTranspose3d, toTf } from '../ops/test-helpers.js';
+import { erf64, maxAbs, maxAbsDiff, randArr, refConv3d, refConvTranspose3d, toTf } from '../ops/test-helpers.js';
 import { loadNativeBackend, nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d } from './native.js';
 
 const why = await loadNativeBackend();
@@ -87,5 +87,55 @@ describe('native depthwise 3-D kernels, register-blocked paths', () => {
 
   it.each(cases.filter((c) => c.s[0] === 2))('transposed: gradients = the TF.js ops on cpu: kernel $k stride $s padding $p', async ({ k, s, p, shape }) => {
     await compareWithCpu(nativeDepthwiseConvTranspose3d, depthwiseConvTranspose3d, shape, k, s, p);
+  });
+});
+
+describe('native products with a GELU prologue or a GELU′ epilogue', () => {
+  const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>) =>
+    tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+  const plain = { transposeA: false, transposeB: false, prologue: 0, epilogue: 0 };
+
+  // [voxels, cin, cout]: row blocks of the ordinary product (and a ragged last one), and a long
+  // voxel axis that the transposed product splits into parts.
+  it.each([
+    [517, 20, 37],
+    [70000, 16, 32],
+  ])('= the separate GELU passes around the product, value for value: %i voxels, %i → %i channels', async (v, ci, co) => {
+    await useBackend('native');
+    tf.tidy(() => {
+      const x = toTf(randArr([v, ci], 31, -4, 4)) as tf.Tensor2D;
+      const w = toTf(randArr([ci, co], 32)) as tf.Tensor2D;
+      const b = toTf(randArr([co], 33));
+      const dy = toTf(randArr([v, co], 34)) as tf.Tensor2D;
+      const u = run('MnxcGelu', { x }, { scale: 2 });
+      const same = (a: tf.Tensor, e: tf.Tensor) => {
+        expect(a.shape).toEqual(e.shape);
+        expect(maxAbsDiff(a.dataSync(), e.dataSync())).toBe(0);
+      };
+      // forward: 2·GELU(x)·W + b
+      same(run('MnxcMatMulFused', { a: x, b: w, bias: b }, { ...plain, prologue: 1 }), run('MnxcMatMulBias', { a: u, b: w, bias: b }, { transposeA: false, transposeB: false }));
+      // weight gradient: (2·GELU(x))ᵀ·dy
+      same(run('MnxcMatMulFused', { a: x, b: dy }, { ...plain, transposeA: true, prologue: 1 }), tf.matMul(u, dy, true, false));
+      // input gradient: (dy·Wᵀ) × GELU′(x)
+      same(run('MnxcMatMulFused', { a: dy, b: w, addend: x }, { ...plain, transposeB: true, epilogue: 3 }), run('MnxcGeluGrad', { x, dy: tf.matMul(dy, w, false, true) }, {}));
+      // against GELU's float64 definition too (its derivative through a central difference of erf)
+      const xs = x.dataSync(), got = run('MnxcMatMulFused', { a: dy, b: w, addend: x }, { ...plain, transposeB: true, epilogue: 3 }).dataSync();
+      const dh = tf.matMul(dy, w, false, true).dataSync();
+      let worst = 0;
+      for (let i = 0; i < xs.length; i += 7) {
+        const t = xs[i]!, pdf = Math.exp(-t * t / 2) / Math.sqrt(2 * Math.PI);
+        const cdf = 0.5 * (1 + erf64(t / Math.SQRT2));
+        worst = Math.max(worst, Math.abs(got[i]! - dh[i]! * (cdf + t * pdf)) / Math.max(1, Math.abs(dh[i]!)));
+      }
+      expect(worst).toBeLessThan(1e-5);
+    });
+  });
+
+  it('refuses shapes that do not fit and an epilogue without its addend', async () => {
+    await useBackend('native');
+    const a = tf.zeros([4, 3]), b = tf.zeros([2, 5]);
+    expect(() => run('MnxcMatMulFused', { a, b }, plain)).toThrow(/do not fit/);
+    expect(() => run('MnxcMatMulFused', { a, b: tf.zeros([3, 5]) }, { ...plain, epilogue: 3 })).toThrow(/do not fit/);
+    tf.dispose([a, b]);
   });
 });
