@@ -4,7 +4,8 @@
  * strided input gradient = the transposed convolution, the filter gradient) at channel counts and
  * widths where the blocked loops run (≥ one SIMD vector of channels, rows wider than a block),
  * with a channel tail and edges that take the one-output loop; values against the float64
- * definition, gradients against the TF.js-ops implementation on the cpu backend.
+ * definition, gradients against the TF.js-ops implementation on the cpu backend. The products with
+ * GELU inside against the separate passes, and the strided copies against the plane selections.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,6 +13,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { useBackend } from '../backend.js';
 import { depthwiseConv3dSlabs } from '../ops/depthwise-conv3d.js';
 import { depthwiseConvTranspose3d } from '../ops/depthwise-conv-transpose3d.js';
+import { subsample, zeroInsert } from '../ops/spatial.js';
 import { erf64, maxAbs, maxAbsDiff, randArr, refConv3d, refConvTranspose3d, toTf } from '../ops/test-helpers.js';
 import { loadNativeBackend, nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d } from './native.js';
 
@@ -137,5 +139,33 @@ describe('native products with a GELU prologue or a GELU′ epilogue', () => {
     expect(() => run('MnxcMatMulFused', { a, b }, plain)).toThrow(/do not fit/);
     expect(() => run('MnxcMatMulFused', { a, b: tf.zeros([3, 5]) }, { ...plain, epilogue: 3 })).toThrow(/do not fit/);
     tf.dispose([a, b]);
+  });
+});
+
+describe('native strided copies (a strided 1×1×1 convolution and its transposed one)', () => {
+  // Even and odd sizes, strides 2 and 3 and 1 mixed: subsample keeps ceil(n/s) planes, zero-insertion makes (n−1)·s + 1.
+  it.each([
+    { shape: [1, 6, 5, 7, 20], stride: [2, 2, 2] },
+    { shape: [2, 5, 4, 9, 3], stride: [1, 3, 2] },
+  ])('subsample and zeroInsert with their gradients = the plane selections on cpu: $shape at stride $stride', async ({ shape, stride }) => {
+    const s = stride as [number, number, number];
+    const x = randArr(shape, 41);
+    const f = (t: tf.Tensor) => {
+      const down = subsample(t as tf.Tensor5D, s);
+      const up = zeroInsert(down, s);
+      return [down, up, ...tf.grads((a: tf.Tensor) => tf.sum(tf.mul(zeroInsert(subsample(a as tf.Tensor5D, s), s), tf.sin(tf.range(0, up.size).reshape(up.shape)))))([t])];
+    };
+    const on = async (backend: 'native' | 'cpu') => {
+      await useBackend(backend);
+      return tf.tidy(() => f(toTf(x)).map((t) => ({ shape: t.shape, data: Array.from(t.dataSync()) })));
+    };
+    const fast = await on('native');
+    const kernels = (await tf.profile(() => tf.tidy(() => subsample(toTf(x) as tf.Tensor5D, s)))).kernelNames;
+    expect(kernels).toContain('MnxcStridedGather3d');
+    const slow = await on('cpu');
+    fast.forEach((t, i) => {
+      expect(t.shape).toEqual(slow[i]!.shape);
+      expect(maxAbsDiff(t.data, slow[i]!.data), `output ${i}`).toBe(0);
+    });
   });
 });

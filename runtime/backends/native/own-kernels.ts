@@ -1,4 +1,5 @@
 import { GROUP_NORM_STATS } from '../../kernels/group-norm.js';
+import { STRIDED_GATHER_3D, STRIDED_SCATTER_3D } from '../../ops/spatial.js';
 import type { NativeAddon } from './addon.js';
 import { size, values, type Args, type Info } from './cpu-data.js';
 import { nativeMatMul, type Geometry } from './cpu-kernels.js';
@@ -56,8 +57,30 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
       return backend.makeTensorInfo([m, nn], 'float32', out);
     };
   }
+  /** Element strides of a contiguous [N, D, H, W, C]. */
+  const strides5 = (s: readonly number[]) => [s[1]! * s[2]! * s[3]! * s[4]!, s[2]! * s[3]! * s[4]!, s[3]! * s[4]!, s[4]!, 1];
+  const scaled = (st: number[], stride: number[]) => [st[0]!, st[1]! * stride[0]!, st[2]! * stride[1]!, st[3]! * stride[2]!, 1];
+  const strided = (gather: boolean) => ({ inputs, backend, attrs }: Args): Info => {
+    const { stride, outShape } = attrs as { stride: number[]; outShape: number[] };
+    const x = inputs.x!;
+    // gather: every output voxel from x at i·s; scatter: every input voxel to out at i·s (the rest stays 0)
+    const shape = gather ? outShape : x.shape;
+    const big = gather ? x.shape : outShape;
+    const fits = x.shape.length === 5 && outShape.length === 5 && x.shape[0] === outShape[0] && x.shape[4] === outShape[4] &&
+      [1, 2, 3].every((i) => (shape[i]! - 1) * stride[i - 1]! < big[i]!);
+    if (!fits || x.dtype !== 'float32') throw new Error(`${gather ? STRIDED_GATHER_3D : STRIDED_SCATTER_3D}: [${x.shape}] → [${outShape}] at stride [${stride}] does not fit`);
+    const out = new Float32Array(size(outShape));
+    if (out.length > 0 && size(x.shape) > 0) {
+      const src = gather ? scaled(strides5(x.shape), stride) : strides5(x.shape);
+      const dst = gather ? strides5(outShape) : scaled(strides5(outShape), stride);
+      n.copy(values(backend, x), 0, out, 0, [...shape], src, dst);
+    }
+    return backend.makeTensorInfo(outShape, 'float32', out);
+  };
   return {
     ...fusedKernels,
+    [STRIDED_GATHER_3D]: strided(true),
+    [STRIDED_SCATTER_3D]: strided(false),
     // inputs x, filter[, bias] → y
     [DW3D]: ({ inputs, backend, attrs }) => {
       const g = geom(attrs);
