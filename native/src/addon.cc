@@ -208,16 +208,14 @@ napi_value MatMulEpilogue(napi_env env, napi_callback_info info) {
   });
 }
 
-// matmulFused(a, b, out, m, k, n, transA, transB, bias | null, prologue, epilogue, addend | null[, prologueVec [k] | null]):
-// out = epilogue(prologue(op(a))·op(b) + bias), one sample; prologue 1 = x·(1 + erf(x/√2)) on a's values, 2 = x − prologueVec[k];
-// epilogue 0 none, 1 GELU, 2 + addend [m, n], 3 × GELU′(addend).
+// matmulFused(a, b, out, m, k, n, transA, transB, bias | null, prologue, epilogue, addend | null): out = epilogue(prologue(op(a))·op(b)
+// + bias), one sample; prologue 1 = x·(1 + erf(x/√2)) on a's values; epilogue 0 none, 1 GELU, 2 + addend [m, n], 3 × GELU′(addend).
 napi_value MatMulFused(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
-    auto a = args(env, info, 12, 13);
+    auto a = args(env, info, 12);
     const int64_t m = i64(env, a[3]), k = i64(env, a[4]), n = i64(env, a[5]), pro = i64(env, a[9]), e = i64(env, a[10]);
     if (m < 1 || k < 1 || n < 1) throw Failure{"matmulFused: bad sizes"};
-    if (pro < 0 || pro > int64_t(mnxc::Prologue::Centre)) throw Failure{"matmulFused: unknown prologue"};
-    const float* vec = pro == int64_t(mnxc::Prologue::Centre) ? f32(env, a[12], k, "matmulFused prologue vector") : nullptr;
+    if (pro < 0 || pro > int64_t(mnxc::Prologue::Gelu2)) throw Failure{"matmulFused: unknown prologue"};
     if (e < 0 || e > int64_t(mnxc::Epilogue::GeluGrad)) throw Failure{"matmulFused: unknown epilogue"};
     const float* pa = f32(env, a[0], m * k, "matmulFused a");
     const float* pb = f32(env, a[1], k * n, "matmulFused b");
@@ -225,7 +223,7 @@ napi_value MatMulFused(napi_env env, napi_callback_info info) {
     const float* bias = isNull(env, a[8]) ? nullptr : f32(env, a[8], n, "matmulFused bias");
     const bool needsAddend = e == int64_t(mnxc::Epilogue::Add) || e == int64_t(mnxc::Epilogue::GeluGrad);
     const float* addend = needsAddend ? f32(env, a[11], m * n, "matmulFused addend") : nullptr;
-    mnxc::matmul(pa, pb, pc, 1, 1, 1, m, k, n, boolean(env, a[6]), boolean(env, a[7]), bias, mnxc::Epilogue(e), addend, mnxc::Prologue(pro), vec);
+    mnxc::matmul(pa, pb, pc, 1, 1, 1, m, k, n, boolean(env, a[6]), boolean(env, a[7]), bias, mnxc::Epilogue(e), addend, mnxc::Prologue(pro));
     return undefinedValue(env);
   });
 }

@@ -200,16 +200,8 @@ static void gelu2Into(const float* src, float* dst, int64_t len) {
  * The prologue's A for a block: rows [r0, r1) and columns [k0, k1) of op(A) (A at `a`, [M, K] or [K, M] if transposed) through
  * 2·GELU, row-major into buf ([r1 − r0, k1 − k0]).
  */
-static void prologueBlock(Prologue pro, const float* vec, const float* a, bool transA, int64_t m, int64_t k, int64_t r0, int64_t r1, int64_t k0,
-                          int64_t k1, float* buf) {
+static void prologueBlock(const float* a, bool transA, int64_t m, int64_t k, int64_t r0, int64_t r1, int64_t k0, int64_t k1, float* buf) {
   const int64_t kc = k1 - k0;
-  if (pro == Prologue::Centre) {  // x − v[k], as GroupNorm's statistics write the centred input
-    for (int64_t r = r0; r < r1; r++) {
-      float* __restrict dst = buf + (r - r0) * kc;
-      for (int64_t kk = k0; kk < k1; kk++) dst[kk - k0] = (transA ? a[kk * m + r] : a[r * k + kk]) - vec[kk];
-    }
-    return;
-  }
   if (!transA) {
     for (int64_t r = r0; r < r1; r++) gelu2Into(a + r * k + k0, buf + (r - r0) * kc, kc);
     return;
@@ -220,7 +212,7 @@ static void prologueBlock(Prologue pro, const float* vec, const float* a, bool t
 }
 
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t m, int64_t k, int64_t n,
-            bool transA, bool transB, const float* bias, Epilogue epilogue, const float* addend, Prologue prologue, const float* prologueVec) {
+            bool transA, bool transB, const float* bias, Epilogue epilogue, const float* addend, Prologue prologue) {
   Pool& p = pool();
   const int64_t np = (n + NR - 1) / NR * NR;
   const bool pack = transB || np != n;
@@ -257,7 +249,7 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
         if (prologue == Prologue::None) {
           gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0, i1);
         } else {  // this block's rows of op(A) through the prologue, in cache, then the product
-          prologueBlock(prologue, prologueVec, a + (bi % batchA) * m * k, transA, m, k, i0, i1, 0, k, buf.data());
+          prologueBlock(a + (bi % batchA) * m * k, transA, m, k, i0, i1, 0, k, buf.data());
           gemmRows(buf.data(), k, 1, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n + i0 * n, n, 0, i1 - i0);
         }
         // Bias and epilogue while the rows are in cache.
@@ -281,11 +273,11 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
       if (prologue == Prologue::None) {
         gemmRows(a + (bi % batchA) * m * k + k0 * aks, ars, aks, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc,
                  partial.data() + t * m * n, n, 0, m);
-      } else if (transA && prologue == Prologue::Gelu2) {  // this part's rows of A (contiguous) through the prologue, then the product
+      } else if (transA) {  // this part's rows of A (contiguous) through the prologue, then the product
         gelu2Into(a + (bi % batchA) * m * k + k0 * m, buf.data(), kc * m);
         gemmRows(buf.data(), 1, m, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m);
       } else {
-        prologueBlock(prologue, prologueVec, a + (bi % batchA) * m * k, transA, m, k, 0, m, k0, k0 + kc, buf.data());
+        prologueBlock(a + (bi % batchA) * m * k, transA, m, k, 0, m, k0, k0 + kc, buf.data());
         gemmRows(buf.data(), kc, 1, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m);
       }
     }

@@ -14,8 +14,6 @@ import { useBackend } from '../backend.js';
 import { depthwiseConv3dSlabs } from '../ops/depthwise-conv3d.js';
 import { depthwiseConvTranspose3d } from '../ops/depthwise-conv-transpose3d.js';
 import { subsample, zeroInsert } from '../ops/spatial.js';
-import { pointwiseInference } from '../kernels/fused-pointwise.js';
-import { matMulBias, matMulBiasAdd, matMulBiasGelu } from '../kernels/pointwise.js';
 import { erf64, maxAbs, maxAbsDiff, randArr, refConv3d, refConvTranspose3d, toTf } from '../ops/test-helpers.js';
 import { loadNativeBackend, nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d } from './native.js';
 
@@ -169,43 +167,5 @@ describe('native strided copies (a strided 1×1×1 convolution and its transpose
       expect(t.shape).toEqual(slow[i]!.shape);
       expect(maxAbsDiff(t.data, slow[i]!.data), `output ${i}`).toBe(0);
     });
-  });
-});
-
-describe('native GroupNorm centring inside the inference product', () => {
-  it.each([
-    { gelu: true, residual: false },
-    { gelu: false, residual: true },
-    { gelu: false, residual: false },
-  ])('pointwiseInference with GroupNorm (gelu $gelu, residual $residual) = the centred tensor then the product, value for value; = cpu', async ({ gelu, residual }) => {
-    const shape = [1, 5, 6, 7, 20];
-    const co = 24;
-    const data = [randArr(shape, 51, -1, 3), randArr([20, co], 52), randArr([co], 53), randArr([20], 54, 0.5, 1.5), randArr([20], 55), randArr([...shape.slice(0, 4), co], 56)];
-    const f = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, r: tf.Tensor) =>
-      pointwiseInference(x, w as tf.Tensor2D, b, { norm: { groups: 4, eps: 1e-5, gamma: g, beta: bt }, gelu, residual: residual ? r : undefined });
-    const on = async (backend: 'native' | 'cpu') => {
-      await useBackend(backend);
-      return tf.tidy(() => Array.from(f(...(data.map(toTf) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])).dataSync()));
-    };
-    const fast = await on('native');
-    const kernels = (await tf.profile(() => tf.tidy(() => f(...(data.map(toTf) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]))))).kernelNames;
-    expect(kernels).toContain('MnxcMatMulCentred');
-    // The path it replaces on native: the centred tensor from the statistics kernel, then the same product.
-    const separate = tf.tidy(() => {
-      const [x, w, b, g, bt, r] = data.map(toTf) as tf.Tensor[];
-      const v = 5 * 6 * 7;
-      const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>) =>
-        tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-      const [centred, , rstd] = run('MnxcGroupNormStats', { x: x!.reshape([1, v, 20]) }, { n: 1, v, c: 20, groups: 4, eps: 1e-5, centred: true });
-      const ws = tf.mul(tf.reshape(tf.mul(rstd!, g!), [20, 1]), w!);
-      const bias = tf.add(tf.matMul(tf.reshape(bt!, [1, 20]), w!), tf.reshape(b!, [1, co])).reshape([co]);
-      const a = centred!.reshape([v, 20]);
-      const y = gelu ? matMulBiasGelu(a as tf.Tensor2D, ws as tf.Tensor2D, bias) : residual ? matMulBiasAdd(a as tf.Tensor2D, ws as tf.Tensor2D, bias, r!.reshape([v, co])) : matMulBias(a, ws, bias);
-      return Array.from(y.dataSync());
-    });
-    expect(maxAbsDiff(fast, separate)).toBe(0);
-    const slow = await on('cpu');
-    expect(maxAbsDiff(fast, slow) / Math.max(1, maxAbs(slow))).toBeLessThan(1e-5);
-    await useBackend('native');
   });
 });

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../ops/gradients.js';
-import { GROUP_NORM_STATS, groupNormPlan } from './group-norm.js';
+import { groupNormPlan } from './group-norm.js';
 import { geluDerivativeTimesTwo, onePlusErf } from './gelu.js';
 import { joinFree, thenFree } from './chain.js';
-import { MATMUL_CENTRED, matMulBias, matMulBiasAdd, matMulBiasGelu } from './pointwise.js';
+import { matMulBias, matMulBiasAdd, matMulBiasGelu } from './pointwise.js';
 
 /**
  * An element-wise op followed by a 1×1×1 convolution, as one op that keeps only the op's input
@@ -220,19 +220,8 @@ export function pointwiseInference(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor, {
     if (!norm) return tf.reshape(epilogue(tf.reshape(x, [x.size / ci, ci]) as tf.Tensor2D, w, tf.reshape(b, [co]), residual), outShape);
     const fold = normFold(shape, norm.groups, norm.eps, w);
     const { n, voxels } = fold.gn;
-    const [gamma, beta] = normAffine(ci, norm.gamma, norm.beta);
-    const backend = tf.getBackend();
-    if (n === 1 && tf.getKernel(MATMUL_CENTRED, backend) && tf.getKernel(GROUP_NORM_STATS, backend)) {
-      // The statistics without the centred copy; x − μ is formed in the product's row blocks instead.
-      const stats = { n, v: voxels, c: ci, groups: norm.groups, eps: norm.eps, centred: false };
-      const [mean, rstd] = tf.engine().runKernel(GROUP_NORM_STATS, { x: tf.reshape(x, [n, voxels, ci]) }, stats as unknown as tf.NamedAttrMap) as tf.Tensor[];
-      const a = tf.reshape(x, [voxels, ci]);
-      const inputs: Record<string, tf.Tensor> = { a, b: tf.reshape(fold.weights(rstd!, gamma, w), [ci, co]), bias: fold.bias(beta, w, b), mean: tf.reshape(mean!, [ci]) };
-      if (residual) inputs.addend = tf.reshape(residual, [voxels, co]);
-      const y = tf.engine().runKernel(MATMUL_CENTRED, inputs as tf.NamedTensorMap, { epilogue: gelu ? 1 : residual ? 2 : 0 }) as tf.Tensor;
-      return tf.reshape(y, outShape);
-    }
     const { centred, rstd } = fold.gn.statistics(tf.reshape(x, [n, voxels, ci]));
+    const [gamma, beta] = normAffine(ci, norm.gamma, norm.beta);
     const wScaled = fold.weights(rstd, gamma, w); // [N, Cin, Cout]: per sample
     const bias = fold.bias(beta, w, b);
     const y = bySample(n, (i) =>

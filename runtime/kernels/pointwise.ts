@@ -46,13 +46,6 @@ export function matMulBias<T extends tf.Tensor>(a: T, b: tf.Tensor, bias: tf.Ten
 export const MATMUL_BIAS_GELU = 'MnxcMatMulBiasGelu';
 export const MATMUL_BIAS_ADD = 'MnxcMatMulBiasAdd';
 
-/**
- * (a − mean)·b + bias, then an epilogue (attrs.epilogue: 0 none, 1 GELU, 2 + addend [M, N]), forward only: GroupNorm's centring
- * inside the product, so the centred activation is never written out. a [M, K], b [K, N], bias [N], mean [K]. A backend may
- * register it (native); `pointwiseInference` uses it then.
- */
-export const MATMUL_CENTRED = 'MnxcMatMulCentred';
-
 /** Whether the active backend runs both epilogue products as single kernels. */
 export function hasEpilogueKernels(): boolean {
   const backend = tf.getBackend();

@@ -1,6 +1,5 @@
 import { GROUP_NORM_STATS } from '../../kernels/group-norm.js';
 import { STRIDED_GATHER_3D, STRIDED_SCATTER_3D } from '../../ops/spatial.js';
-import { MATMUL_CENTRED } from '../../kernels/pointwise.js';
 import type { NativeAddon } from './addon.js';
 import { size, values, type Args, type Info } from './cpu-data.js';
 import { nativeMatMul, type Geometry } from './cpu-kernels.js';
@@ -55,19 +54,6 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
       const out = new Float32Array(m * nn);
       const f = (t: Info | undefined) => (t ? values(backend, t) : null);
       fused(values(backend, a), values(backend, b), out, m, k, nn, transposeA, transposeB, f(bias), prologue, epilogue, f(addend));
-      return backend.makeTensorInfo([m, nn], 'float32', out);
-    };
-    // inputs a [M, K], b [K, N], bias [N], mean [K][, addend [M, N]] → epilogue((a − mean)·b + bias); attrs epilogue 0 | 1 | 2
-    fusedKernels[MATMUL_CENTRED] = ({ inputs, backend, attrs }) => {
-      const { epilogue } = attrs as { epilogue: 0 | 1 | 2 };
-      const { a, b, bias, mean, addend } = inputs as { a: Info; b: Info; bias: Info; mean: Info; addend?: Info };
-      const [m, k] = a.shape as [number, number];
-      const nn = b.shape[1]!;
-      const fits = a.shape.length === 2 && b.shape.length === 2 && b.shape[0] === k && size(bias.shape) === nn && size(mean.shape) === k &&
-        (epilogue !== 2 || (!!addend && size(addend.shape) === m * nn));
-      if (!fits) throw new Error(`${MATMUL_CENTRED}: shapes [${a.shape}] × [${b.shape}] + [${bias.shape}], mean [${mean.shape}] do not fit`);
-      const out = new Float32Array(m * nn);
-      fused(values(backend, a), values(backend, b), out, m, k, nn, false, false, values(backend, bias), 2, epilogue, addend ? values(backend, addend) : null, values(backend, mean));
       return backend.makeTensorInfo([m, nn], 'float32', out);
     };
   }
