@@ -84,8 +84,35 @@ export function takeStrided(x: tf.Tensor5D, axis: 1 | 2 | 3, start: number, coun
   return selectPlanes(x, axis, Array.from({ length: count }, (_, j) => start + j * s)) as tf.Tensor5D;
 }
 
+/**
+ * Kernels a backend may register for the two strided copies below, each one pass (attrs
+ * `stride` [3] and `outShape` [5]): the gather y[n, i, j, k, c] = x[n, i·sD, j·sH, k·sW, c], and
+ * the scatter into zeros of outShape, y[n, i·sD, j·sH, k·sW, c] = x[n, i, j, k, c]. Each is the
+ * other's gradient. Elsewhere the ops run as plane selections along one axis at a time.
+ */
+export const STRIDED_GATHER_3D = 'MnxcStridedGather3d';
+export const STRIDED_SCATTER_3D = 'MnxcStridedScatter3d';
+
+function stridedCopyOp(x: tf.Tensor5D, stride: Triple, outShape: number[], gather: boolean): tf.Tensor5D {
+  const run = (name: string, t: tf.Tensor, shape: number[]) =>
+    tf.engine().runKernel(name, { x: t }, { stride: [...stride], outShape: shape } as unknown as tf.NamedAttrMap) as tf.Tensor5D;
+  const [forward, backward] = gather ? [STRIDED_GATHER_3D, STRIDED_SCATTER_3D] : [STRIDED_SCATTER_3D, STRIDED_GATHER_3D];
+  const inShape = [...x.shape];
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: run(forward, args[0] as tf.Tensor, outShape),
+    gradFunc: (dy: tf.Tensor) => run(backward, dy, inShape),
+  }));
+  return op(x.dtype === 'float32' ? x : tf.cast(x, 'float32')) as tf.Tensor5D;
+}
+
+const hasStridedCopies = () => !!tf.getKernel(STRIDED_GATHER_3D, tf.getBackend()) && !!tf.getKernel(STRIDED_SCATTER_3D, tf.getBackend());
+
 /** Keeps every s-th voxel (phase 0) along each spatial axis, as a stride-s 1×1×1 window does. */
 export function subsample(x: tf.Tensor5D, stride: Triple): tf.Tensor5D {
+  if (stride.some((s) => s !== 1) && hasStridedCopies()) {
+    const out = x.shape.map((len, i) => (i >= 1 && i <= 3 ? validOut(len, 1, stride[i - 1]!) : len));
+    return stridedCopyOp(x, stride, out, true);
+  }
   let y = x;
   for (const axis of [1, 2, 3] as const) {
     const s = stride[axis - 1]!;
@@ -100,6 +127,10 @@ export function subsample(x: tf.Tensor5D, stride: Triple): tf.Tensor5D {
  * the input of a transposed convolution seen as a plain convolution.
  */
 export function zeroInsert(x: tf.Tensor5D, stride: Triple): tf.Tensor5D {
+  if (stride.some((s) => s !== 1) && hasStridedCopies()) {
+    const out = x.shape.map((len, i) => (i >= 1 && i <= 3 ? (len - 1) * stride[i - 1]! + 1 : len));
+    return stridedCopyOp(x, stride, out, false);
+  }
   let y = x;
   for (const axis of [1, 2, 3] as const) {
     const s = stride[axis - 1]!;

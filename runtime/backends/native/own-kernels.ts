@@ -1,4 +1,5 @@
 import { GROUP_NORM_STATS } from '../../kernels/group-norm.js';
+import { STRIDED_GATHER_3D, STRIDED_SCATTER_3D } from '../../ops/spatial.js';
 import type { NativeAddon } from './addon.js';
 import { size, values, type Args, type Info } from './cpu-data.js';
 import { nativeMatMul, type Geometry } from './cpu-kernels.js';
@@ -19,6 +20,11 @@ export const MATMUL_BIAS = 'MnxcMatMulBias';
 export const GN_STATS = GROUP_NORM_STATS;
 export const CHANNEL_AFFINE = 'MnxcChannelAffine';
 export const GN_GRAD = 'MnxcGroupNormGrad';
+/** epilogue(prologue(op(a))·op(b) + bias): registered only when the addon has `matmulFused`. */
+export const MATMUL_FUSED = 'MnxcMatMulFused';
+/** MATMUL_FUSED's prologue and epilogue codes (native/src/kernels.h). */
+export const PROLOGUE_GELU2 = 1;
+export const EPILOGUE_GELU_GRAD = 3;
 
 /** attrs of the GroupNorm kernels: x is [n, v, c] (any shape of that size), groups of c/groups channels. */
 interface GnAttrs {
@@ -32,7 +38,49 @@ interface GnAttrs {
 export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info | Info[]> {
   const geom = (attrs: Args['attrs']) => (attrs as { geometry: Geometry }).geometry;
   const shapes = (g: Geometry) => ({ x: [g[0]!, g[2]!, g[3]!, g[4]!, g[1]!], y: [g[0]!, g[5]!, g[6]!, g[7]!, g[1]!] });
+  const fused = n.matmulFused?.bind(n);
+  const fusedKernels: Record<string, (args: Args) => Info> = {};
+  if (fused) {
+    // inputs a, b[, bias [N]][, addend [M, N]] (2-D) → epilogue(prologue(op(a))·op(b) + bias); attrs transposeA, transposeB, prologue, epilogue
+    fusedKernels[MATMUL_FUSED] = ({ inputs, backend, attrs }) => {
+      const { transposeA, transposeB, prologue, epilogue } = attrs as { transposeA: boolean; transposeB: boolean; prologue: 0 | 1; epilogue: 0 | 1 | 2 | 3 };
+      const { a, b, bias, addend } = inputs as { a: Info; b: Info; bias?: Info; addend?: Info };
+      const m = transposeA ? a.shape[1]! : a.shape[0]!, k = transposeA ? a.shape[0]! : a.shape[1]!;
+      const kb = transposeB ? b.shape[1]! : b.shape[0]!, nn = transposeB ? b.shape[0]! : b.shape[1]!;
+      const fits = a.shape.length === 2 && b.shape.length === 2 && k === kb && (!bias || size(bias.shape) === nn) && (!addend || size(addend.shape) === m * nn);
+      if (!fits || ((epilogue === 2 || epilogue === 3) && !addend)) {
+        throw new Error(`${MATMUL_FUSED}: shapes [${a.shape}] × [${b.shape}]${bias ? ` + [${bias.shape}]` : ''}${addend ? `, addend [${addend.shape}]` : ''} do not fit`);
+      }
+      const out = new Float32Array(m * nn);
+      const f = (t: Info | undefined) => (t ? values(backend, t) : null);
+      fused(values(backend, a), values(backend, b), out, m, k, nn, transposeA, transposeB, f(bias), prologue, epilogue, f(addend));
+      return backend.makeTensorInfo([m, nn], 'float32', out);
+    };
+  }
+  /** Element strides of a contiguous [N, D, H, W, C]. */
+  const strides5 = (s: readonly number[]) => [s[1]! * s[2]! * s[3]! * s[4]!, s[2]! * s[3]! * s[4]!, s[3]! * s[4]!, s[4]!, 1];
+  const scaled = (st: number[], stride: number[]) => [st[0]!, st[1]! * stride[0]!, st[2]! * stride[1]!, st[3]! * stride[2]!, 1];
+  const strided = (gather: boolean) => ({ inputs, backend, attrs }: Args): Info => {
+    const { stride, outShape } = attrs as { stride: number[]; outShape: number[] };
+    const x = inputs.x!;
+    // gather: every output voxel from x at i·s; scatter: every input voxel to out at i·s (the rest stays 0)
+    const shape = gather ? outShape : x.shape;
+    const big = gather ? x.shape : outShape;
+    const fits = x.shape.length === 5 && outShape.length === 5 && x.shape[0] === outShape[0] && x.shape[4] === outShape[4] &&
+      [1, 2, 3].every((i) => (shape[i]! - 1) * stride[i - 1]! < big[i]!);
+    if (!fits || x.dtype !== 'float32') throw new Error(`${gather ? STRIDED_GATHER_3D : STRIDED_SCATTER_3D}: [${x.shape}] → [${outShape}] at stride [${stride}] does not fit`);
+    const out = new Float32Array(size(outShape));
+    if (out.length > 0 && size(x.shape) > 0) {
+      const src = gather ? scaled(strides5(x.shape), stride) : strides5(x.shape);
+      const dst = gather ? strides5(outShape) : scaled(strides5(outShape), stride);
+      n.copy(values(backend, x), 0, out, 0, [...shape], src, dst);
+    }
+    return backend.makeTensorInfo(outShape, 'float32', out);
+  };
   return {
+    ...fusedKernels,
+    [STRIDED_GATHER_3D]: strided(true),
+    [STRIDED_SCATTER_3D]: strided(false),
     // inputs x, filter[, bias] → y
     [DW3D]: ({ inputs, backend, attrs }) => {
       const g = geom(attrs);
