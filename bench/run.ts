@@ -44,7 +44,7 @@ const BACKENDS = ['tensorflow', 'native', 'wasm', 'cpu'];
 const GROUPS = ['forward', 'train', 'sliding', 'ops', 'case', 'baselines', 'scaling', 'threads'];
 /** What runs without --only: the baselines, scaling and threads groups are asked for by name (minutes per backend; --scaling runs the last two). */
 const DEFAULT_GROUPS = ['forward', 'train', 'sliding', 'ops', 'case'];
-/** Whole-model groups: not on cpu unless --cpu-models, and only on tensorflow and native for the heavy ones. */
+/** The backends the case, scaling and threads groups run on (wasm and cpu would take hours). */
 const HEAVY_BACKENDS = ['tensorflow', 'native'];
 
 /** --scaling: cube edges of the forward and training-step rows (MedNeXt-S k3). */
@@ -160,8 +160,9 @@ export function planJobs(o: BenchOptions): Job[] {
     // Each in its own child: threads are set per process, and the case row's peak RSS is its own.
     for (const backend of backends) {
       if (only.has('threads')) for (const threads of THREAD_COUNTS) jobs.push({ backend, cases: [{ kind: 'forward', ...tiny, group: 'threads', threads }] });
-      if (only.has('case')) jobs.push({ backend, cases: [caseRow('parts', true)] });
-      if (only.has('case') && o.caseFull) jobs.push({ backend, cases: [caseRow('full', true)] });
+      // the case row only when --only names it (it is several children's worth of work)
+      if (o.only?.includes('case')) jobs.push({ backend, cases: [caseRow('parts', true)] });
+      if (o.only?.includes('case') && o.caseFull) jobs.push({ backend, cases: [caseRow('full', true)] });
     }
     return jobs.filter((j) => j.cases.length > 0);
   }
@@ -182,8 +183,8 @@ export function planJobs(o: BenchOptions): Job[] {
     }
     if (only.has('ops')) for (const kind of OP_CASES) jobs.push({ backend, cases: [{ kind, size: 64, channels: 32 }] });
     if (only.has('baselines') && models) for (const c of BASELINE_CASES) jobs.push({ backend, cases: [c] });
-    // The heavy groups (minutes per row): tensorflow and native, or whatever --backends names.
-    const heavy = o.backends ? models : HEAVY_BACKENDS.includes(backend);
+    // The heavy groups (minutes per row at these sizes; hours on wasm and cpu): tensorflow and native only.
+    const heavy = HEAVY_BACKENDS.includes(backend);
     if (only.has('case') && heavy) {
       jobs.push({ backend, cases: [caseRow('parts')] });
       if (o.caseFull) jobs.push({ backend, cases: [caseRow('full')] });
