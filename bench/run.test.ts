@@ -37,7 +37,8 @@ describe('bench harness', () => {
     expect(tf.filter((c) => c.group === 'scaling').map((c) => `${c.kind} ${c.size}`)).toEqual(SCALING_SIZES.flatMap((s) => [`forward ${s}`, `train ${s}`]));
     expect(tf.filter((c) => c.group === 'threads').map((c) => `${c.kind} ${c.threads}`)).toEqual(['forward 1', 'train 1', 'forward 2', 'train 2']);
     expect(planJobs({ only: ['case'], caseFull: true, backends: ['native'] }).map((j) => j.cases[0]!.mode)).toEqual(['parts', 'full']);
-    expect(planJobs({ only: ['case', 'scaling'], backends: ['wasm', 'cpu'], cpuModels: true })).toEqual([]);
+    expect(planJobs({ only: ['case', 'scaling', 'baselines'], backends: ['wasm', 'cpu'], cpuModels: true })).toEqual([]);
+    expect(planJobs({ only: ['baselines'] }).map((j) => j.backend)).toEqual([...Array(6).fill('tensorflow'), ...Array(6).fill('native')]);
     // the default run has the case row, not the scaling and threads groups
     expect(planJobs({ backends: ['native'] }).filter((j) => j.cases[0]!.kind === 'case' || j.cases[0]!.group)).toHaveLength(1);
     expect(threadEnv(1)).toEqual({ MNXC_NATIVE_THREADS: '1', TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1', OMP_NUM_THREADS: '1' });
