@@ -190,8 +190,10 @@ def run_case(tm, a):
         shape = list(pre.shape)
         net = tm.MedNeXt(1, 32, a.classes, kernel_size=a.kernel, deep_supervision=not a.no_deep_supervision,
                          do_res=True, do_res_up_down=True, **tm.VARIANTS[a.variant]).eval()
+        checkpoint = os.path.join(tmp, "checkpoint_final.pth")
+        torch.save(net.state_dict(), checkpoint)
         t = time.perf_counter()
-        net.load_state_dict({k: v.clone() for k, v in net.state_dict().items()})
+        net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
         parts["load_weights_s"] = time.perf_counter() - t
         importance = gaussian_importance_map(torch, a.patch)
         grid = window_grid(shape, a.patch, a.step)
