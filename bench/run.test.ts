@@ -2,7 +2,7 @@
  * Keeps the benchmark harness from rotting: the whole path (planning, child processes, the
  * table, --json's report, --compare) on examples/tiny.mnx at toy sizes. No timing is asserted.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -82,7 +82,13 @@ describe('bench harness', () => {
   });
 
   it('runs every case in a child process and reports times, FLOPs and memory', async () => {
-    const report = await runBench({ smoke: true, backends: ['cpu'], torch: false, log: () => {} });
+    const saved = join(dir, 'saved.json');
+    const report = await runBench({ smoke: true, backends: ['cpu'], torch: false, log: () => {}, savePath: saved });
+    // --save: the final report, as --json writes it; --render prints its tables
+    const fromFile = asReport(JSON.parse(readFileSync(saved, 'utf8')), saved);
+    expect(fromFile.rows.map((r) => r.key)).toEqual(report.rows.map((r) => r.key));
+    expect(fromFile.notes.some((n) => n.startsWith('PARTIAL'))).toBe(false);
+    expect(await main(['--render', saved])).toBe(0);
     expect(report.rows.map((r) => r.case!.kind).sort()).toEqual(['forward', 'sliding', 'train', ...OP_CASES].sort());
     for (const r of report.rows) {
       expect(r.error, r.label).toBeUndefined();
@@ -118,5 +124,6 @@ describe('bench harness', () => {
     expect(await main(['--reps', '0'])).toBe(2);
     expect(await main(['--frobnicate'])).toBe(2);
     expect(await main(['--only', 'case,bogus'])).toBe(2);
+    expect(await main(['--render', bad])).toBe(2);
   });
 });

@@ -4,6 +4,7 @@
  *   npm run bench -- [--full] [--backends tensorflow,native,wasm,cpu] [--reps N] [--json] [--compare FILE]
  *                    [--only forward,train,sliding,ops,case,baselines,scaling,threads] [--scaling] [--case-full]
  *                    [--cpu-models] [--no-torch] [--torch-malloc default|tuned|both] [--smoke] [--max-rss MiB]
+ *                    [--save FILE] [--render FILE]
  *
  * Rows: MedNeXt-S k3 and B k5, nnU-Net's plain U-Net (examples/nnunet.mnx's default, the
  * 6-stage 3d_fullres network) and its ResEnc M (examples/resenc.mnx --variant M), all with deep
@@ -25,11 +26,14 @@
  * on tensorflow and native unless --backends names others. --scaling adds the `scaling` group
  * (MedNeXt-S k3 forward and training step at 32³, 64³, 96³, 128³: time and peak RSS against
  * voxels) and the `threads` group (64³ on 1 and on 2 threads), for mnxc and PyTorch side by side.
+ * --save FILE writes the report (as --json) after every row, so a run stopped early keeps what it
+ * measured (marked PARTIAL); --render FILE prints the tables of such a file.
  * A child passing --max-rss MiB resident (default 75% of memory) is stopped and reported.
  * --smoke runs everything on examples/tiny.mnx at toy sizes in one child (for the test suite).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../runtime/io/atomic.js';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,6 +91,8 @@ export interface BenchOptions {
   torchMalloc?: 'default' | 'tuned' | 'both';
   /** A child whose resident memory passes this is stopped (default 75% of the machine's memory). */
   maxRssMiB?: number;
+  /** Write the report (JSON) here after every row, and at the end. */
+  savePath?: string;
   /** The case row: measure the whole `predictCases` for one fold without mirroring too (tens of minutes). */
   caseFull?: boolean;
   /** Progress lines (default: stderr). */
@@ -375,12 +381,21 @@ export async function runBench(o: BenchOptions): Promise<Report> {
   const notes: string[] = [];
   const loadBefore = loadavg();
   const rows: Row[] = [];
+  const snapshot = (partial: boolean): Report => ({ version: 1, date: new Date().toISOString(), machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.versions.node, loadBefore, loadAfter: loadavg() }, notes: partial ? [...notes, 'PARTIAL: the run had not finished when this was saved.'] : notes, rows: [...rows].sort((x, y) => order(x) - order(y)) });
+  // --save: the report so far after every row, so a run stopped early still leaves what it measured
+  const save = (partial: boolean) => {
+    if (o.savePath) writeFileAtomic(o.savePath, `${JSON.stringify(snapshot(partial), null, 2)}\n`);
+  };
+  const push = (...r: Row[]) => {
+    rows.push(...r);
+    save(true);
+  };
   const jobs = planJobs(o);
   for (const [i, job] of jobs.entries()) {
     log(`[${i + 1}/${jobs.length}] ${job.backend}: ${job.cases.map(caseLabel).join(', ')}`);
     for (const r of await runJob(job, reps, o.smoke ? 128 : 1024, o.maxRssMiB ?? (0.75 * totalmem()) / 2 ** 20)) {
       const row = toRow(r);
-      rows.push(row);
+      push(row);
       log(`  ${row.label}: ${row.error ? `n/a: ${row.error}` : `min ${row.min!.toFixed(3)} s, median ${row.median!.toFixed(3)} s, ${row.gflops === undefined ? "–" : row.gflops.toFixed(1)} GFLOP/s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
     }
   }
@@ -414,7 +429,7 @@ export async function runBench(o: BenchOptions): Promise<Report> {
             const torchRows = await runTorch(t.script, m, size, reps, malloc);
             for (const tr of torchRows) {
               beside(tr, malloc);
-              if ((tr.case!.kind === 'forward' && only.has('forward')) || (tr.case!.kind === 'train' && only.has('train'))) rows.push(tr);
+              if ((tr.case!.kind === 'forward' && only.has('forward')) || (tr.case!.kind === 'train' && only.has('train'))) push(tr);
             }
           }
         }
@@ -424,7 +439,7 @@ export async function runBench(o: BenchOptions): Promise<Report> {
           const tr = await runTorchSliding(t.script, c, reps, malloc);
           log(`  ${tr.error ? `n/a: ${tr.error}` : `min ${tr.min!.toFixed(3)} s, ${tr.peakRssMiB!.toFixed(0)} MiB`}`);
           beside(tr, malloc);
-          rows.push(tr);
+          push(tr);
         }
       }
       // The heavy groups run PyTorch once, with glibc tuned (the fair best case) where that is among the settings asked for.
@@ -434,19 +449,19 @@ export async function runBench(o: BenchOptions): Promise<Report> {
           log(`torch (glibc ${heavyMalloc.name}): ${caseLabel(c)}`);
           const tr = await runTorchCase(c, heavyMalloc);
           log(`  ${tr.error ? `n/a: ${tr.error}` : `${tr.min!.toFixed(1)} s, ${tr.peakRssMiB!.toFixed(0)} MiB`}`);
-          rows.push(tr);
+          push(tr);
         }
       }
       if (only.has('scaling')) {
         for (const size of SCALING_SIZES) {
           log(`torch (glibc ${heavyMalloc.name}): scaling, MedNeXt-S k3 ${size}³`);
-          for (const tr of await runTorch(t.script, MODELS[0]!, size, reps, heavyMalloc, { group: 'scaling' })) (beside(tr, heavyMalloc), rows.push(tr));
+          for (const tr of await runTorch(t.script, MODELS[0]!, size, reps, heavyMalloc, { group: 'scaling' })) (beside(tr, heavyMalloc), push(tr));
         }
       }
       if (only.has('threads')) {
         for (const threads of THREAD_COUNTS) {
           log(`torch (glibc ${heavyMalloc.name}): MedNeXt-S k3 64³, ${threads} thread(s)`);
-          for (const tr of await runTorch(t.script, MODELS[0]!, 64, reps, heavyMalloc, { group: 'threads', threads })) (beside(tr, heavyMalloc), rows.push(tr));
+          for (const tr of await runTorch(t.script, MODELS[0]!, 64, reps, heavyMalloc, { group: 'threads', threads })) (beside(tr, heavyMalloc), push(tr));
         }
       }
       if (heavyGroups.length > 0) notes.push(`PyTorch in the ${heavyGroups.join(', ')} table(s): glibc ${heavyMalloc.name}, one run per configuration.`);
@@ -456,8 +471,9 @@ export async function runBench(o: BenchOptions): Promise<Report> {
       notes.push('÷ PyTorch: mnxc min ÷ PyTorch min (÷ tuned: against PyTorch with glibc tuned); below 1 is faster than PyTorch.');
     }
   }
-  rows.sort((a, b) => order(a) - order(b));
-  return { version: 1, date: new Date().toISOString(), machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.versions.node, loadBefore, loadAfter: loadavg() }, notes, rows };
+  const report = snapshot(false);
+  save(false);
+  return report;
 }
 
 /**
@@ -517,6 +533,8 @@ export async function main(argv: string[]): Promise<number> {
         'max-rss': { type: 'string' },
         scaling: { type: 'boolean', default: false },
         'case-full': { type: 'boolean', default: false },
+        save: { type: 'string' },
+        render: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -537,6 +555,31 @@ export async function main(argv: string[]): Promise<number> {
   };
   let previous: Report | undefined;
   let options: BenchOptions;
+  const readReport = (path: string, flag: string): Report => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      throw new Error(`${flag}: cannot read ${path}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new Error(`${flag}: ${path} is not JSON`);
+    }
+    return asReport(parsed, path);
+  };
+  if (values.render) {
+    // --render FILE: the tables of a saved report (--save or --json), nothing run
+    try {
+      process.stdout.write(`${renderTable(readReport(values.render, '--render'))}\n`);
+      return 0;
+    } catch (e) {
+      process.stderr.write(`bench: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
   try {
     const reps = values.reps === undefined ? undefined : Number(values.reps);
     if (reps !== undefined && !(Number.isInteger(reps) && reps >= 1)) throw new Error(`--reps: expected a positive integer, got '${values.reps}'`);
@@ -546,22 +589,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!['default', 'tuned', 'both'].includes(torchMalloc!)) throw new Error(`--torch-malloc: '${torchMalloc}' is not one of default, tuned, both`);
     let only = list(values.only, GROUPS, '--only');
     if (values.scaling) only = [...new Set([...(only ?? DEFAULT_GROUPS), 'scaling', 'threads'])];
-    options = { maxRssMiB: maxRss, full: values.full, backends: list(values.backends, BACKENDS, '--backends'), only, caseFull: values['case-full'], reps, cpuModels: values['cpu-models'], torch: !values['no-torch'], torchMalloc, smoke: values.smoke };
-    if (values.compare) {
-      let text: string;
-      try {
-        text = readFileSync(values.compare, 'utf8');
-      } catch {
-        throw new Error(`--compare: cannot read ${values.compare}`);
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw new Error(`--compare: ${values.compare} is not JSON`);
-      }
-      previous = asReport(parsed, values.compare);
-    }
+    options = { maxRssMiB: maxRss, full: values.full, backends: list(values.backends, BACKENDS, '--backends'), only, caseFull: values['case-full'], savePath: values.save, reps, cpuModels: values['cpu-models'], torch: !values['no-torch'], torchMalloc, smoke: values.smoke };
+    if (values.compare) previous = readReport(values.compare, '--compare');
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
