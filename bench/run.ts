@@ -391,14 +391,6 @@ export async function runBench(o: BenchOptions): Promise<Report> {
     save(true);
   };
   const jobs = planJobs(o);
-  for (const [i, job] of jobs.entries()) {
-    log(`[${i + 1}/${jobs.length}] ${job.backend}: ${job.cases.map(caseLabel).join(', ')}`);
-    for (const r of await runJob(job, reps, o.smoke ? 128 : 1024, o.maxRssMiB ?? (0.75 * totalmem()) / 2 ** 20)) {
-      const row = toRow(r);
-      push(row);
-      log(`  ${row.label}: ${row.error ? `n/a: ${row.error}` : `min ${row.min!.toFixed(3)} s, median ${row.median!.toFixed(3)} s, ${row.gflops === undefined ? "–" : row.gflops.toFixed(1)} GFLOP/s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
-    }
-  }
   const backends = o.backends ?? BACKENDS;
   if (backends.includes('cpu') && !o.cpuModels && !o.smoke) notes.push('cpu: op rows only (whole-model rows take minutes on cpu; --cpu-models runs them).');
   if (o.smoke) notes.push('smoke mode: examples/tiny.mnx at toy sizes, every case in one child (peak RSS cumulative).');
@@ -409,24 +401,31 @@ export async function runBench(o: BenchOptions): Promise<Report> {
   const heavyGroups = ['case', 'scaling', 'threads'].filter((g) => only.has(g));
   if (heavyGroups.length > 0) notes.push(...groupNotes(heavyGroups, o));
   if (only.has('baselines') && !o.smoke) notes.push(BASELINES_TORCH_NOTE);
-  if (o.torch !== false && !o.smoke && (only.has('forward') || only.has('train') || torchSliding || heavyGroups.length > 0)) {
-    const t = torchScript();
-    if ('why' in t) notes.push(`PyTorch: not run (${t.why}).`);
-    else {
-      const beside = (tr: Row, malloc: TorchMalloc) => {
-        for (const r of rows) {
-          if (r.label !== tr.label || r.min === undefined || tr.min === undefined || r.backend.startsWith('torch')) continue;
-          if (malloc.name === 'default') r.vsTorch = r.min / tr.min;
-          else r.vsTorchTuned = r.min / tr.min;
-        }
-      };
-      const mallocs = TORCH_MALLOC.filter((m) => (o.torchMalloc ?? 'both') === 'both' || m.name === o.torchMalloc);
+  const runTorchToo = o.torch !== false && !o.smoke && (only.has('forward') || only.has('train') || torchSliding || heavyGroups.length > 0);
+  const t = runTorchToo ? torchScript() : undefined;
+  if (t && 'why' in t) notes.push(`PyTorch: not run (${t.why}).`);
+  const script = t && 'script' in t ? t.script : undefined;
+  const beside = (tr: Row, malloc: TorchMalloc) => {
+    for (const r of rows) {
+      if (r.label !== tr.label || r.min === undefined || tr.min === undefined || r.backend.startsWith('torch')) continue;
+      if (malloc.name === 'default') r.vsTorch = r.min / tr.min;
+      else r.vsTorchTuned = r.min / tr.min;
+    }
+  };
+  const mallocs = TORCH_MALLOC.filter((m) => (o.torchMalloc ?? 'both') === 'both' || m.name === o.torchMalloc);
+  // The heavy groups run PyTorch once, with glibc tuned (the fair best case) where that is among the settings asked for.
+  const heavyMalloc = mallocs.find((m) => m.name === 'tuned') ?? mallocs[0]!;
+
+  /** PyTorch's rows of one phase, right after mnxc's (so a run stopped early has both sides of what it finished). */
+  const torchPhase = async (phase: string) => {
+    if (!script) return;
+    if (phase === 'main') {
       for (const malloc of mallocs) {
         if (only.has('forward') || only.has('train')) {
           const size = o.full ? 128 : 64;
           for (const m of MODELS) {
             log(`torch (glibc ${malloc.name}): MedNeXt-${m.variant} k${m.kernel} ${size}³`);
-            const torchRows = await runTorch(t.script, m, size, reps, malloc);
+            const torchRows = await runTorch(script, m, size, reps, malloc);
             for (const tr of torchRows) {
               beside(tr, malloc);
               if ((tr.case!.kind === 'forward' && only.has('forward')) || (tr.case!.kind === 'train' && only.has('train'))) push(tr);
@@ -436,40 +435,55 @@ export async function runBench(o: BenchOptions): Promise<Report> {
         if (torchSliding) {
           const c = slidingCase();
           log(`torch (glibc ${malloc.name}): ${caseLabel(c)}`);
-          const tr = await runTorchSliding(t.script, c, reps, malloc);
+          const tr = await runTorchSliding(script, c, reps, malloc);
           log(`  ${tr.error ? `n/a: ${tr.error}` : `min ${tr.min!.toFixed(3)} s, ${tr.peakRssMiB!.toFixed(0)} MiB`}`);
           beside(tr, malloc);
           push(tr);
         }
       }
-      // The heavy groups run PyTorch once, with glibc tuned (the fair best case) where that is among the settings asked for.
-      const heavyMalloc = mallocs.find((m) => m.name === 'tuned') ?? mallocs[0]!;
-      if (only.has('case')) {
-        for (const c of [caseRow('parts'), ...(o.caseFull ? [caseRow('full')] : [])]) {
-          log(`torch (glibc ${heavyMalloc.name}): ${caseLabel(c)}`);
-          const tr = await runTorchCase(c, heavyMalloc);
-          log(`  ${tr.error ? `n/a: ${tr.error}` : `${tr.min!.toFixed(1)} s, ${tr.peakRssMiB!.toFixed(0)} MiB`}`);
-          push(tr);
-        }
-      }
-      if (only.has('scaling')) {
-        for (const size of SCALING_SIZES) {
-          log(`torch (glibc ${heavyMalloc.name}): scaling, MedNeXt-S k3 ${size}³`);
-          for (const tr of await runTorch(t.script, MODELS[0]!, size, reps, heavyMalloc, { group: 'scaling' })) (beside(tr, heavyMalloc), push(tr));
-        }
-      }
-      if (only.has('threads')) {
-        for (const threads of THREAD_COUNTS) {
-          log(`torch (glibc ${heavyMalloc.name}): MedNeXt-S k3 64³, ${threads} thread(s)`);
-          for (const tr of await runTorch(t.script, MODELS[0]!, 64, reps, heavyMalloc, { group: 'threads', threads })) (beside(tr, heavyMalloc), push(tr));
-        }
-      }
-      if (heavyGroups.length > 0) notes.push(`PyTorch in the ${heavyGroups.join(', ')} table(s): glibc ${heavyMalloc.name}, one run per configuration.`);
-      if (only.has('forward') || only.has('train')) notes.push("PyTorch: torch_mednext.py, same networks and input; its training step's loss is the mean of the heads' outputs (not Dice+CE), and its first timed run is not a warm-up; peak RSS is that of its whole process (forward and training).");
-      if (torchSliding) notes.push('PyTorch sliding window: bench/torch_sliding.py on torch_mednext.py\'s network, the same windows, Gaussian and float32 accumulation of softmax × Gaussian, one window to warm up, no mirroring.');
-      if (mallocs.some((m) => m.name === 'tuned')) notes.push(`glibc tuned: PyTorch run with ${Object.entries(TORCH_MALLOC[1]!.env).map(([k, v]) => `${k}=${v}`).join(' ')} (freed memory kept for reuse instead of unmapped; default glibc makes PyTorch page-fault its activations in on every pass).`);
-      notes.push('÷ PyTorch: mnxc min ÷ PyTorch min (÷ tuned: against PyTorch with glibc tuned); below 1 is faster than PyTorch.');
     }
+    if (phase === 'case') {
+      for (const c of [caseRow('parts'), ...(o.caseFull ? [caseRow('full')] : [])]) {
+        log(`torch (glibc ${heavyMalloc.name}): ${caseLabel(c)}`);
+        const tr = await runTorchCase(c, heavyMalloc);
+        log(`  ${tr.error ? `n/a: ${tr.error}` : `${tr.min!.toFixed(1)} s, ${tr.peakRssMiB!.toFixed(0)} MiB`}`);
+        push(tr);
+      }
+    }
+    if (phase === 'scaling') {
+      for (const size of SCALING_SIZES) {
+        log(`torch (glibc ${heavyMalloc.name}): scaling, MedNeXt-S k3 ${size}³`);
+        for (const tr of await runTorch(script, MODELS[0]!, size, reps, heavyMalloc, { group: 'scaling' })) (beside(tr, heavyMalloc), push(tr));
+      }
+    }
+    if (phase === 'threads') {
+      for (const threads of THREAD_COUNTS) {
+        log(`torch (glibc ${heavyMalloc.name}): MedNeXt-S k3 64³, ${threads} thread(s)`);
+        for (const tr of await runTorch(script, MODELS[0]!, 64, reps, heavyMalloc, { group: 'threads', threads })) (beside(tr, heavyMalloc), push(tr));
+      }
+    }
+  };
+  if (script) {
+    if (heavyGroups.length > 0) notes.push(`PyTorch in the ${heavyGroups.join(', ')} table(s): glibc ${heavyMalloc.name}, one run per configuration.`);
+    if (only.has('forward') || only.has('train')) notes.push("PyTorch: torch_mednext.py, same networks and input; its training step's loss is the mean of the heads' outputs (not Dice+CE), and its first timed run is not a warm-up; peak RSS is that of its whole process (forward and training).");
+    if (torchSliding) notes.push('PyTorch sliding window: bench/torch_sliding.py on torch_mednext.py\'s network, the same windows, Gaussian and float32 accumulation of softmax × Gaussian, one window to warm up, no mirroring.');
+    if (mallocs.some((m) => m.name === 'tuned')) notes.push(`glibc tuned: PyTorch run with ${Object.entries(TORCH_MALLOC[1]!.env).map(([k, v]) => `${k}=${v}`).join(' ')} (freed memory kept for reuse instead of unmapped; default glibc makes PyTorch page-fault its activations in on every pass).`);
+    notes.push('÷ PyTorch: mnxc min ÷ PyTorch min (÷ tuned: against PyTorch with glibc tuned); below 1 is faster than PyTorch.');
+  }
+
+  // Phase by phase (the 64³ rows, the case, scaling, threads), mnxc's backends then PyTorch.
+  const phaseOf = (j: Job) => (j.cases[0]!.kind === 'case' ? 'case' : (j.cases[0]!.group ?? 'main'));
+  let done = 0;
+  for (const phase of ['main', 'case', 'scaling', 'threads']) {
+    for (const job of jobs.filter((j) => phaseOf(j) === phase)) {
+      log(`[${++done}/${jobs.length}] ${job.backend}: ${job.cases.map(caseLabel).join(', ')}`);
+      for (const r of await runJob(job, reps, o.smoke ? 128 : 1024, o.maxRssMiB ?? (0.75 * totalmem()) / 2 ** 20)) {
+        const row = toRow(r);
+        push(row);
+        log(`  ${row.label}: ${row.error ? `n/a: ${row.error}` : `min ${row.min!.toFixed(3)} s, median ${row.median!.toFixed(3)} s, ${row.gflops === undefined ? '–' : row.gflops.toFixed(1)} GFLOP/s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
+      }
+    }
+    await torchPhase(phase);
   }
   const report = snapshot(false);
   save(false);

@@ -158,10 +158,14 @@ def resample_nnunet(np, data, new_shape, axis, order, order_z):
 
 
 def run_case(tm, a):
-    """The `case` row (see the module docstring); prints one JSON line."""
+    """The `case` row (see the module docstring); prints one JSON line (progress on stderr)."""
     import tempfile
     import numpy as np
     torch = tm.torch
+    t_start = time.perf_counter()
+
+    def log(text):
+        print(f"  [case torch] {text} at {time.perf_counter() - t_start:.0f} s", file=sys.stderr, flush=True)
     shape_xyz, spacing_xyz, target = a.case_shape, a.case_spacing, a.case_target
     tmp = tempfile.mkdtemp(prefix="mnxc-torch-case-")
     try:
@@ -174,6 +178,7 @@ def run_case(tm, a):
         t = time.perf_counter()
         data = read_nifti_gz(np, image)
         parts["read_s"] = time.perf_counter() - t
+        log("read: %.1f s" % parts["read_s"])
         t = time.perf_counter()
         nz = np.argwhere(data != 0)
         lo, hi = nz.min(0), nz.max(0) + 1
@@ -187,6 +192,7 @@ def run_case(tm, a):
         pre = ((pre - pre.mean()) / (pre.std() + 1e-8)).astype(np.float32)
         volume = torch.from_numpy(pre)[None]
         parts["preprocess_s"] = time.perf_counter() - t
+        log("preprocess: %.1f s" % parts["preprocess_s"])
         shape = list(pre.shape)
         net = tm.MedNeXt(1, 32, a.classes, kernel_size=a.kernel, deep_supervision=not a.no_deep_supervision,
                          do_res=True, do_res_up_down=True, **tm.VARIANTS[a.variant]).eval()
@@ -195,6 +201,7 @@ def run_case(tm, a):
         t = time.perf_counter()
         net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
         parts["load_weights_s"] = time.perf_counter() - t
+        log("load_weights: %.1f s" % parts["load_weights_s"])
         importance = gaussian_importance_map(torch, a.patch)
         grid = window_grid(shape, a.patch, a.step)
         p0, p1, p2 = a.patch
@@ -222,6 +229,7 @@ def run_case(tm, a):
                 t = time.perf_counter()
                 probabilities = torch.softmax(head(x), 0)
                 network.append(time.perf_counter() - t)
+                log("window %d: %.2f s" % (len(network), network[-1]))
                 t = time.perf_counter()
                 a0, b0, c0_ = grid[i]
                 sums[:, a0:a0 + p0, b0:b0 + p1, c0_:c0_ + p2] += probabilities * importance
@@ -240,11 +248,13 @@ def run_case(tm, a):
             mean = mean / len(combos)
             if not a.case_full:
                 parts["window_mirrored_s"] = time.perf_counter() - t
+                log("window_mirrored: %.1f s" % parts["window_mirrored_s"])
         parts["window_s"] = sorted(network)[len(network) // 2] if len(network) % 2 else sum(sorted(network)[len(network) // 2 - 1:len(network) // 2 + 1]) / 2
         parts["accumulate_s"] = sorted(accumulate)[len(accumulate) // 2] if len(accumulate) % 2 else sum(sorted(accumulate)[len(accumulate) // 2 - 1:len(accumulate) // 2 + 1]) / 2
         t = time.perf_counter()
         probabilities = torch.where(weights > 0, sums / weights, torch.zeros((), dtype=torch.float32)).numpy()
         parts["result_s"] = time.perf_counter() - t
+        log("result: %.1f s" % parts["result_s"])
         t = time.perf_counter()
         labels = None
         best = None
@@ -260,6 +270,7 @@ def run_case(tm, a):
         full[box] = labels
         write_nifti_gz(np, os.path.join(tmp, "ct.nii.gz"), full, spacing_xyz)
         parts["export_s"] = time.perf_counter() - t
+        log("export: %.1f s" % parts["export_s"])
         parts.update(windows=len(grid), shape=shape, mirrors=8, timed_windows=len(network))
         result = {"engine": f"torch {torch.__version__}", "threads": a.threads, "variant": a.variant, "kernel": a.kernel,
                   "patch": a.patch, "full": a.case_full, "parts": parts, "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
