@@ -208,6 +208,26 @@ napi_value MatMulEpilogue(napi_env env, napi_callback_info info) {
   });
 }
 
+// matmulFused(a, b, out, m, k, n, transA, transB, bias | null, prologue, epilogue, addend | null): out = epilogue(prologue(op(a))·op(b)
+// + bias), one sample; prologue 1 = x·(1 + erf(x/√2)) on a's values; epilogue 0 none, 1 GELU, 2 + addend [m, n], 3 × GELU′(addend).
+napi_value MatMulFused(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    auto a = args(env, info, 12);
+    const int64_t m = i64(env, a[3]), k = i64(env, a[4]), n = i64(env, a[5]), pro = i64(env, a[9]), e = i64(env, a[10]);
+    if (m < 1 || k < 1 || n < 1) throw Failure{"matmulFused: bad sizes"};
+    if (pro < 0 || pro > int64_t(mnxc::Prologue::Gelu2)) throw Failure{"matmulFused: unknown prologue"};
+    if (e < 0 || e > int64_t(mnxc::Epilogue::GeluGrad)) throw Failure{"matmulFused: unknown epilogue"};
+    const float* pa = f32(env, a[0], m * k, "matmulFused a");
+    const float* pb = f32(env, a[1], k * n, "matmulFused b");
+    float* pc = f32(env, a[2], m * n, "matmulFused out");
+    const float* bias = isNull(env, a[8]) ? nullptr : f32(env, a[8], n, "matmulFused bias");
+    const bool needsAddend = e == int64_t(mnxc::Epilogue::Add) || e == int64_t(mnxc::Epilogue::GeluGrad);
+    const float* addend = needsAddend ? f32(env, a[11], m * n, "matmulFused addend") : nullptr;
+    mnxc::matmul(pa, pb, pc, 1, 1, 1, m, k, n, boolean(env, a[6]), boolean(env, a[7]), bias, mnxc::Epilogue(e), addend, mnxc::Prologue(pro));
+    return undefinedValue(env);
+  });
+}
+
 // binary(op, a, b, out, shape, stridesA, stridesB)
 napi_value BinaryOp(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
@@ -473,6 +493,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmulEpilogue", nullptr, MatMulEpilogue, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matmulFused", nullptr, MatMulFused, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, BinaryOp, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"addN", nullptr, AddN, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, UnaryOp, nullptr, nullptr, nullptr, napi_default, nullptr},

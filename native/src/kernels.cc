@@ -159,25 +159,60 @@ static inline void addBiasRows(float* c, const float* bias, int64_t rows, int64_
   }
 }
 
-/** GELU in place, or + addend, on `len` contiguous outputs (the epilogue of one row block). */
+/** GELU′(x)·g, as geluGrad computes it. */
+static inline vf geluGradVec(vf x, vf g) {
+  const float invSqrt2Pi = float(0.3989422804014327);
+  return g * (0.5f * (1.0f + verf(x * float(M_SQRT1_2))) + x * vexp(-0.5f * x * x) * invSqrt2Pi);
+}
+
+/** GELU in place, + addend, or × GELU′(addend) on `len` contiguous outputs (the epilogue of one row block). */
 static void applyEpilogue(Epilogue e, float* c, const float* addend, int64_t len) {
   if (e == Epilogue::None) return;
   int64_t i = 0;
-  const auto step = [&](vf v, int64_t at) {
+  const auto step = [&](vf v, vf a) {
     if (e == Epilogue::Gelu) return 0.5f * v * (1.0f + verf(v * float(M_SQRT1_2)));
-    return v + vload(addend + at);
+    if (e == Epilogue::GeluGrad) return geluGradVec(a, v);
+    return v + a;
   };
-  for (; i + VW <= len; i += VW) vstore(c + i, step(vload(c + i), i));
+  for (; i + VW <= len; i += VW) vstore(c + i, step(vload(c + i), addend ? vload(addend + i) : vf{}));
   if (i < len) {  // the tail through a padded vector, so every element gets the same arithmetic
     float tc[VW] = {}, ta[VW] = {};
     for (int64_t j = i; j < len; j++) tc[j - i] = c[j], ta[j - i] = addend ? addend[j] : 0.0f;
-    vstore(tc, e == Epilogue::Gelu ? 0.5f * vload(tc) * (1.0f + verf(vload(tc) * float(M_SQRT1_2))) : vload(tc) + vload(ta));
+    vstore(tc, step(vload(tc), vload(ta)));
     for (int64_t j = i; j < len; j++) c[j] = tc[j - i];
   }
 }
 
+/** dst[i] = src[i]·(1 + erf(src[i]/√2)) over len values (as gelu with scale 2; dst may be src). */
+static void gelu2Into(const float* src, float* dst, int64_t len) {
+  const auto f = [](vf v) { return 1.0f * v * (1.0f + verf(v * float(M_SQRT1_2))); };
+  int64_t i = 0;
+  for (; i + VW <= len; i += VW) vstore(dst + i, f(vload(src + i)));
+  if (i < len) {
+    float t[VW] = {};
+    for (int64_t j = i; j < len; j++) t[j - i] = src[j];
+    vstore(t, f(vload(t)));
+    for (int64_t j = i; j < len; j++) dst[j] = t[j - i];
+  }
+}
+
+/**
+ * The prologue's A for a block: rows [r0, r1) and columns [k0, k1) of op(A) (A at `a`, [M, K] or [K, M] if transposed) through
+ * 2·GELU, row-major into buf ([r1 − r0, k1 − k0]).
+ */
+static void prologueBlock(const float* a, bool transA, int64_t m, int64_t k, int64_t r0, int64_t r1, int64_t k0, int64_t k1, float* buf) {
+  const int64_t kc = k1 - k0;
+  if (!transA) {
+    for (int64_t r = r0; r < r1; r++) gelu2Into(a + r * k + k0, buf + (r - r0) * kc, kc);
+    return;
+  }
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t kk = k0; kk < k1; kk++) buf[(r - r0) * kc + (kk - k0)] = a[kk * m + r];
+  gelu2Into(buf, buf, (r1 - r0) * kc);
+}
+
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t m, int64_t k, int64_t n,
-            bool transA, bool transB, const float* bias, Epilogue epilogue, const float* addend) {
+            bool transA, bool transB, const float* bias, Epilogue epilogue, const float* addend, Prologue prologue) {
   Pool& p = pool();
   const int64_t np = (n + NR - 1) / NR * NR;
   const bool pack = transB || np != n;
@@ -206,10 +241,17 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
   const int64_t mBlocks = (m + MB - 1) / MB;
   if (batch * mBlocks >= 8 || k < 1024) {
     p.parallelFor(batch * mBlocks, 1, [&](int64_t s, int64_t e) {
+      thread_local std::vector<float> buf;
+      if (prologue != Prologue::None && buf.size() < size_t(MB * k)) buf.resize(size_t(MB * k));
       for (int64_t t = s; t < e; t++) {
         const int64_t bi = t / mBlocks, i0 = (t % mBlocks) * MB;
         const int64_t i1 = std::min(m, i0 + MB);
-        gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0, i1);
+        if (prologue == Prologue::None) {
+          gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0, i1);
+        } else {  // this block's rows of op(A) through the prologue, in cache, then the product
+          prologueBlock(a + (bi % batchA) * m * k, transA, m, k, i0, i1, 0, k, buf.data());
+          gemmRows(buf.data(), k, 1, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n + i0 * n, n, 0, i1 - i0);
+        }
         // Bias and epilogue while the rows are in cache.
         addBiasRows(c + bi * m * n + i0 * n, bias, i1 - i0, n);
         applyEpilogue(epilogue, c + bi * m * n + i0 * n, addend ? addend + bi * m * n + i0 * n : nullptr, (i1 - i0) * n);
@@ -223,11 +265,21 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
   const int64_t kPart = (k + parts - 1) / parts;
   std::vector<float> partial(size_t(batch * parts * m * n), 0.0f);
   p.parallelFor(batch * parts, 1, [&](int64_t s, int64_t e) {
+    thread_local std::vector<float> buf;
+    if (prologue != Prologue::None && buf.size() < size_t(m * kPart)) buf.resize(size_t(m * kPart));
     for (int64_t t = s; t < e; t++) {
       const int64_t bi = t / parts, k0 = (t % parts) * kPart, kc = std::min(k, k0 + kPart) - k0;
       if (kc <= 0) continue;
-      gemmRows(a + (bi % batchA) * m * k + k0 * aks, ars, aks, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc,
-               partial.data() + t * m * n, n, 0, m);
+      if (prologue == Prologue::None) {
+        gemmRows(a + (bi % batchA) * m * k + k0 * aks, ars, aks, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc,
+                 partial.data() + t * m * n, n, 0, m);
+      } else if (transA) {  // this part's rows of A (contiguous) through the prologue, then the product
+        gelu2Into(a + (bi % batchA) * m * k + k0 * m, buf.data(), kc * m);
+        gemmRows(buf.data(), 1, m, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m);
+      } else {
+        prologueBlock(a + (bi % batchA) * m * k, transA, m, k, 0, m, k0, k0 + kc, buf.data());
+        gemmRows(buf.data(), kc, 1, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m);
+      }
     }
   });
   const int64_t mn = m * n;
@@ -502,25 +554,101 @@ static int64_t inputRows(const Conv3dGeom& g, const float* x, int64_t row, const
   return count;
 }
 
+/**
+ * R consecutive outputs along W of one channel vector, all K taps of each (a, b) row inside the
+ * input: the K weights stay in registers and each input vector is loaded once for the R·K
+ * products it takes part in (instead of one load of input and weight per product). Each output
+ * still sums its taps in (a, b, t) order, so the result equals the one-output loop's.
+ *   xs[j] + xOff: the input at the block's first tap; ws[j] + c: the (a, b) row's weights.
+ */
+template <int K, int R, int S>
+static inline void dwBlock(const float* const* xs, const float* const* ws, int64_t nab, int64_t xOff, int64_t c, int64_t C, vf init, float* y) {
+  vf acc[R];
+  for (int r = 0; r < R; r++) acc[r] = init;
+  for (int64_t j = 0; j < nab; j++) {
+    const float* xp = xs[j] + xOff;
+    const float* wp = ws[j] + c;
+    vf wv[K];
+    for (int t = 0; t < K; t++) wv[t] = vload(wp + t * C);
+#pragma GCC unroll 64
+    for (int i = 0; i < (R - 1) * S + K; i++) {
+      const vf xv = vload(xp + i * C);
+#pragma GCC unroll 8
+      for (int t = 0; t < K; t++) {
+        const int o = (i - t) / S;
+        if (i >= t && (i - t) % S == 0 && o < R) acc[o] += xv * wv[t];
+      }
+    }
+  }
+  for (int r = 0; r < R; r++) vstore(y + r * C, acc[r]);
+}
+
+/** Outputs [lo, hi) of a row (every tap inside the input, W stride S, dilation 1) in register blocks; returns where it stopped. */
+template <int K, int S>
+static int64_t dwRowBlocked(const float* const* xs, const float* const* ws, int64_t nab, int64_t lo, int64_t hi, int64_t pw, int64_t C,
+                            const float* bias, float* yrow) {
+  const int64_t cv = C / VW * VW;
+  int64_t ow = lo;
+  for (; ow + 8 <= hi; ow += 8)
+    for (int64_t c = 0; c < cv; c += VW) dwBlock<K, 8, S>(xs, ws, nab, (ow * S - pw) * C + c, c, C, bias ? vload(bias + c) : vf{}, yrow + ow * C + c);
+  for (; ow + 4 <= hi; ow += 4)
+    for (int64_t c = 0; c < cv; c += VW) dwBlock<K, 4, S>(xs, ws, nab, (ow * S - pw) * C + c, c, C, bias ? vload(bias + c) : vf{}, yrow + ow * C + c);
+  return ow;
+}
+
+/** Dispatch on the W kernel size and stride (3, 5, 7; 1, 2). */
+template <template <int, int> class F, typename... A>
+static int64_t byKernelStride(int64_t k, int64_t s, A... args) {
+  if (s == 1) {
+    if (k == 3) return F<3, 1>::run(args...);
+    if (k == 5) return F<5, 1>::run(args...);
+    return F<7, 1>::run(args...);
+  }
+  if (k == 3) return F<3, 2>::run(args...);
+  if (k == 5) return F<5, 2>::run(args...);
+  return F<7, 2>::run(args...);
+}
+template <int K, int S>
+struct RowBlocked {
+  static int64_t run(const float* const* xs, const float* const* ws, int64_t nab, int64_t lo, int64_t hi, int64_t pw, int64_t C, const float* bias,
+                     float* yrow) {
+    return dwRowBlocked<K, S>(xs, ws, nab, lo, hi, pw, C, bias, yrow);
+  }
+};
+
+/** The outputs [lo, hi) along W whose taps all fall inside the input (stride s, dilation 1). */
+static inline void interior(int64_t outW, int64_t inW, int64_t k, int64_t s, int64_t p, int64_t& lo, int64_t& hi) {
+  lo = std::min(outW, p > 0 ? (p + s - 1) / s : 0);
+  const int64_t last = inW - k + p;  // ow·s ≤ last
+  hi = std::max(lo, std::min(outW, last < 0 ? 0 : last / s + 1));
+}
+
 void dwConv3dForward(const Conv3dGeom& g, const float* x, const float* w, const float* bias, float* y) {
   const int64_t C = g.c, rows = g.n * g.out[0] * g.out[1];
   const int64_t kw = g.k[2], sw = g.stride[2], pw = g.padBefore[2], dw = g.dilation[2], inW = g.in[2];
+  const int64_t cv = C / VW * VW;
+  // Register blocks along W where every tap of an output is inside the input: ow in [lo, hi).
+  const bool blocked = (sw == 1 || sw == 2) && dw == 1 && cv > 0 && (kw == 3 || kw == 5 || kw == 7);
+  int64_t lo, hi;
+  interior(g.out[2], inW, kw, sw, pw, lo, hi);
   pool().parallelFor(rows, 1, [&](int64_t s, int64_t e) {
     std::vector<const float*> xrows(static_cast<size_t>(g.k[0] * g.k[1])), wrows(xrows.size());
     std::vector<int64_t> taps(xrows.size());
     for (int64_t row = s; row < e; row++) {
       const int64_t nab = inputRows(g, x, row, xrows.data(), taps.data());
       for (int64_t j = 0; j < nab; j++) wrows[size_t(j)] = w + taps[size_t(j)] * kw * C;
+      float* yrow = y + row * g.out[2] * C;
+      int64_t done = lo;  // outputs [lo, done) are finished in every channel vector
+      if (blocked) done = byKernelStride<RowBlocked>(kw, sw, (const float* const*)xrows.data(), (const float* const*)wrows.data(), nab, lo, hi, pw, C, bias, yrow);
       for (int64_t ow = 0; ow < g.out[2]; ow++) {
         const int64_t iw0 = ow * sw - pw;
         // Taps t with 0 ≤ iw0 + t·dw < inW.
         int64_t t0 = 0, t1 = kw;
         while (t0 < t1 && iw0 + t0 * dw < 0) t0++;
         while (t1 > t0 && iw0 + (t1 - 1) * dw >= inW) t1--;
-        float* yp = y + (row * g.out[2] + ow) * C;
-        // Each output accumulates in a register over its taps, in (a, b, t) order, stored once
-        // (accumulating in memory made every tap a load and a store of the channel row).
-        int64_t c = 0;
+        float* yp = yrow + ow * C;
+        // Each output accumulates in a register over its taps, in (a, b, t) order, stored once.
+        int64_t c = ow >= lo && ow < done ? cv : 0;
         for (; c + VW <= C; c += VW) {
           vf acc = bias ? vload(bias + c) : vf{};
           for (int64_t j = 0; j < nab; j++) {
@@ -550,42 +678,69 @@ static inline int64_t sourceOf(int64_t i, int64_t tap, int64_t s, int64_t p, int
 }
 
 void dwConv3dBackpropInput(const Conv3dGeom& g, const float* dy, const float* w, float* dx) {
-  const int64_t C = g.c, rows = g.n * g.in[0] * g.in[1];
-  const int64_t kAll = g.k[0] * g.k[1] * g.k[2];
+  const int64_t C = g.c;
+  if (g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1) {
+    // With stride 1 the adjoint is a convolution of dy with the filter reversed along every
+    // axis, padded by (k − 1)·d − p: dx[i] = Σ_t dy[i + p − t·d]·w[t] = Σ_t' dy[i − p' + t'·d]·w[k − 1 − t'].
+    Conv3dGeom f = g;
+    for (int i = 0; i < 3; i++) {
+      f.in[i] = g.out[i];
+      f.out[i] = g.in[i];
+      f.padBefore[i] = (g.k[i] - 1) * g.dilation[i] - g.padBefore[i];
+    }
+    std::vector<float> flipped(size_t(g.k[0] * g.k[1] * g.k[2] * C));
+    for (int64_t a = 0; a < g.k[0]; a++)
+      for (int64_t b = 0; b < g.k[1]; b++)
+        for (int64_t t = 0; t < g.k[2]; t++)
+          std::memcpy(flipped.data() + ((a * g.k[1] + b) * g.k[2] + t) * C,
+                      w + (((g.k[0] - 1 - a) * g.k[1] + (g.k[1] - 1 - b)) * g.k[2] + (g.k[2] - 1 - t)) * C, sizeof(float) * C);
+    dwConv3dForward(f, dy, flipped.data(), nullptr, dx);
+    return;
+  }
+  // Strided: per input row the (a, b) taps that reach it (the dy and filter rows), and per input
+  // column the (ow, t) taps, the same for every row (computed once).
+  const int64_t rows = g.n * g.in[0] * g.in[1], kw = g.k[2];
+  std::vector<int64_t> colStart(size_t(g.in[2] + 1)), colOw, colT;
+  for (int64_t iw = 0; iw < g.in[2]; iw++) {
+    colStart[size_t(iw)] = int64_t(colOw.size());
+    for (int64_t t = 0; t < kw; t++) {
+      const int64_t ow = sourceOf(iw, t, g.stride[2], g.padBefore[2], g.dilation[2], g.out[2]);
+      if (ow < 0) continue;
+      colOw.push_back(ow * C);
+      colT.push_back(t * C);
+    }
+  }
+  colStart[size_t(g.in[2])] = int64_t(colOw.size());
   pool().parallelFor(rows, 1, [&](int64_t s, int64_t e) {
-    std::vector<const float*> ds(static_cast<size_t>(kAll)), ws(static_cast<size_t>(kAll));
+    std::vector<const float*> ds(static_cast<size_t>(g.k[0] * g.k[1])), ws(ds.size());
     for (int64_t row = s; row < e; row++) {
       const int64_t nn = row / (g.in[0] * g.in[1]), id = (row / g.in[1]) % g.in[0], ih = row % g.in[1];
-      for (int64_t iw = 0; iw < g.in[2]; iw++) {
-        // The taps that reach this input voxel, in (a, b, t) order.
-        int64_t taps = 0;
-        for (int64_t a = 0; a < g.k[0]; a++) {
-          const int64_t od = sourceOf(id, a, g.stride[0], g.padBefore[0], g.dilation[0], g.out[0]);
-          if (od < 0) continue;
-          for (int64_t b = 0; b < g.k[1]; b++) {
-            const int64_t oh = sourceOf(ih, b, g.stride[1], g.padBefore[1], g.dilation[1], g.out[1]);
-            if (oh < 0) continue;
-            const float* dyrow = dy + ((nn * g.out[0] + od) * g.out[1] + oh) * g.out[2] * C;
-            const float* wrow = w + (a * g.k[1] + b) * g.k[2] * C;
-            for (int64_t t = 0; t < g.k[2]; t++) {
-              const int64_t ow = sourceOf(iw, t, g.stride[2], g.padBefore[2], g.dilation[2], g.out[2]);
-              if (ow < 0) continue;
-              ds[size_t(taps)] = dyrow + ow * C;
-              ws[size_t(taps)] = wrow + t * C;
-              taps++;
-            }
-          }
+      // The (a, b) taps that reach this input row, in order.
+      int64_t nab = 0;
+      for (int64_t a = 0; a < g.k[0]; a++) {
+        const int64_t od = sourceOf(id, a, g.stride[0], g.padBefore[0], g.dilation[0], g.out[0]);
+        if (od < 0) continue;
+        for (int64_t b = 0; b < g.k[1]; b++) {
+          const int64_t oh = sourceOf(ih, b, g.stride[1], g.padBefore[1], g.dilation[1], g.out[1]);
+          if (oh < 0) continue;
+          ds[size_t(nab)] = dy + ((nn * g.out[0] + od) * g.out[1] + oh) * g.out[2] * C;
+          ws[size_t(nab++)] = w + (a * g.k[1] + b) * kw * C;
         }
+      }
+      for (int64_t iw = 0; iw < g.in[2]; iw++) {
+        const int64_t q0 = colStart[size_t(iw)], q1 = colStart[size_t(iw + 1)];
         float* dxp = dx + (row * g.in[2] + iw) * C;
         int64_t c = 0;
         for (; c + VW <= C; c += VW) {
           vf acc{};
-          for (int64_t j = 0; j < taps; j++) acc += vload(ds[size_t(j)] + c) * vload(ws[size_t(j)] + c);
+          for (int64_t j = 0; j < nab; j++)
+            for (int64_t q = q0; q < q1; q++) acc += vload(ds[size_t(j)] + colOw[size_t(q)] + c) * vload(ws[size_t(j)] + colT[size_t(q)] + c);
           vstore(dxp + c, acc);
         }
         for (; c < C; c++) {
           float acc = 0.0f;
-          for (int64_t j = 0; j < taps; j++) acc += ds[size_t(j)][c] * ws[size_t(j)][c];
+          for (int64_t j = 0; j < nab; j++)
+            for (int64_t q = q0; q < q1; q++) acc += ds[size_t(j)][colOw[size_t(q)] + c] * ws[size_t(j)][colT[size_t(q)] + c];
           dxp[c] = acc;
         }
       }
@@ -593,11 +748,57 @@ void dwConv3dBackpropInput(const Conv3dGeom& g, const float* dy, const float* w,
   });
 }
 
+/**
+ * The filter gradient of R consecutive outputs along W of one channel vector against one (a, b)
+ * input row (all K taps inside it): the K sums stay in registers and each dy and input vector is
+ * loaded once. Adds the R-output sums to acc[t·C + c].
+ */
+template <int K, int R, int S>
+static inline void dwFilterBlock(const float* xp, const float* dyp, int64_t C, vf* sums) {
+  vf dv[R];
+  for (int r = 0; r < R; r++) dv[r] = vload(dyp + r * C);
+#pragma GCC unroll 64
+  for (int i = 0; i < (R - 1) * S + K; i++) {
+    const vf xv = vload(xp + i * C);
+#pragma GCC unroll 8
+    for (int t = 0; t < K; t++) {
+      const int o = (i - t) / S;
+      if (i >= t && (i - t) % S == 0 && o < R) sums[t] += xv * dv[o];
+    }
+  }
+}
+
+/** Filter-gradient sums of the outputs [lo, hi) of one row against one (a, b) input row, per channel vector, added to arow. Returns where it stopped. */
+template <int K, int S>
+static int64_t dwFilterRow(const float* xrow, const float* dyrow, float* arow, int64_t lo, int64_t hi, int64_t pw, int64_t C) {
+  const int64_t cv = C / VW * VW;
+  const int64_t end = lo + (hi - lo) / 8 * 8;
+  if (end == lo) return lo;
+  for (int64_t c = 0; c < cv; c += VW) {
+    vf sums[K];
+    for (int t = 0; t < K; t++) sums[t] = vf{};
+    for (int64_t ow = lo; ow < end; ow += 8) dwFilterBlock<K, 8, S>(xrow + (ow * S - pw) * C + c, dyrow + ow * C + c, C, sums);
+    for (int t = 0; t < K; t++) vstore(arow + t * C + c, vload(arow + t * C + c) + sums[t]);
+  }
+  return end;
+}
+template <int K, int S>
+struct FilterRow {
+  static int64_t run(const float* xrow, const float* dyrow, float* arow, int64_t lo, int64_t hi, int64_t pw, int64_t C) {
+    return dwFilterRow<K, S>(xrow, dyrow, arow, lo, hi, pw, C);
+  }
+};
+
 void dwConv3dBackpropFilter(const Conv3dGeom& g, const float* x, const float* dy, float* dw, float* db) {
   const int64_t C = g.c, rows = g.n * g.out[0] * g.out[1];
   const int64_t taps = g.k[0] * g.k[1] * g.k[2], per = (taps + 1) * C;
   const int64_t parts = std::min<int64_t>(rows, 64);  // a function of the shape only
   const int64_t rPart = (rows + parts - 1) / parts;
+  const int64_t kw = g.k[2], pw = g.padBefore[2], cv = C / VW * VW;
+  const int64_t sw = g.stride[2];
+  const bool blocked = (sw == 1 || sw == 2) && g.dilation[2] == 1 && cv > 0 && (kw == 3 || kw == 5 || kw == 7);
+  int64_t lo, hi;
+  interior(g.out[2], g.in[2], kw, sw, pw, lo, hi);
   std::vector<float> partial(size_t(parts * per), 0.0f);
   pool().parallelFor(parts, 1, [&](int64_t s, int64_t e) {
     std::vector<const float*> xrows(static_cast<size_t>(g.k[0] * g.k[1]));
@@ -607,15 +808,25 @@ void dwConv3dBackpropFilter(const Conv3dGeom& g, const float* x, const float* dy
       float* accB = acc + taps * C;
       for (int64_t row = q * rPart; row < std::min(rows, (q + 1) * rPart); row++) {
         const int64_t nab = inputRows(g, x, row, xrows.data(), abTaps.data());
-        for (int64_t ow = 0; ow < g.out[2]; ow++) {
-          const float* dyp = dy + (row * g.out[2] + ow) * C;
-          for (int64_t c = 0; c < C; c++) accB[c] += dyp[c];
+        const float* dyrow = dy + row * g.out[2] * C;
+        int64_t done = lo;  // outputs [lo, done) of this row are summed in every channel vector
+        if (blocked) {
           for (int64_t j = 0; j < nab; j++) {
-            float* arow = acc + abTaps[size_t(j)] * g.k[2] * C;
-            for (int64_t t = 0; t < g.k[2]; t++) {
-              const int64_t iw = ow * g.stride[2] - g.padBefore[2] + t * g.dilation[2];
+            float* arow = acc + abTaps[size_t(j)] * kw * C;
+            done = byKernelStride<FilterRow>(kw, sw, xrows[size_t(j)], dyrow, arow, lo, hi, pw, C);
+          }
+        }
+        for (int64_t ow = 0; ow < g.out[2]; ow++) {
+          const float* dyp = dyrow + ow * C;
+          for (int64_t c = 0; c < C; c++) accB[c] += dyp[c];
+          const int64_t c0 = ow >= lo && ow < done ? cv : 0;  // channels still to do for this output
+          if (c0 == C) continue;
+          for (int64_t j = 0; j < nab; j++) {
+            float* arow = acc + abTaps[size_t(j)] * kw * C;
+            for (int64_t t = 0; t < kw; t++) {
+              const int64_t iw = ow * g.stride[2] - pw + t * g.dilation[2];
               if (iw < 0 || iw >= g.in[2]) continue;
-              madd(arow + t * C, dyp, xrows[size_t(j)] + iw * C, C);
+              madd(arow + t * C + c0, dyp + c0, xrows[size_t(j)] + iw * C + c0, C - c0);
             }
           }
         }

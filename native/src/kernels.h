@@ -9,15 +9,21 @@ namespace mnxc {
 
 constexpr int kMaxRank = 8;
 
-/** What the product does to each block of rows while it is in cache: nothing, exact GELU, or + addend [batch, M, N]. */
-enum class Epilogue { None = 0, Gelu = 1, Add = 2 };
+/**
+ * What the product does to each block of rows while it is in cache: nothing, exact GELU, + addend [batch, M, N], or × GELU′(addend)
+ * (addend [batch, M, N]: GELU's input; the product is the gradient of GELU's output).
+ */
+enum class Epilogue { None = 0, Gelu = 1, Add = 2, GeluGrad = 3 };
+/** What the product does to A's values before multiplying: nothing, or x·(1 + erf(x/√2)) = 2·GELU(x) (A is read once, never written). */
+enum class Prologue { None = 0, Gelu2 = 1 };
 
 /**
  * C[b] = op(A[b])·op(B[b]) (+ bias [N] on every row if not null); A is [batchA, M, K] ([batchA, K, M] if transA), B [batchB, K, N]
  * ([batchB, N, K] if transB); batch b uses A[b % batchA], B[b % batchB]. Then the epilogue, row block by row block.
  */
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t m, int64_t k, int64_t n,
-            bool transA, bool transB, const float* bias = nullptr, Epilogue epilogue = Epilogue::None, const float* addend = nullptr);
+            bool transA, bool transB, const float* bias = nullptr, Epilogue epilogue = Epilogue::None, const float* addend = nullptr,
+            Prologue prologue = Prologue::None);
 
 enum class Binary { Add, Sub, Mul, Div, Max, Min, SquaredDifference, Pow };
 /** out[i] = op(a[i·sa], b[i·sb]) over `shape` (rank ≤ kMaxRank) with element strides sa, sb (0 where broadcast). */

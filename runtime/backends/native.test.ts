@@ -519,7 +519,7 @@ describe.skipIf(why !== null)('native GroupNorm and fused pointwise ops = the JS
       tf.dispose([x, w]);
       return p.kernelNames;
     };
-    expect(await kernels('native')).toEqual(expect.arrayContaining(['MnxcGroupNormStats', 'MnxcChannelAffine', 'MnxcMatMulBias', 'MnxcGelu']));
+    expect(await kernels('native')).toEqual(expect.arrayContaining(['MnxcGroupNormStats', 'MnxcChannelAffine', 'MnxcMatMulBias', 'MnxcMatMulFused']));
     expect((await kernels('cpu')).filter((k) => k.startsWith('Mnxc'))).toEqual([]);
     expect(Math.abs((native[0] as number) - (cpu[0] as number)) / Math.abs(cpu[0] as number)).toBeLessThan(1e-5);
     for (let i = 1; i < cpu.length; i++) {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { assertDepthwiseFilter, assertRank5, triple, validOut } from '../../ops/spatial.js';
 import { groupNormPlan } from '../../kernels/group-norm.js';
 import type { Geometry } from './cpu-kernels.js';
-import { CHANNEL_AFFINE, DW3D, DW3D_FILTER, DW3D_INPUT, GELU, GELU_GRAD, GN_GRAD, GN_STATS, MATMUL_BIAS } from './own-kernels.js';
+import { CHANNEL_AFFINE, DW3D, DW3D_FILTER, DW3D_INPUT, EPILOGUE_GELU_GRAD, GELU, GELU_GRAD, GN_GRAD, GN_STATS, MATMUL_BIAS, MATMUL_FUSED, PROLOGUE_GELU2 } from './own-kernels.js';
 
 /**
  * Ops with their gradients over the native kernels: the 3-D depthwise convolutions (plain and
@@ -179,6 +179,7 @@ export function nativeGeluPointwise(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor):
   if (shape[shape.length - 1] !== ci) throw new Error(`geluPointwise: weight [${w.shape}] does not fit input [${shape}]`);
   const voxels = x.size / ci;
   const outShape = [...shape.slice(0, -1), co];
+  if (tf.getKernel(MATMUL_FUSED, 'native')) return geluPointwiseFused(x, w, b, voxels, outShape);
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xs, ws, bs] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor];
     (args[3] as tf.GradSaveFunc)([xs, ws]);
@@ -200,6 +201,37 @@ export function nativeGeluPointwise(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor):
         const dh = tf.matMul(dy2, sw, false, true);
         const dx = run(GELU_GRAD, { x: x2, dy: dh }) as tf.Tensor;
         dh.dispose();
+        return [tf.reshape(dx, shape), dw, db];
+      },
+    };
+  });
+  return tf.tidy(() => op(f32(x), f32(w) as tf.Tensor2D, f32(b)));
+}
+
+/**
+ * nativeGeluPointwise with GELU inside the products, so the expanded activation 2·GELU(x) is never
+ * written out: forward prologue(x)·(½W) + b; backward dW = ½·prologue(x)ᵀ·dy and dx = (dy·Wᵀ) ×
+ * GELU′(x) as the product's epilogue. The same arithmetic as the separate passes, value for value.
+ */
+function geluPointwiseFused(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor, voxels: number, outShape: number[]): tf.Tensor {
+  const shape = x.shape;
+  const [ci, co] = w.shape;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xs, ws, bs] = args as [tf.Tensor, tf.Tensor2D, tf.Tensor];
+    (args[3] as tf.GradSaveFunc)([xs, ws]);
+    const attrs = { transposeA: false, transposeB: false, prologue: PROLOGUE_GELU2, epilogue: 0 };
+    const y = run(MATMUL_FUSED, { a: tf.reshape(xs, [voxels, ci]), b: tf.mul(ws, 0.5), bias: tf.reshape(bs, [co]) }, attrs) as tf.Tensor;
+    return {
+      value: tf.reshape(y, outShape),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as [tf.Tensor, tf.Tensor2D];
+        const x2 = tf.reshape(sx, [voxels, ci]);
+        const dy2 = tf.reshape(dy, [voxels, co]) as tf.Tensor2D;
+        const dwTwice = run(MATMUL_FUSED, { a: x2, b: dy2 }, { transposeA: true, transposeB: false, prologue: PROLOGUE_GELU2, epilogue: 0 }) as tf.Tensor;
+        const dw = tf.mul(dwTwice, 0.5);
+        dwTwice.dispose();
+        const db = tf.reshape(tf.sum(dy2, 0), bs.shape);
+        const dx = run(MATMUL_FUSED, { a: dy2, b: sw, addend: x2 }, { transposeA: false, transposeB: true, prologue: 0, epilogue: EPILOGUE_GELU_GRAD }) as tf.Tensor;
         return [tf.reshape(dx, shape), dw, db];
       },
     };

@@ -19,6 +19,11 @@ export const MATMUL_BIAS = 'MnxcMatMulBias';
 export const GN_STATS = GROUP_NORM_STATS;
 export const CHANNEL_AFFINE = 'MnxcChannelAffine';
 export const GN_GRAD = 'MnxcGroupNormGrad';
+/** epilogue(prologue(op(a))·op(b) + bias): registered only when the addon has `matmulFused`. */
+export const MATMUL_FUSED = 'MnxcMatMulFused';
+/** MATMUL_FUSED's prologue and epilogue codes (native/src/kernels.h). */
+export const PROLOGUE_GELU2 = 1;
+export const EPILOGUE_GELU_GRAD = 3;
 
 /** attrs of the GroupNorm kernels: x is [n, v, c] (any shape of that size), groups of c/groups channels. */
 interface GnAttrs {
@@ -32,7 +37,27 @@ interface GnAttrs {
 export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info | Info[]> {
   const geom = (attrs: Args['attrs']) => (attrs as { geometry: Geometry }).geometry;
   const shapes = (g: Geometry) => ({ x: [g[0]!, g[2]!, g[3]!, g[4]!, g[1]!], y: [g[0]!, g[5]!, g[6]!, g[7]!, g[1]!] });
+  const fused = n.matmulFused?.bind(n);
+  const fusedKernels: Record<string, (args: Args) => Info> = {};
+  if (fused) {
+    // inputs a, b[, bias [N]][, addend [M, N]] (2-D) → epilogue(prologue(op(a))·op(b) + bias); attrs transposeA, transposeB, prologue, epilogue
+    fusedKernels[MATMUL_FUSED] = ({ inputs, backend, attrs }) => {
+      const { transposeA, transposeB, prologue, epilogue } = attrs as { transposeA: boolean; transposeB: boolean; prologue: 0 | 1; epilogue: 0 | 1 | 2 | 3 };
+      const { a, b, bias, addend } = inputs as { a: Info; b: Info; bias?: Info; addend?: Info };
+      const m = transposeA ? a.shape[1]! : a.shape[0]!, k = transposeA ? a.shape[0]! : a.shape[1]!;
+      const kb = transposeB ? b.shape[1]! : b.shape[0]!, nn = transposeB ? b.shape[0]! : b.shape[1]!;
+      const fits = a.shape.length === 2 && b.shape.length === 2 && k === kb && (!bias || size(bias.shape) === nn) && (!addend || size(addend.shape) === m * nn);
+      if (!fits || ((epilogue === 2 || epilogue === 3) && !addend)) {
+        throw new Error(`${MATMUL_FUSED}: shapes [${a.shape}] × [${b.shape}]${bias ? ` + [${bias.shape}]` : ''}${addend ? `, addend [${addend.shape}]` : ''} do not fit`);
+      }
+      const out = new Float32Array(m * nn);
+      const f = (t: Info | undefined) => (t ? values(backend, t) : null);
+      fused(values(backend, a), values(backend, b), out, m, k, nn, transposeA, transposeB, f(bias), prologue, epilogue, f(addend));
+      return backend.makeTensorInfo([m, nn], 'float32', out);
+    };
+  }
   return {
+    ...fusedKernels,
     // inputs x, filter[, bias] → y
     [DW3D]: ({ inputs, backend, attrs }) => {
       const g = geom(attrs);
