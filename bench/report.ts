@@ -112,10 +112,10 @@ function engines(rows: Row[]): string[] {
   return [...seen.filter((b) => !b.startsWith('torch')), ...seen.filter((b) => b.startsWith('torch'))];
 }
 
-/** Seconds, with minutes past two of them. */
+/** Seconds, with minutes past two of them and hours past two of those. */
 function long(v: number | undefined): string {
   if (v === undefined) return '';
-  return v >= 120 ? `${(v / 60).toFixed(1)} min` : seconds(v);
+  return v >= 7200 ? `${(v / 3600).toFixed(1)} h` : v >= 120 ? `${(v / 60).toFixed(1)} min` : seconds(v);
 }
 
 /** The `case` table: measured parts per engine, then the computed and measured totals. */
