@@ -10,6 +10,7 @@ import '@tensorflow/tfjs'; // registers the gradients of the built-in ops
 import { compileFile } from '../compiler/compile.js';
 import type { IRModel } from '../ir/types.js';
 import { summarize } from '../compiler/emit/summary.js';
+import type { CaseWorkload } from './case.js';
 import { MEDNEXT_DS_WEIGHTS } from '../runtime/data/plan/plans.js';
 import { gaussianImportanceMap, modelWindowPredictor, predictSlidingWindow, windowGrid } from '../runtime/infer/index.js';
 import { buildModel } from '../runtime/model/model.js';
@@ -39,6 +40,16 @@ export interface CaseSpec {
   reps?: number;
   /** 2 for a 2-D model (input size² instead of size³). */
   dims?: 2 | 3;
+  /** Rows that repeat a main row's configuration for another table: `scaling`, `threads`. */
+  group?: string;
+  /** Threads the backend may use (bench/run.ts sets them in the child's environment); default: all. */
+  threads?: number;
+  /** The `case` row (bench/case.ts): the scan and network (default CT_CASE), measured in parts or in full. */
+  workload?: Partial<CaseWorkload>;
+  mode?: 'parts' | 'full';
+  /** Parts: windows timed without mirroring (default 2), and whether one mirrored window is timed (default true). */
+  timedWindows?: number;
+  mirror?: boolean;
 }
 
 export interface PreparedCase {
@@ -67,6 +78,7 @@ export const CASE_TITLES: Record<string, string> = {
   forward: 'forward',
   train: 'train step',
   sliding: 'sliding window',
+  case: 'case',
   pointwise: '1×1×1 conv C→2C (matMul)',
   pointwise_fwd_bwd: '1×1×1 conv C→2C, fwd+bwd',
   depthwise3: 'depthwise 3³ conv',

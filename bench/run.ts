@@ -2,8 +2,9 @@
  * `npm run bench`: MedNeXt on every TF.js backend present, against PyTorch in the same run.
  *
  *   npm run bench -- [--full] [--backends tensorflow,native,wasm,cpu] [--reps N] [--json] [--compare FILE]
- *                    [--only forward,train,sliding,ops,baselines] [--cpu-models] [--no-torch] [--torch-malloc default|tuned|both]
- *                    [--smoke] [--max-rss MiB]
+ *                    [--only forward,train,sliding,ops,case,baselines,scaling,threads] [--scaling] [--case-full]
+ *                    [--cpu-models] [--no-torch] [--torch-malloc default|tuned|both] [--smoke] [--max-rss MiB]
+ *                    [--save FILE] [--render FILE]
  *
  * Rows: MedNeXt-S k3 and B k5, nnU-Net's plain U-Net (examples/nnunet.mnx's default, the
  * 6-stage 3d_fullres network) and its ResEnc M (examples/resenc.mnx --variant M), all with deep
@@ -17,27 +18,56 @@
  * bench/torch_mednext.py (MNXC_TORCH_BENCH overrides) times the same networks, and
  * bench/torch_sliding.py runs the same sliding window on its network, each twice: with glibc's
  * defaults and with glibc tuned to keep freed memory (TORCH_MALLOC; --torch-malloc picks one).
+ * The `case` row (bench/case.ts) is what a user waits for: `mnxc predict`'s steps on a CT-sized scan
+ * (512×512×200 int16 at 0.8×0.8×2.5 mm → 1 mm, MedNeXt-S k3, patch 128³, step 0.5), each part
+ * measured once, the 1- and 5-fold totals with and without mirroring computed from them and
+ * labelled so; --case-full also measures the whole case for one fold without mirroring. PyTorch
+ * runs the same (bench/torch_sliding.py --case, nnU-Net's resampling and export). The case row runs
+ * on tensorflow and native unless --backends names others. --scaling adds the `scaling` group
+ * (MedNeXt-S k3 forward and training step at 32³, 64³, 96³, 128³: time and peak RSS against
+ * voxels) and the `threads` group (64³ on 1 and on 2 threads), for mnxc and PyTorch side by side.
+ * --save FILE writes the report (as --json) after every row, so a run stopped early keeps what it
+ * measured (marked PARTIAL); --render FILE prints the tables of such a file.
  * A child passing --max-rss MiB resident (default 75% of memory) is stopped and reported.
  * --smoke runs everything on examples/tiny.mnx at toy sizes in one child (for the test suite).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../runtime/io/atomic.js';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { OP_CASES, type CaseSpec } from './cases.js';
+import { CT_CASE, caseTotal, type CaseParts } from './case.js';
+import { OP_CASES, type CaseSpec, type Triple } from './cases.js';
 import { RESULT_MARK, type CaseResult } from './child.js';
-import { asReport, caseLabel, renderComparison, renderTable, type Report, type Row } from './report.js';
+import { asReport, caseLabel, renderComparison, renderTable, type CaseTotal, type Report, type Row } from './report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BACKENDS = ['tensorflow', 'native', 'wasm', 'cpu'];
-const GROUPS = ['forward', 'train', 'sliding', 'ops', 'baselines'];
-/** What runs without --only: the baselines group is asked for by name (minutes per backend). */
-const DEFAULT_GROUPS = ['forward', 'train', 'sliding', 'ops'];
+const GROUPS = ['forward', 'train', 'sliding', 'ops', 'case', 'baselines', 'scaling', 'threads'];
+/** What runs without --only: the baselines, scaling and threads groups are asked for by name (minutes per backend; --scaling runs the last two). */
+const DEFAULT_GROUPS = ['forward', 'train', 'sliding', 'ops', 'case'];
+/** The backends the case, scaling and threads groups run on (wasm and cpu would take hours). */
+const HEAVY_BACKENDS = ['tensorflow', 'native'];
+
+/** --scaling: cube edges of the forward and training-step rows (MedNeXt-S k3). */
+export const SCALING_SIZES = [32, 64, 96, 128];
+/** The threading rows: MedNeXt-S k3 forward and training step at 64³ on 1 and on 2 threads. */
+export const THREAD_COUNTS = [1, 2];
 
 /**
- * The MedNeXt paper's baselines (--only baselines; not in the default run): forward of each
+ * Environment that holds a child to `threads` threads: the native addon's pool, TensorFlow's intra-
+ * and inter-op pools and OpenMP (oneDNN), and PyTorch (torch_mednext.py --threads).
+ */
+export function threadEnv(threads: number | undefined): Record<string, string> {
+  if (threads === undefined) return {};
+  const n = String(threads);
+  return { MNXC_NATIVE_THREADS: n, TF_NUM_INTRAOP_THREADS: n, TF_NUM_INTEROP_THREADS: n, OMP_NUM_THREADS: n };
+}
+
+/**
+ * The MedNeXt paper's baselines (--only baselines; not in the default run; tensorflow and native): forward of each
  * paper configuration at 1×1×96³ (TransUNet: 1×1×224², its paper size), random weights.
  */
 export const BASELINE_CASES: CaseSpec[] = [
@@ -61,6 +91,10 @@ export interface BenchOptions {
   torchMalloc?: 'default' | 'tuned' | 'both';
   /** A child whose resident memory passes this is stopped (default 75% of the machine's memory). */
   maxRssMiB?: number;
+  /** Write the report (JSON) here after every row, and at the end. */
+  savePath?: string;
+  /** The case row: measure the whole `predictCases` for one fold without mirroring too (tens of minutes). */
+  caseFull?: boolean;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
 }
@@ -96,6 +130,26 @@ function slidingCase(): CaseSpec {
   return { ...modelCase('sliding', MODELS[0]!, 64), volume: [160, 160, 96], patch: [64, 64, 64], reps: 1 };
 }
 
+/** The `case` row (bench/case.ts's CT_CASE); smoke: examples/tiny.mnx on a 24×24×10 scan at 1.25×1.25×3 mm → 1.25 mm, patch 16³. */
+export function caseRow(mode: 'parts' | 'full', smoke = false): CaseSpec {
+  if (smoke) {
+    const set = ['n_classes=3'];
+    const workload = { shape: [24, 24, 10] as Triple, spacing: [1.25, 1.25, 3] as Triple, target: 1.25, patch: 16, spec: 'examples/tiny.mnx', variant: undefined, set };
+    return { kind: 'case', spec: 'examples/tiny.mnx', set, size: 16, mode, workload, timedWindows: 1, mirror: mode === 'parts', reps: 1 };
+  }
+  const w = CT_CASE;
+  return { kind: 'case', spec: w.spec, variant: w.variant, set: w.set, size: w.patch, mode, timedWindows: 2, mirror: mode === 'parts', reps: 1 };
+}
+
+/** The scaling and threading rows' model cases (group-tagged so their labels differ from the main rows'). */
+export function scalingCase(kind: 'forward' | 'train', size: number): CaseSpec {
+  return { ...modelCase(kind, MODELS[0]!, size), group: 'scaling' };
+}
+
+export function threadCase(kind: 'forward' | 'train', threads: number, size = 64): CaseSpec {
+  return { ...modelCase(kind, MODELS[0]!, size), group: 'threads', threads };
+}
+
 /** Every configuration to run, grouped into child processes. */
 export function planJobs(o: BenchOptions): Job[] {
   const only = new Set(o.only ?? DEFAULT_GROUPS);
@@ -106,8 +160,17 @@ export function planJobs(o: BenchOptions): Job[] {
       ...(['forward', 'train'] as const).filter((k) => only.has(k)).map((kind) => ({ kind, ...tiny })),
       ...(only.has('sliding') ? [{ kind: 'sliding', ...tiny, volume: [24, 24, 20] as CaseSpec['volume'], patch: [16, 16, 16] as CaseSpec['patch'] }] : []),
       ...(only.has('ops') ? OP_CASES.map((kind) => ({ kind, size: 8, channels: 4 })) : []),
+      ...(only.has('scaling') ? [16, 32].flatMap((size) => (['forward', 'train'] as const).map((kind) => ({ kind, ...tiny, size, group: 'scaling' }))) : []),
     ];
-    return backends.map((backend) => ({ backend, cases }));
+    const jobs = backends.map((backend) => ({ backend, cases }));
+    // Each in its own child: threads are set per process, and the case row's peak RSS is its own.
+    for (const backend of backends) {
+      if (only.has('threads')) for (const threads of THREAD_COUNTS) jobs.push({ backend, cases: [{ kind: 'forward', ...tiny, group: 'threads', threads }] });
+      // the case row only when --only names it (it is several children's worth of work)
+      if (o.only?.includes('case')) jobs.push({ backend, cases: [caseRow('parts', true)] });
+      if (o.only?.includes('case') && o.caseFull) jobs.push({ backend, cases: [caseRow('full', true)] });
+    }
+    return jobs.filter((j) => j.cases.length > 0);
   }
   const size = o.full ? 128 : 64;
   const jobs: Job[] = [];
@@ -125,17 +188,26 @@ export function planJobs(o: BenchOptions): Job[] {
       if (only.has('sliding')) jobs.push({ backend, cases: [slidingCase()] });
     }
     if (only.has('ops')) for (const kind of OP_CASES) jobs.push({ backend, cases: [{ kind, size: 64, channels: 32 }] });
-    if (only.has('baselines') && models) for (const c of BASELINE_CASES) jobs.push({ backend, cases: [c] });
+    // The heavy groups (minutes per row at these sizes; hours on wasm and cpu): tensorflow and native only.
+    const heavy = HEAVY_BACKENDS.includes(backend);
+    if (only.has('baselines') && heavy) for (const c of BASELINE_CASES) jobs.push({ backend, cases: [c] });
+    if (only.has('case') && heavy) {
+      jobs.push({ backend, cases: [caseRow('parts')] });
+      if (o.caseFull) jobs.push({ backend, cases: [caseRow('full')] });
+    }
+    if (only.has('scaling') && heavy) for (const size of SCALING_SIZES) for (const kind of ['forward', 'train'] as const) jobs.push({ backend, cases: [scalingCase(kind, size)] });
+    if (only.has('threads') && heavy) for (const threads of THREAD_COUNTS) for (const kind of ['forward', 'train'] as const) jobs.push({ backend, cases: [threadCase(kind, threads)] });
   }
   return jobs;
 }
 
 /** Runs one child; resolves with its results (an error row per case when it dies without any). */
 function runJob(job: Job, reps: number, peakSize: number, maxRssMiB: number): Promise<CaseResult[]> {
+  const threads = job.cases.find((c) => c.threads !== undefined)?.threads;
   const args = ['--import', 'tsx', join(ROOT, 'bench', 'child.ts'), '--backend', job.backend, '--reps', String(reps), '--peak-size', String(peakSize)];
   for (const c of job.cases) args.push('--case', JSON.stringify(c));
   return new Promise((done) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' } });
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2', ...threadEnv(threads) } });
     let out = '';
     let err = '';
     let overLimit = 0;
@@ -185,8 +257,14 @@ function toRow(r: CaseResult & { peakGflops?: number }): Row {
   const label = caseLabel(r.case);
   const row: Row = { key: `${label} @ ${r.backend}`, label, backend: r.backend, case: r.case };
   if (r.error) return { ...row, error: r.error };
+  if (r.case.kind === 'case') return { ...row, seconds: r.seconds, min: r.min, median: r.median, peakRssMiB: r.peakRssMiB, cpuSeconds: r.cpuSeconds, info: r.info, ...(r.parts ? { parts: r.parts, totals: caseTotals(r.parts) } : {}) };
   const gflops = r.flops! / r.min! / 1e9;
-  return { ...row, seconds: r.seconds, min: r.min, median: r.median, flops: r.flops, gflops, peakGflops: r.peakGflops, sharePeak: r.peakGflops ? gflops / r.peakGflops : undefined, peakRssMiB: r.peakRssMiB, info: r.info };
+  return { ...row, seconds: r.seconds, min: r.min, median: r.median, flops: r.flops, gflops, peakGflops: r.peakGflops, sharePeak: r.peakGflops ? gflops / r.peakGflops : undefined, peakRssMiB: r.peakRssMiB, cpuSeconds: r.cpuSeconds, info: r.info };
+}
+
+/** The case row's totals, computed from its measured parts: 1 and 5 folds, without and with mirroring. */
+export function caseTotals(p: CaseParts): CaseTotal[] {
+  return [1, 5].flatMap((folds) => [false, true].filter((mirror) => !mirror || p.window_mirrored_s !== undefined).map((mirror) => ({ folds, mirror, seconds: caseTotal(p, folds, mirror) })));
 }
 
 /**
@@ -221,9 +299,9 @@ function torchScript(): { script: string } | { why: string } {
  * Runs a PyTorch benchmark script with `malloc`'s environment; resolves to its last stdout line
  * parsed as JSON, or to the reason it printed none (its last stderr line).
  */
-function runPython(args: string[], malloc: TorchMalloc, script: string): Promise<{ json: unknown } | { error: string }> {
+function runPython(args: string[], malloc: TorchMalloc, script: string, threads?: number): Promise<{ json: unknown } | { error: string }> {
   return new Promise((done) => {
-    const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...malloc.env } });
+    const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...malloc.env, ...threadEnv(threads) } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -244,15 +322,37 @@ function torchRow(c: CaseSpec, malloc: TorchMalloc): Row {
   return { key: `${label} @ ${malloc.key}`, label, backend: `torch${malloc.label}`, case: c };
 }
 
-async function runTorch(script: string, m: ModelConfig, size: number, reps: number, malloc: TorchMalloc): Promise<Row[]> {
-  const r = await runPython([script, '--variant', m.variant, '--kernel', String(m.kernel), '--size', String(size), '--repeat', String(reps)], malloc, 'torch_mednext.py');
+/**
+ * torch_mednext.py's forward and training rows for model `m` at `size`³ (`group`/`threads`: the
+ * scaling and threading tables' copies, run with that many torch threads).
+ */
+async function runTorch(script: string, m: ModelConfig, size: number, reps: number, malloc: TorchMalloc, group?: { group: string; threads?: number }): Promise<Row[]> {
+  const args = [script, '--variant', m.variant, '--kernel', String(m.kernel), '--size', String(size), '--repeat', String(reps)];
+  if (group?.threads !== undefined) args.push('--threads', String(group.threads));
+  const r = await runPython(args, malloc, 'torch_mednext.py', group?.threads);
   return (['forward', 'train'] as const).map((kind) => {
-    const row = torchRow(modelCase(kind, m, size), malloc);
+    const row = torchRow({ ...modelCase(kind, m, size), ...group }, malloc);
     if ('error' in r) return { ...row, error: r.error };
     const j = r.json as { engine: string; forward_s: { min: number; median: number }; train_step_s: { min: number; median: number }; peak_rss_mb: number };
     const t = kind === 'forward' ? j.forward_s : j.train_step_s;
     return { ...row, backend: j.engine + malloc.label, min: t.min, median: t.median, peakRssMiB: j.peak_rss_mb };
   });
+}
+
+/** bench/torch_sliding.py --case: the case row on the PyTorch network (parts, or with `full` the whole fold). */
+async function runTorchCase(c: CaseSpec, malloc: TorchMalloc): Promise<Row> {
+  const w = { ...CT_CASE, ...c.workload };
+  const args = [join(ROOT, 'bench', 'torch_sliding.py'), '--case', '--variant', w.variant ?? 'S', '--kernel', setting(c, 'kernel_size') ?? '3', '--classes', String(w.classes)];
+  if (setting(c, 'deep_supervision') !== 'true') args.push('--no-deep-supervision');
+  args.push('--case-shape', w.shape.join(','), '--case-spacing', w.spacing.join(','), '--case-target', String(w.target), '--patch', String(w.patch), '--step', String(w.step), '--case-windows', String(c.timedWindows ?? 2));
+  if (c.mode === 'full') args.push('--case-full');
+  const r = await runPython(args, malloc, 'torch_sliding.py');
+  const row = torchRow(c, malloc);
+  if ('error' in r) return { ...row, error: r.error };
+  const j = r.json as { engine: string; parts: CaseParts; seconds: number; cpu_s: number; peak_rss_mb: number };
+  const base = { ...row, backend: j.engine + malloc.label, min: j.seconds, median: j.seconds, seconds: [j.seconds], peakRssMiB: j.peak_rss_mb, cpuSeconds: j.cpu_s, info: { windows: j.parts.windows } };
+  if (c.mode === 'full') return { ...base, info: { ...base.info, per_window_s: Number(j.parts.window_s.toFixed(3)) } };
+  return { ...base, parts: j.parts, totals: caseTotals(j.parts) };
 }
 
 /** `--set` value of a model case (`kernel_size=3` → '3'). */
@@ -281,15 +381,16 @@ export async function runBench(o: BenchOptions): Promise<Report> {
   const notes: string[] = [];
   const loadBefore = loadavg();
   const rows: Row[] = [];
+  const snapshot = (partial: boolean): Report => ({ version: 1, date: new Date().toISOString(), machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.versions.node, loadBefore, loadAfter: loadavg() }, notes: partial ? [...notes, 'PARTIAL: the run had not finished when this was saved.'] : notes, rows: [...rows].sort((x, y) => order(x) - order(y)) });
+  // --save: the report so far after every row, so a run stopped early still leaves what it measured
+  const save = (partial: boolean) => {
+    if (o.savePath) writeFileAtomic(o.savePath, `${JSON.stringify(snapshot(partial), null, 2)}\n`);
+  };
+  const push = (...r: Row[]) => {
+    rows.push(...r);
+    save(true);
+  };
   const jobs = planJobs(o);
-  for (const [i, job] of jobs.entries()) {
-    log(`[${i + 1}/${jobs.length}] ${job.backend}: ${job.cases.map(caseLabel).join(', ')}`);
-    for (const r of await runJob(job, reps, o.smoke ? 128 : 1024, o.maxRssMiB ?? (0.75 * totalmem()) / 2 ** 20)) {
-      const row = toRow(r);
-      rows.push(row);
-      log(`  ${row.label}: ${row.error ? `n/a: ${row.error}` : `min ${row.min!.toFixed(3)} s, median ${row.median!.toFixed(3)} s, ${row.gflops!.toFixed(1)} GFLOP/s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
-    }
-  }
   const backends = o.backends ?? BACKENDS;
   if (backends.includes('cpu') && !o.cpuModels && !o.smoke) notes.push('cpu: op rows only (whole-model rows take minutes on cpu; --cpu-models runs them).');
   if (o.smoke) notes.push('smoke mode: examples/tiny.mnx at toy sizes, every case in one child (peak RSS cumulative).');
@@ -297,47 +398,124 @@ export async function runBench(o: BenchOptions): Promise<Report> {
   const only = new Set(o.only ?? DEFAULT_GROUPS);
   const models = backends.some((b) => b !== 'cpu') || o.cpuModels;
   const torchSliding = only.has('sliding') && models;
-  if (o.torch !== false && !o.smoke && (only.has('forward') || only.has('train') || torchSliding)) {
-    const t = torchScript();
-    if ('why' in t) notes.push(`PyTorch: not run (${t.why}).`);
-    else {
-      const beside = (tr: Row, malloc: TorchMalloc) => {
-        for (const r of rows) {
-          if (r.label !== tr.label || r.min === undefined || tr.min === undefined || r.backend.startsWith('torch')) continue;
-          if (malloc.name === 'default') r.vsTorch = r.min / tr.min;
-          else r.vsTorchTuned = r.min / tr.min;
-        }
-      };
-      const mallocs = TORCH_MALLOC.filter((m) => (o.torchMalloc ?? 'both') === 'both' || m.name === o.torchMalloc);
+  const heavyGroups = ['case', 'scaling', 'threads'].filter((g) => only.has(g));
+  if (heavyGroups.length > 0) notes.push(...groupNotes(heavyGroups, o));
+  if (only.has('baselines') && !o.smoke) notes.push(BASELINES_TORCH_NOTE);
+  const runTorchToo = o.torch !== false && !o.smoke && (only.has('forward') || only.has('train') || torchSliding || heavyGroups.length > 0);
+  const t = runTorchToo ? torchScript() : undefined;
+  if (t && 'why' in t) notes.push(`PyTorch: not run (${t.why}).`);
+  const script = t && 'script' in t ? t.script : undefined;
+  const beside = (tr: Row, malloc: TorchMalloc) => {
+    for (const r of rows) {
+      if (r.label !== tr.label || r.min === undefined || tr.min === undefined || r.backend.startsWith('torch')) continue;
+      if (malloc.name === 'default') r.vsTorch = r.min / tr.min;
+      else r.vsTorchTuned = r.min / tr.min;
+    }
+  };
+  const mallocs = TORCH_MALLOC.filter((m) => (o.torchMalloc ?? 'both') === 'both' || m.name === o.torchMalloc);
+  // The heavy groups run PyTorch once, with glibc tuned (the fair best case) where that is among the settings asked for.
+  const heavyMalloc = mallocs.find((m) => m.name === 'tuned') ?? mallocs[0]!;
+
+  /** PyTorch's rows of one phase, right after mnxc's (so a run stopped early has both sides of what it finished). */
+  const torchPhase = async (phase: string) => {
+    if (!script) return;
+    if (phase === 'main') {
       for (const malloc of mallocs) {
         if (only.has('forward') || only.has('train')) {
           const size = o.full ? 128 : 64;
           for (const m of MODELS) {
             log(`torch (glibc ${malloc.name}): MedNeXt-${m.variant} k${m.kernel} ${size}³`);
-            const torchRows = await runTorch(t.script, m, size, reps, malloc);
+            const torchRows = await runTorch(script, m, size, reps, malloc);
             for (const tr of torchRows) {
               beside(tr, malloc);
-              if ((tr.case!.kind === 'forward' && only.has('forward')) || (tr.case!.kind === 'train' && only.has('train'))) rows.push(tr);
+              if ((tr.case!.kind === 'forward' && only.has('forward')) || (tr.case!.kind === 'train' && only.has('train'))) push(tr);
             }
           }
         }
         if (torchSliding) {
           const c = slidingCase();
           log(`torch (glibc ${malloc.name}): ${caseLabel(c)}`);
-          const tr = await runTorchSliding(t.script, c, reps, malloc);
+          const tr = await runTorchSliding(script, c, reps, malloc);
           log(`  ${tr.error ? `n/a: ${tr.error}` : `min ${tr.min!.toFixed(3)} s, ${tr.peakRssMiB!.toFixed(0)} MiB`}`);
           beside(tr, malloc);
-          rows.push(tr);
+          push(tr);
         }
       }
-      if (only.has('forward') || only.has('train')) notes.push("PyTorch: torch_mednext.py, same networks and input; its training step's loss is the mean of the heads' outputs (not Dice+CE), and its first timed run is not a warm-up; peak RSS is that of its whole process (forward and training).");
-      if (torchSliding) notes.push('PyTorch sliding window: bench/torch_sliding.py on torch_mednext.py\'s network, the same windows, Gaussian and float32 accumulation of softmax × Gaussian, one window to warm up, no mirroring.');
-      if (mallocs.some((m) => m.name === 'tuned')) notes.push(`glibc tuned: PyTorch run with ${Object.entries(TORCH_MALLOC[1]!.env).map(([k, v]) => `${k}=${v}`).join(' ')} (freed memory kept for reuse instead of unmapped; default glibc makes PyTorch page-fault its activations in on every pass).`);
-      notes.push('÷ PyTorch: mnxc min ÷ PyTorch min (÷ tuned: against PyTorch with glibc tuned); below 1 is faster than PyTorch.');
     }
+    if (phase === 'case') {
+      for (const c of [caseRow('parts'), ...(o.caseFull ? [caseRow('full')] : [])]) {
+        log(`torch (glibc ${heavyMalloc.name}): ${caseLabel(c)}`);
+        const tr = await runTorchCase(c, heavyMalloc);
+        log(`  ${tr.error ? `n/a: ${tr.error}` : `${tr.min!.toFixed(1)} s, ${tr.peakRssMiB!.toFixed(0)} MiB`}`);
+        push(tr);
+      }
+    }
+    if (phase === 'scaling') {
+      for (const size of SCALING_SIZES) {
+        log(`torch (glibc ${heavyMalloc.name}): scaling, MedNeXt-S k3 ${size}³`);
+        for (const tr of await runTorch(script, MODELS[0]!, size, reps, heavyMalloc, { group: 'scaling' })) (beside(tr, heavyMalloc), push(tr));
+      }
+    }
+    if (phase === 'threads') {
+      for (const threads of THREAD_COUNTS) {
+        log(`torch (glibc ${heavyMalloc.name}): MedNeXt-S k3 64³, ${threads} thread(s)`);
+        for (const tr of await runTorch(script, MODELS[0]!, 64, reps, heavyMalloc, { group: 'threads', threads })) (beside(tr, heavyMalloc), push(tr));
+      }
+    }
+  };
+  if (script) {
+    if (heavyGroups.length > 0) notes.push(`PyTorch in the ${heavyGroups.join(', ')} table(s): glibc ${heavyMalloc.name}, one run per configuration.`);
+    if (only.has('forward') || only.has('train')) notes.push("PyTorch: torch_mednext.py, same networks and input; its training step's loss is the mean of the heads' outputs (not Dice+CE), and its first timed run is not a warm-up; peak RSS is that of its whole process (forward and training).");
+    if (torchSliding) notes.push('PyTorch sliding window: bench/torch_sliding.py on torch_mednext.py\'s network, the same windows, Gaussian and float32 accumulation of softmax × Gaussian, one window to warm up, no mirroring.');
+    if (mallocs.some((m) => m.name === 'tuned')) notes.push(`glibc tuned: PyTorch run with ${Object.entries(TORCH_MALLOC[1]!.env).map(([k, v]) => `${k}=${v}`).join(' ')} (freed memory kept for reuse instead of unmapped; default glibc makes PyTorch page-fault its activations in on every pass).`);
+    notes.push('÷ PyTorch: mnxc min ÷ PyTorch min (÷ tuned: against PyTorch with glibc tuned); below 1 is faster than PyTorch.');
   }
-  rows.sort((a, b) => order(a) - order(b));
-  return { version: 1, date: new Date().toISOString(), machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.versions.node, loadBefore, loadAfter: loadavg() }, notes, rows };
+
+  // Phase by phase (the 64³ rows, the case, scaling, threads), mnxc's backends then PyTorch.
+  const phaseOf = (j: Job) => (j.cases[0]!.kind === 'case' ? 'case' : (j.cases[0]!.group ?? 'main'));
+  let done = 0;
+  for (const phase of ['main', 'case', 'scaling', 'threads']) {
+    for (const job of jobs.filter((j) => phaseOf(j) === phase)) {
+      log(`[${++done}/${jobs.length}] ${job.backend}: ${job.cases.map(caseLabel).join(', ')}`);
+      for (const r of await runJob(job, reps, o.smoke ? 128 : 1024, o.maxRssMiB ?? (0.75 * totalmem()) / 2 ** 20)) {
+        const row = toRow(r);
+        push(row);
+        log(`  ${row.label}: ${row.error ? `n/a: ${row.error}` : `min ${row.min!.toFixed(3)} s, median ${row.median!.toFixed(3)} s, ${row.gflops === undefined ? '–' : row.gflops.toFixed(1)} GFLOP/s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
+      }
+    }
+    await torchPhase(phase);
+  }
+  const report = snapshot(false);
+  save(false);
+  return report;
+}
+
+/**
+ * Why the baselines have no PyTorch column: their official modules (MONAI's UNETR and SwinUNETR, the
+ * authors' repositories for 3D UX-Net, nnFormer, TransBTS, TransUNet) are not installable where this
+ * bench runs (its package index holds no monai), and a restatement would not be the official module.
+ */
+export const BASELINES_TORCH_NOTE =
+  'baselines (tensorflow and native): no PyTorch column — the official modules (MONAI\'s UNETR and SwinUNETR, the authors\' repositories for 3D UX-Net, nnFormer, TransBTS, TransUNet) cannot be installed here (the package index has no monai), and torch_mednext.py restates MedNeXt only.';
+
+/** What the case, scaling and threads tables measure, and what they do not. */
+function groupNotes(groups: string[], o: BenchOptions): string[] {
+  const notes: string[] = [];
+  if (groups.includes('case')) {
+    const w = CT_CASE;
+    notes.push(
+      `case: \`mnxc predict\`'s steps (bench/case.ts) on a synthetic int16 scan ${w.shape.join('×')} at ${w.spacing.join('×')} mm (.nii.gz), plans with target spacing ${w.target} mm, patch ${w.patch}³, step ${w.step}, random weights. ` +
+        'Each part is measured once (a window: median of 2 after one warm-up; with mirroring: one window of 8 passes); the 1- and 5-fold totals with and without mirroring are COMPUTED from those measured parts ' +
+        '(read + preprocess + folds × (load weights + windows × (window + accumulate)) + mean + export), not measured' +
+        (o.caseFull ? '; the row marked measured ran `predictCases` on the whole case (1 fold, no mirroring).' : ' (--case-full measures the whole case for 1 fold without mirroring: tens of minutes per backend).') +
+        ' Peak RSS: the process over all parts (every full-size buffer of a real case is allocated).',
+    );
+    if (o.torch !== false) notes.push('PyTorch case: bench/torch_sliding.py --case: nnU-Net v1\'s resampling (skimage resize order 3 per slice, map_coordinates order 0 along z), z-score, the same windows, Gaussian and accumulation on torch_mednext.py\'s network, export as save_segmentation_nifti_from_softmax (order 1 in-plane, order 0 along z, argmax, gzipped NIfTI).');
+  }
+  if (groups.includes('scaling')) notes.push(`scaling: MedNeXt-S k3 (deep supervision, 3 classes) forward and training step at ${SCALING_SIZES.map((s) => `${s}³`).join(', ')}, each size in its own process; peak RSS per process.`);
+  if (groups.includes('threads'))
+    notes.push('threads: MedNeXt-S k3 at 64³ held to 1 and to 2 threads (MNXC_NATIVE_THREADS, TF_NUM_INTRAOP_THREADS/TF_NUM_INTEROP_THREADS, OMP_NUM_THREADS; PyTorch torch.set_num_threads); efficiency = (1-thread time ÷ 2-thread time) ÷ 2; cores busy = CPU seconds ÷ wall seconds of a timed run (mnxc rows).');
+  return notes;
 }
 
 /** Whole-model rows first (by label), PyTorch beside mnxc's backends; op rows after. */
@@ -367,6 +545,10 @@ export async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean', default: false },
         compare: { type: 'string' },
         'max-rss': { type: 'string' },
+        scaling: { type: 'boolean', default: false },
+        'case-full': { type: 'boolean', default: false },
+        save: { type: 'string' },
+        render: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -387,6 +569,31 @@ export async function main(argv: string[]): Promise<number> {
   };
   let previous: Report | undefined;
   let options: BenchOptions;
+  const readReport = (path: string, flag: string): Report => {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      throw new Error(`${flag}: cannot read ${path}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new Error(`${flag}: ${path} is not JSON`);
+    }
+    return asReport(parsed, path);
+  };
+  if (values.render) {
+    // --render FILE: the tables of a saved report (--save or --json), nothing run
+    try {
+      process.stdout.write(`${renderTable(readReport(values.render, '--render'))}\n`);
+      return 0;
+    } catch (e) {
+      process.stderr.write(`bench: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
   try {
     const reps = values.reps === undefined ? undefined : Number(values.reps);
     if (reps !== undefined && !(Number.isInteger(reps) && reps >= 1)) throw new Error(`--reps: expected a positive integer, got '${values.reps}'`);
@@ -394,22 +601,10 @@ export async function main(argv: string[]): Promise<number> {
     if (maxRss !== undefined && !(maxRss > 0)) throw new Error(`--max-rss: expected MiB > 0, got '${values['max-rss']}'`);
     const torchMalloc = values['torch-malloc'] as BenchOptions['torchMalloc'];
     if (!['default', 'tuned', 'both'].includes(torchMalloc!)) throw new Error(`--torch-malloc: '${torchMalloc}' is not one of default, tuned, both`);
-    options = { maxRssMiB: maxRss, full: values.full, backends: list(values.backends, BACKENDS, '--backends'), only: list(values.only, GROUPS, '--only'), reps, cpuModels: values['cpu-models'], torch: !values['no-torch'], torchMalloc, smoke: values.smoke };
-    if (values.compare) {
-      let text: string;
-      try {
-        text = readFileSync(values.compare, 'utf8');
-      } catch {
-        throw new Error(`--compare: cannot read ${values.compare}`);
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw new Error(`--compare: ${values.compare} is not JSON`);
-      }
-      previous = asReport(parsed, values.compare);
-    }
+    let only = list(values.only, GROUPS, '--only');
+    if (values.scaling) only = [...new Set([...(only ?? DEFAULT_GROUPS), 'scaling', 'threads'])];
+    options = { maxRssMiB: maxRss, full: values.full, backends: list(values.backends, BACKENDS, '--backends'), only, caseFull: values['case-full'], savePath: values.save, reps, cpuModels: values['cpu-models'], torch: !values['no-torch'], torchMalloc, smoke: values.smoke };
+    if (values.compare) previous = readReport(values.compare, '--compare');
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { zoomAxis } from './spline.js';
-import { resizeImage, resizeLabels } from './resize.js';
+import { nearestAlongAxis, resizeImage, resizeLabels } from './resize.js';
 import { isAnisotropic, resampleImage, resampleLabels, resampledShape, roundHalfEven, separateAxis } from './resample.js';
 
 const line = (v: number[]) => Float64Array.from(v);
@@ -112,6 +112,20 @@ describe('resampling decisions (nnU-Net resample_patient)', () => {
     expect(Math.min(...slice(3))).toBeGreaterThanOrEqual(10); // clipped to that slice's own range
     const labels = resampleLabels(Int16Array.from([0, 1, 1, 1, 2, 2, 2, 0]), [2, 2, 2], [4, 3, 3], 0);
     expect(Array.from(labels.subarray(0, 9))).toEqual(Array.from(labels.subarray(9, 18)));
+  });
+
+  it('separate axis shrinking: picking the slices first gives exactly the values of resizing every slice first', () => {
+    // the export of a CT case takes 500 preprocessed slices back to 200: only the kept ones are resized
+    const shape: [number, number, number] = [11, 7, 6];
+    const v = Float32Array.from({ length: 11 * 7 * 6 }, (_, i) => Math.sin(i * 0.37) * 50 + ((i * 7919) % 23));
+    for (const order of [1, 3] as const) {
+      for (const [axis, newShape] of [[0, [4, 10, 5]], [2, [9, 5, 3]]] as const) {
+        const plane = [...newShape] as [number, number, number];
+        plane[axis] = shape[axis];
+        const everySlice = nearestAlongAxis(resizeImage(v, shape, plane, order, axis), plane, axis, newShape[axis]);
+        expect(Array.from(resampleImage(v, shape, [...newShape], axis, order))).toEqual(Array.from(everySlice));
+      }
+    }
   });
 
   it('is the identity when the spacing already matches', () => {

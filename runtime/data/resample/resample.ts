@@ -5,7 +5,7 @@
  * Every per-axis list is in array order (the same order as the volume's shape).
  */
 import { nearestAlongAxis, resizeImage, resizeLabels, type Shape3 } from './resize.js';
-import type { SplineOrder } from './spline.js';
+import { zoomAxis, type SplineOrder } from './spline.js';
 
 /** nnU-Net's RESAMPLING_SEPARATE_Z_ANISO_THRESHOLD. */
 export const ANISOTROPY_THRESHOLD = 3;
@@ -51,6 +51,25 @@ export interface ResampleOrders {
   orderZ: 0;
 }
 
+/**
+ * The slices nearest-neighbour zooming of `axis` to `newLength` keeps (scipy's order-0 zoom, as
+ * `zoomAxis` computes it), copied into a float64 volume: only the kept slices are ever converted.
+ */
+function pickSlices(data: ArrayLike<number>, shape: Shape3, axis: number, newLength: number): Float64Array {
+  const n = shape[axis];
+  const source = zoomAxis(Float64Array.from({ length: n }, (_, i) => i), [n], 0, newLength, 0).data;
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const out = new Float64Array(outer * newLength * inner);
+  for (let o = 0; o < outer; o++)
+    for (let k = 0; k < newLength; k++) {
+      const from = (o * n + source[k]!) * inner;
+      const to = (o * newLength + k) * inner;
+      for (let i = 0; i < inner; i++) out[to + i] = data[from + i]!;
+    }
+  return out;
+}
+
 /** One image channel to `newShape` (nnU-Net `resample_data_or_seg(is_seg=False)`). */
 export function resampleImage(
   data: ArrayLike<number>,
@@ -61,6 +80,15 @@ export function resampleImage(
 ): Float64Array {
   if (shape.every((n, a) => n === newShape[a])) return Float64Array.from(data);
   if (axis === undefined) return resizeImage(data, shape, newShape, order);
+  if (newShape[axis] < shape[axis]) {
+    // Nearest neighbour along the separate axis copies whole slices, and the in-plane resize treats
+    // each slice on its own (clipped to its own range), so the two commute: when that axis shrinks,
+    // picking the slices first resizes only the kept ones — the same values, with less work and
+    // memory (exporting a CT case: 500 → 200 slices, 2.5× fewer in-plane resizes).
+    const pickedShape = [...shape] as Shape3;
+    pickedShape[axis] = newShape[axis];
+    return resizeImage(pickSlices(data, shape, axis, newShape[axis]), pickedShape, newShape, order, axis);
+  }
   const inPlane = resizeImage(data, shape, newShape, order, axis);
   const planeShape = [...newShape] as Shape3;
   planeShape[axis] = shape[axis];
