@@ -26,6 +26,7 @@ describe('bench harness', () => {
     expect(kinds('cpu')).toEqual([...OP_CASES]);
     expect(planJobs({ backends: ['cpu'], cpuModels: true, only: ['forward'] }).map((j) => j.cases[0]!.size)).toEqual([64, 64, 64, 64]);
     expect(planJobs({ backends: ['cpu'], full: true, cpuModels: true, only: ['train'] }).map((j) => j.cases[0]!.size)).toEqual([128, 128, 128, 128]);
+    expect(planJobs({ backends: ['native'], mednextOnly: true, only: ['forward', 'train'] }).map((j) => j.cases[0]!.spec)).toEqual(Array(4).fill('examples/mednext.mnx'));
     expect(jobs.every((j) => j.cases.length === 1)).toBe(true);
   });
 

@@ -3,7 +3,7 @@
  *
  *   npm run bench -- [--full] [--backends tensorflow,native,wasm,cpu] [--reps N] [--json] [--compare FILE]
  *                    [--only forward,train,sliding,ops,case,baselines,scaling,threads] [--scaling] [--case-full]
- *                    [--cpu-models] [--no-torch] [--torch-malloc default|tuned|both] [--smoke] [--max-rss MiB]
+ *                    [--cpu-models] [--mednext-only] [--no-torch] [--torch-malloc default|tuned|both] [--smoke] [--max-rss MiB]
  *                    [--save FILE] [--render FILE]
  *
  * Rows: MedNeXt-S k3 and B k5, nnU-Net's plain U-Net (examples/nnunet.mnx's default, the
@@ -85,6 +85,8 @@ export interface BenchOptions {
   reps?: number;
   only?: string[];
   cpuModels?: boolean;
+  /** Only MedNeXt's model rows (no nnU-Net U-Net or ResEnc rows: their dense 3-D convolutions take minutes on native). */
+  mednextOnly?: boolean;
   torch?: boolean;
   smoke?: boolean;
   /** Which glibc setting PyTorch runs with (default both; see TORCH_MALLOC). */
@@ -181,7 +183,7 @@ export function planJobs(o: BenchOptions): Job[] {
         if (only.has('forward')) jobs.push({ backend, cases: [modelCase('forward', m, size)] });
         if (only.has('train')) jobs.push({ backend, cases: [modelCase('train', m, size)] });
       }
-      for (const m of BASELINE_MODELS) {
+      for (const m of o.mednextOnly ? [] : BASELINE_MODELS) {
         if (only.has('forward')) jobs.push({ backend, cases: [{ kind: 'forward', ...m, size }] });
         if (only.has('train')) jobs.push({ backend, cases: [{ kind: 'train', ...m, size }] });
       }
@@ -539,6 +541,7 @@ export async function main(argv: string[]): Promise<number> {
         reps: { type: 'string' },
         only: { type: 'string' },
         'cpu-models': { type: 'boolean', default: false },
+        'mednext-only': { type: 'boolean', default: false },
         'no-torch': { type: 'boolean', default: false },
         'torch-malloc': { type: 'string', default: 'both' },
         smoke: { type: 'boolean', default: false },
@@ -603,7 +606,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!['default', 'tuned', 'both'].includes(torchMalloc!)) throw new Error(`--torch-malloc: '${torchMalloc}' is not one of default, tuned, both`);
     let only = list(values.only, GROUPS, '--only');
     if (values.scaling) only = [...new Set([...(only ?? DEFAULT_GROUPS), 'scaling', 'threads'])];
-    options = { maxRssMiB: maxRss, full: values.full, backends: list(values.backends, BACKENDS, '--backends'), only, caseFull: values['case-full'], savePath: values.save, reps, cpuModels: values['cpu-models'], torch: !values['no-torch'], torchMalloc, smoke: values.smoke };
+    options = { maxRssMiB: maxRss, full: values.full, backends: list(values.backends, BACKENDS, '--backends'), only, caseFull: values['case-full'], savePath: values.save, reps, cpuModels: values['cpu-models'], mednextOnly: values['mednext-only'], torch: !values['no-torch'], torchMalloc, smoke: values.smoke };
     if (values.compare) previous = readReport(values.compare, '--compare');
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
