@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../tests/fixtures.js';
 import { startRedis, type TestRedis } from '../../tests/redis.js';
+import { runMnxc, startWorker, until, type TestWorker } from '../../tests/queue-workers.js';
 import { syntheticCase, writeTestDataset } from '../../runtime/data/dataset/index.js';
 import { defaultPlans, savePlans } from '../../runtime/data/plan/index.js';
 import { connect, QUEUE_NAME } from './queue.js';
@@ -24,39 +25,9 @@ const root = mkdtempSync(join(tmpdir(), 'mnxc-queue-train-kill-'));
 let redis: TestRedis | undefined;
 const procs: ChildProcess[] = [];
 
-function mnxc(args: string[]): Promise<{ code: number | null; out: string; stdout: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: root });
-    let out = '';
-    let stdout = '';
-    p.stdout!.setEncoding('utf8').on('data', (d: string) => ((out += d), (stdout += d)));
-    p.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.once('close', (code) => res({ code, out, stdout }));
-  });
-}
-
-interface W {
-  proc: ChildProcess;
-  log: () => string;
-  exit: Promise<number | null>;
-}
-
-function worker(): W {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), 'worker', '--redis', redis!.url, '--backend', 'cpu', '--lock-duration', String(LOCK_MS)], { cwd: root });
-  procs.push(proc);
-  let log = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
-  const exit = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, log: () => log, exit };
-}
-
-async function until(what: string, cond: () => boolean, ms: number, logs: () => string = () => '') {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}\n${logs()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const mnxc = (args: string[]) => runMnxc(root, args);
+type W = TestWorker;
+const worker = (): W => startWorker(root, redis!.url, LOCK_MS, procs);
 
 /** A job's state as Redis has it ('active': some worker holds its lock, 'completed', …). */
 async function stateOf(id: string): Promise<string> {
