@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../tests/fixtures.js';
+import { until } from '../../tests/queue-workers.js';
 import { startRedis, type TestRedis } from '../../tests/redis.js';
 import { useBackend } from '../../runtime/backend.js';
 import { writeTestCase, type TestCaseSpec } from '../../runtime/data/dataset/index.js';
@@ -55,14 +56,6 @@ function startWorker() {
   const w = { proc, log, exit };
   workers.push(w);
   return w;
-}
-
-async function until(what: string, cond: () => boolean, ms: number) {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 beforeAll(async () => {

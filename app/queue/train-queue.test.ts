@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../../tests/fixtures.js';
+import { runMnxc, startWorker, until } from '../../tests/queue-workers.js';
 import { startRedis, type TestRedis } from '../../tests/redis.js';
 import { syntheticCase, writeTestDataset } from '../../runtime/data/dataset/index.js';
 import { defaultPlans, savePlans } from '../../runtime/data/plan/index.js';
@@ -18,32 +19,8 @@ const root = mkdtempSync(join(tmpdir(), 'mnxc-queue-train-'));
 let redis: TestRedis | undefined;
 const procs: ChildProcess[] = [];
 
-function mnxc(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), ...args], { cwd: root });
-    let out = '';
-    p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.once('close', (code) => res({ code, out }));
-  });
-}
-
-function worker() {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'mnxc.js'), 'worker', '--redis', redis!.url, '--backend', 'cpu', '--lock-duration', '10000'], { cwd: root });
-  procs.push(proc);
-  let log = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
-  const exit = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return { proc, log: () => log, exit };
-}
-
-async function until(what: string, cond: () => boolean, ms: number) {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const mnxc = (args: string[]) => runMnxc(root, args);
+const worker = () => startWorker(root, redis!.url, 10_000, procs);
 
 beforeAll(async () => {
   redis = await startRedis();
