@@ -1,9 +1,10 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { syntheticCase, writeTestDataset } from '../../runtime/data/dataset/index.js';
-import { loadPlans } from '../../runtime/data/plan/index.js';
+import { loadPlans, relocatePlans } from '../../runtime/data/plan/index.js';
+import { ROOT } from '../../tests/fixtures.js';
 import { main } from '../main.js';
 import { mnxcInProcess } from '../../tests/cli.js';
 
@@ -44,6 +45,24 @@ describe('mnxc plan / mnxc preprocess', () => {
     expect(JSON.parse(readFileSync(join(out, 'splits_final.json'), 'utf8'))).toHaveLength(5);
     const again = await mnxc('preprocess', ds, '--plans', plans, '--workers', '0');
     expect(again.err).toMatch(/0 case\(s\) preprocessed, 5 already done/);
+  });
+
+  it("preprocess's copy of the plans names the same spec and fingerprint files as the plans it read", async () => {
+    const dir = join(root, 'relocate');
+    const plans = join(dir, 'plans', 'plans.yaml');
+    const spec = join(ROOT, 'examples', 'tiny.mnx');
+    expect((await mnxc('plan', ds, '-o', plans, '--spec', spec)).code).toBe(0);
+    expect(loadPlans(plans).model.spec).toBe(relative(dirname(plans), spec)); // written relative to the plans file
+    const out = join(dir, 'elsewhere', 'pre');
+    expect((await mnxc('preprocess', ds, '--plans', plans, '-o', out, '--workers', '0')).code).toBe(0);
+    const copy = loadPlans(join(out, 'plans.yaml'));
+    expect(resolve(out, copy.model.spec)).toBe(spec);
+    expect(resolve(out, copy.fingerprint)).toBe(join(dir, 'plans', 'fingerprint.json'));
+    expect(existsSync(resolve(out, copy.fingerprint))).toBe(true);
+    // Absolute and empty paths stay as they are.
+    const p = loadPlans(plans);
+    expect(relocatePlans({ ...p, model: { ...p.model, spec: spec } }, plans, join(out, 'plans.yaml')).model.spec).toBe(spec);
+    expect(relocatePlans({ ...p, model: { ...p.model, spec: '' } }, plans, join(out, 'plans.yaml')).model.spec).toBe('');
   });
 
   it('bad command lines exit 2, bad plans exit 1 with the field named', async () => {

@@ -3,7 +3,7 @@ import { ensureWritableDir } from '../../runtime/io/atomic.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { UsageError, UserError } from '../errors.js';
 import { loadDataset } from '../../runtime/data/dataset/index.js';
-import { ensureSplits, loadPlans, savePlans } from '../../runtime/data/plan/index.js';
+import { ensureSplits, loadPlans, relocatePlans, savePlans } from '../../runtime/data/plan/index.js';
 import { listPreprocessedCases, preprocessDataset } from '../../runtime/data/preprocess/index.js';
 import { Progress } from '../../runtime/io/progress.js';
 
@@ -61,7 +61,7 @@ export const command: Command = {
         progress.update(done, r.ok ? `${r.id} ${r.seconds.toFixed(1)} s` : `${r.id} FAILED`);
       },
     });
-    savePlans(join(outDir, 'plans.yaml'), plans);
+    savePlans(join(outDir, 'plans.yaml'), relocatePlans(plans, resolve(values.plans), join(outDir, 'plans.yaml')));
     const ids = listPreprocessedCases(outDir).filter((id) => sources.some((s) => s.id === id));
     const splits = ids.length >= plans.splits.n_folds ? ensureSplits(outDir, ids, plans.splits.n_folds, plans.splits.seed) : null;
     const lines = [

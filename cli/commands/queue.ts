@@ -8,7 +8,7 @@ import { checkGeometry, pairCases } from '../../runtime/eval/evaluate-folder.js'
 import { EVALUATE_OPTIONS, evaluateArgs } from './evaluate.js';
 import { TRAIN_OPTIONS, trainArgs } from './train.js';
 import { loadDataset } from '../../runtime/data/dataset/index.js';
-import { loadPlans, savePlans } from '../../runtime/data/plan/index.js';
+import { loadPlans, relocatePlans, savePlans } from '../../runtime/data/plan/index.js';
 import { findInputCases, type CheckpointName } from '../../runtime/infer/index.js';
 import { intArg, parseCommandArgs, type Command } from '../command.js';
 import { checkPredictArgs, PREDICT_OPTIONS } from './predict.js';
@@ -87,7 +87,7 @@ function preprocessItems(argv: string[]): SubmitItem[] {
   const outDir = resolve(values.output ?? join(resolve(values.plans), '..', 'preprocessed'));
   // The plans travel as a file in the output folder (as mnxc preprocess leaves them there).
   const plansCopy = join(outDir, 'plans.yaml');
-  savePlans(plansCopy, plans);
+  savePlans(plansCopy, relocatePlans(plans, resolve(values.plans), plansCopy));
   const labelled = dataset.training.filter((c) => c.label !== null);
   const batch = labelled.map((c) => c.id);
   return labelled.map((c) => {

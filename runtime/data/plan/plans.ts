@@ -12,6 +12,7 @@
  * default; loading fills it in.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML, { LineCounter } from 'yaml';
 import { PlansError } from '../../errors.js';
@@ -427,6 +428,17 @@ export function stringifyPlans(plans: Plans): string {
     },
   });
   return HEADER + doc.toString({ lineWidth: 0 });
+}
+
+/**
+ * The plans as a copy at `toPath` would say them: `model.spec` and `fingerprint` are relative to the
+ * plans file, so each relative one is re-expressed from `toPath`'s folder (absolute ones and an
+ * empty spec are kept). For every command that writes the plans it read somewhere else
+ * (`mnxc preprocess`'s copy in the output folder, the queue's).
+ */
+export function relocatePlans(plans: Plans, fromPath: string, toPath: string): Plans {
+  const move = (p: string) => (p === '' || isAbsolute(p) ? p : relative(dirname(toPath), join(dirname(fromPath), p)) || '.');
+  return { ...plans, fingerprint: move(plans.fingerprint), model: { ...plans.model, spec: move(plans.model.spec) } };
 }
 
 /** Validates, then writes the plans atomically. */
