@@ -80,6 +80,8 @@ export interface TrainingRun {
   force: boolean;
   gradientCheckpointing: boolean;
   untilEpoch?: number;
+  /** Throws if another training took the fold's lock over (checked before every write). */
+  checkLock(): void;
   /** Releases the fold's lock (after training, or when the caller gives up before it). */
   release(): void;
 }
@@ -248,6 +250,7 @@ function prepare(o: TrainJobOptions, dryRun: boolean): TrainingRun | null {
     // The model recomputes blocks only for specs that ask for it (hint checkpoint_style).
     gradientCheckpointing: o.gradCheckpoint === true || plans.training.gradient_checkpointing !== 'off',
     untilEpoch: o.untilEpoch,
+    checkLock: () => lock.check(),
     release: () => lock.release(),
   };
 }
@@ -286,6 +289,7 @@ export async function runTraining(run: TrainingRun, hooks: TrainHooks): Promise<
     seed: run.seed,
     gradientCheckpointing: run.gradientCheckpointing,
     stopAfterEpochs: run.untilEpoch,
+    beforeWrite: run.checkLock,
     ...hooks,
   });
 }

@@ -30,6 +30,13 @@ export interface FoldLock {
   owner: LockOwner;
   /** A stale lock that was taken over (its owner), if any. */
   tookOverFrom: LockOwner | null;
+  /**
+   * Throws FoldLockError if `fold.lock` no longer names this training (another one took the fold
+   * over: a queue job whose Redis lock expired while its worker was still alive, then handed to a
+   * worker on another host). The trainer calls it before every checkpoint and progress write, so
+   * the training that lost the fold stops without overwriting the one that now holds it.
+   */
+  check(): void;
   release(): void;
 }
 
@@ -84,7 +91,13 @@ export function acquireFoldLock(foldDir: string, command = process.argv.slice(2)
     if (held && held.pid === owner.pid && held.host === owner.host) rmSync(path, { force: true });
   };
   process.on('exit', release);
-  return { path, owner, tookOverFrom, release };
+  const check = () => {
+    const held = readOwner(path);
+    if (held && held.host === owner.host && held.pid === owner.pid && held.started === owner.started) return;
+    const who = held ? `process ${held.pid} on host ${held.host} (since ${held.started}${held.job ? `, queue job ${held.job}` : ''})` : 'nobody (the lock file is gone)';
+    throw new FoldLockError(`${foldDir}: this training no longer holds the fold's lock — it is held by ${who}; stopping without writing (the fold's files are the other training's now)`);
+  };
+  return { path, owner, tookOverFrom, check, release };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,6 +10,7 @@ import type { Plans } from '../data/plan/plans.js';
 import { readSafetensors, serializeSafetensors, type TensorMap } from '../io/safetensors.js';
 import { BatchMaker, type BatchConfig } from './batch.js';
 import { BatchLoader } from './loader.js';
+import { acquireFoldLock, FoldLockError, LOCK_FILE } from './fold-lock.js';
 import { specHash } from './run-dir.js';
 import { makePreprocessedSpheres } from './testing.js';
 import { headShapes, NonFiniteLossError, ResumeError, train, type TrainOptions } from './trainer.js';
@@ -142,6 +143,30 @@ describe('training', () => {
     expect(b.outcome).toBe('finished');
     expect(bytes(b.weights).equals(bytes(whole.weights))).toBe(true);
     expect(b.state.history.map((h) => h.val_loss)).toEqual(whole.state.history.map((h) => h.val_loss));
+  });
+
+  it('a training whose fold lock another one took over stops at its next write and writes nothing more', async () => {
+    const plans = plansWith((p) => Object.assign(p.training, { epochs: 3, iterations_per_epoch: 1, val_iterations_per_epoch: 0, checkpoint_every: 1 }));
+    const foldDir = join(root, 'lost/fold_0');
+    const lock = acquireFoldLock(foldDir, 'train');
+    const other = { host: 'other.example', pid: 4242, started: 'now', job: 'train-fold_0-x' };
+    let epoch = 0;
+    const run = train(
+      options(plans, 'lost/fold_0', {
+        beforeWrite: lock.check,
+        onIteration: (i) => {
+          // during epoch 2 (the third; epochs count from 0), another worker takes the fold over (as acquireFoldLock does for an expired queue job)
+          if (i.epoch === 2 && epoch++ === 0) writeFileSync(join(foldDir, LOCK_FILE), JSON.stringify(other));
+        },
+      }),
+    );
+    await expect(run).rejects.toThrow(/no longer holds the fold's lock — it is held by process 4242 on host other\.example/);
+    await expect(run).rejects.toBeInstanceOf(FoldLockError);
+    const latest = JSON.parse(readFileSync(join(foldDir, 'checkpoint_latest.json'), 'utf8'));
+    expect(latest.epoch).toBe(2); // the checkpoint after epochs 0 and 1 (continue with epoch 2) stands; epoch 2's was never written
+    expect(JSON.parse(readFileSync(join(foldDir, 'progress.json'), 'utf8')).history).toHaveLength(2);
+    lock.release(); // does not remove the other's lock
+    expect(existsSync(join(foldDir, LOCK_FILE))).toBe(true);
   });
 
   it('a non-finite loss stops the run with a message and writes no checkpoint', async () => {

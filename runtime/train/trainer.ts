@@ -53,6 +53,11 @@ export interface TrainOptions {
   gradientCheckpointing?: boolean;
   /** Stop (saving checkpoint_latest) once this many epochs are complete, before the schedule ends. */
   stopAfterEpochs?: number;
+  /**
+   * Called before every write into the fold folder (checkpoints, progress); throwing stops the
+   * training without writing (the fold lock's `check`: another training took the fold over).
+   */
+  beforeWrite?: () => void;
   /** Polled after every iteration; true saves checkpoint_latest and stops. */
   shouldStop?: () => boolean;
   /** A line for the log (also appended to training_log.txt). */
@@ -157,11 +162,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   const save = (name: CheckpointName) => {
+    opts.beforeWrite?.();
     state.saved_at = nowIso();
     state.optimizer_steps = optimizer.step;
     writeCheckpoint(opts.foldDir, name, exportWeights(model), optimizer.exportState(), state);
   };
   const writeProgress = () => {
+    opts.beforeWrite?.();
     writeFileAtomic(join(opts.foldDir, 'progress.json'), JSON.stringify({ epochs: t.epochs, best_epoch: state.best_epoch, history: state.history }, null, 2) + '\n');
     writeFileAtomic(join(opts.foldDir, 'progress.svg'), renderProgressSvg(state.history, t.epochs, `${ir.name} fold ${opts.fold}`));
   };
