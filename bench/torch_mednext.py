@@ -8,7 +8,8 @@ implementation's (checked against tests/fixtures/mednext-reference). Needs torch
   python3 torch_mednext.py --variant S --kernel 3 --size 64 --repeat 3  # timings as JSON
 
 Timings: forward (no grad) and one training step (forward, Dice+CE-free mean loss over all
-deep-supervision heads, backward, AdamW step). Report ratios measured in one run, not absolutes.
+deep-supervision heads, backward, AdamW step), after --warmup (default 1) untimed forward and
+training steps, as mnxc's rows warm up once. Report ratios measured in one run, not absolutes.
 """
 import argparse, json, math, os, resource, sys, time
 
@@ -142,7 +143,7 @@ def bench(a):
     x = torch.randn(a.batch, 1, a.size, a.size, a.size)
     opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=3e-5, eps=1e-4)
     fwd, step = [], []
-    for _ in range(a.repeat):
+    for _ in range(a.warmup + a.repeat):
         t = time.perf_counter()
         with torch.no_grad():
             net(x)
@@ -153,9 +154,10 @@ def bench(a):
         loss.backward()
         opt.step()
         step.append(time.perf_counter() - t)
+    fwd, step = fwd[a.warmup:], step[a.warmup:]  # the warm-up runs are not timed
     print(json.dumps({
         "engine": f"torch {torch.__version__}", "threads": a.threads, "variant": a.variant,
-        "kernel": a.kernel, "input": [a.batch, 1, a.size, a.size, a.size],
+        "kernel": a.kernel, "input": [a.batch, 1, a.size, a.size, a.size], "warmup": a.warmup,
         "params": sum(p.numel() for p in net.parameters()),
         "forward_s": {"min": min(fwd), "median": sorted(fwd)[len(fwd) // 2]},
         "train_step_s": {"min": min(step), "median": sorted(step)[len(step) // 2]},
@@ -171,6 +173,7 @@ if __name__ == "__main__":
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1, help="untimed forward + training steps first (as mnxc's rows)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     a = p.parse_args()
     if a.check:
