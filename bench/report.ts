@@ -61,6 +61,8 @@ export interface Report {
     cpuFlags?: string[];
     memoryGiB?: number;
   };
+  /** Wall seconds per phase (bench/run.ts phaseOrder) and engine: what each part of the run cost. */
+  wall?: { phase: string; engine: string; seconds: number }[];
   notes: string[];
   rows: Row[];
 }
@@ -90,6 +92,19 @@ const fmt = (v: number | undefined, digits: number) => (v === undefined || !Numb
 function seconds(v: number | undefined): string {
   if (v === undefined) return '';
   return v < 0.1 ? `${(v * 1000).toFixed(1)} ms` : `${v.toFixed(v < 10 ? 2 : 1)} s`;
+}
+
+/** What each phase of the run took, per engine (processes started and ended included), and in all. */
+export function renderWall(report: Report): string {
+  const w = report.wall ?? [];
+  if (w.length === 0) return '';
+  const min = (sec: number) => `${(sec / 60).toFixed(1)} min`;
+  const phases = [...new Set(w.map((x) => x.phase))];
+  const parts = phases.map((p) => {
+    const xs = w.filter((x) => x.phase === p);
+    return `${p} ${min(xs.reduce((a, x) => a + x.seconds, 0))} (${xs.map((x) => `${x.engine} ${min(x.seconds)}`).join(', ')})`;
+  });
+  return `wall time: ${min(w.reduce((a, x) => a + x.seconds, 0))} in all; ${parts.join('; ')}`;
 }
 
 /** The speed targets: mnxc's time ÷ PyTorch's (glibc tuned) at most this, per backend. */
@@ -203,6 +218,7 @@ export function renderTable(report: Report): string {
     '',
     ...extra.flatMap((t) => [t, '']),
     `peak (float32 matMul, same process): ${[...peaks].map(([b, g]) => `${b} ${g.toFixed(1)} GFLOP/s`).join(', ')}`,
+    ...(report.wall?.length ? [renderWall(report)] : []),
     ...report.notes,
   ];
   return out.join('\n');

@@ -213,6 +213,10 @@ describe('bench harness', () => {
     }
     expect(renderTable(report)).toMatch(/^machine: \d+ cores × .*; run \d{4}-\d\d-\d\d \d\d:\d\d–\d\d:\d\d UTC; load average \(1, 5, 15 min\) before [\d. ]+, after [\d. ]+, highest 1-min after a row [\d.]+/);
     expect(report.rows.map((r) => r.case!.kind).sort()).toEqual(['forward', 'sliding', 'train', ...OP_CASES].sort());
+    // what the run cost, per phase and engine
+    expect(report.wall!.map((w) => `${w.phase} ${w.engine}`)).toEqual(['main:16 cpu']);
+    expect(report.wall![0]!.seconds).toBeGreaterThan(0);
+    expect(renderTable(report)).toMatch(/\nwall time: [\d.]+ min in all; main:16 [\d.]+ min \(cpu [\d.]+ min\)\n/);
     for (const r of report.rows) {
       expect(r.error, r.label).toBeUndefined();
       expect(r.seconds).toHaveLength(1);

@@ -514,7 +514,13 @@ async function runTorchSliding(mednext: string, c: CaseSpec, malloc: TorchMalloc
 }
 
 export async function runBench(o: BenchOptions): Promise<Report> {
-  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const t0 = performance.now();
+  const elapsed = () => {
+    const sec = Math.round((performance.now() - t0) / 1000);
+    return `${String(Math.floor(sec / 60)).padStart(2, '0')}:${String(sec % 60).padStart(2, '0')}`;
+  };
+  // progress lines with the minutes and seconds since the start
+  const log = (l: string) => (o.log ?? ((x: string) => process.stderr.write(`${x}\n`)))(`[${elapsed()}] ${l}`);
   const reps = typeof o.reps === 'number' ? o.reps : o.smoke ? 1 : 3;
   const maxRss = o.maxRssMiB ?? (0.75 * totalmem()) / 2 ** 20;
   const notes: string[] = [];
@@ -522,7 +528,18 @@ export async function runBench(o: BenchOptions): Promise<Report> {
   const loadBefore = loadavg();
   let loadPeak = loadBefore[0]!;
   const rows: Row[] = [];
-  const snapshot = (partial: boolean): Report => ({ version: 1, date: new Date().toISOString(), machine: { ...machineFacts(), started, loadBefore, loadAfter: loadavg(), loadPeak }, notes: partial ? [...notes, 'PARTIAL: the run had not finished when this was saved.'] : notes, rows: [...rows].sort((x, y) => order(x) - order(y)) });
+  // wall time per phase and engine (mnxc's backends, PyTorch), for sizing the next run
+  const wall: NonNullable<Report['wall']> = [];
+  const timed = async <T>(phase: string, engine: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      const w = wall.find((x) => x.phase === phase && x.engine === engine) ?? (wall.push({ phase, engine, seconds: 0 }), wall[wall.length - 1]!);
+      w.seconds += (performance.now() - t0) / 1000;
+    }
+  };
+  const snapshot = (partial: boolean): Report => ({ version: 1, date: new Date().toISOString(), machine: { ...machineFacts(), started, loadBefore, loadAfter: loadavg(), loadPeak }, wall: wall.map((w) => ({ ...w, seconds: Number(w.seconds.toFixed(1)) })), notes: partial ? [...notes, 'PARTIAL: the run had not finished when this was saved.'] : notes, rows: [...rows].sort((x, y) => order(x) - order(y)) });
   // --save: the report so far after every row, so a run stopped early still leaves what it measured
   const save = (partial: boolean) => {
     if (o.savePath) writeFileAtomic(o.savePath, `${JSON.stringify(snapshot(partial), null, 2)}\n`);
@@ -561,7 +578,7 @@ export async function runBench(o: BenchOptions): Promise<Report> {
     for (const tr of plannedTorch.filter((x) => x.phase === phase)) {
       if (tr.what === 'model') {
         log(`torch (glibc ${tr.malloc.name}): MedNeXt-${tr.model!.variant} k${tr.model!.kernel} ${tr.size}³${tr.group ? ` [${tr.group.group}${tr.group.threads ? `, ${tr.group.threads} thread(s)` : ''}]` : ''}`);
-        for (const row of await runTorch(script, tr, maxRss)) {
+        for (const row of await timed(phase, 'PyTorch', () => runTorch(script, tr, maxRss))) {
           log(`  ${row.label}: ${row.error ? `n/a: ${row.error}` : `min ${row.min!.toFixed(3)} s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
           beside(row, tr.malloc);
           push(row);
@@ -569,7 +586,7 @@ export async function runBench(o: BenchOptions): Promise<Report> {
         continue;
       }
       log(`torch (glibc ${tr.malloc.name}): ${caseLabel(tr.case!)}`);
-      const row = tr.what === 'sliding' ? await runTorchSliding(script, tr.case!, tr.malloc, maxRss) : await runTorchCase(tr.case!, tr.malloc, maxRss);
+      const row = await timed(phase, 'PyTorch', () => (tr.what === 'sliding' ? runTorchSliding(script, tr.case!, tr.malloc, maxRss) : runTorchCase(tr.case!, tr.malloc, maxRss)));
       log(`  ${row.error ? `n/a: ${row.error}` : `${row.min!.toFixed(tr.what === 'case' ? 1 : 3)} s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
       if (tr.what === 'sliding') beside(row, tr.malloc);
       push(row);
@@ -589,7 +606,7 @@ export async function runBench(o: BenchOptions): Promise<Report> {
   for (const phase of phaseOrder(o)) {
     for (const job of jobs.filter((j) => j.phase === phase)) {
       log(`[${++done}/${jobs.length}] ${job.backend}: ${job.cases.map(caseLabel).join(', ')}`);
-      for (const r of await runJob(job, reps, o.smoke ? 128 : 1024, maxRss)) {
+      for (const r of await timed(phase, job.backend, () => runJob(job, reps, o.smoke ? 128 : 1024, maxRss))) {
         const row = toRow(r);
         push(row);
         log(`  ${row.label}: ${row.error ? `n/a: ${row.error}` : `min ${row.min!.toFixed(3)} s, median ${row.median!.toFixed(3)} s, ${row.gflops === undefined ? '–' : row.gflops.toFixed(1)} GFLOP/s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
