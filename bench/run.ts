@@ -429,10 +429,11 @@ function torchScript(): { script: string } | { why: string } {
 }
 
 /**
- * Runs a PyTorch benchmark script with `malloc`'s environment; resolves to its last stdout line
- * parsed as JSON, or to the reason it printed none (its last stderr line).
+ * Runs a PyTorch benchmark script with `malloc`'s environment (stopped past `maxRssMiB` resident);
+ * resolves to the last stdout line that parses as JSON, and why it stopped where it did not end
+ * well (--max-rss, or its last stderr line when it printed no result).
  */
-function runPython(args: string[], malloc: TorchMalloc, script: string, maxRssMiB: number, threads?: number): Promise<{ json: unknown } | { error: string }> {
+function runPython(args: string[], malloc: TorchMalloc, script: string, maxRssMiB: number, threads?: number): Promise<{ json?: unknown; error?: string }> {
   return new Promise((done) => {
     const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...malloc.env, ...threadEnv(threads) } });
     const watchdog = watchRss(child, maxRssMiB);
@@ -442,12 +443,18 @@ function runPython(args: string[], malloc: TorchMalloc, script: string, maxRssMi
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('close', () => {
       const overLimit = watchdog.stop();
-      if (overLimit) return done({ error: overRss(overLimit, maxRssMiB) });
-      try {
-        done({ json: JSON.parse(out.trim().split('\n').pop()!) });
-      } catch {
-        done({ error: lastLine(err) || `${script} printed no result` });
+      // the last JSON line it printed (torch_mednext.py prints its forward rows before training)
+      let json: unknown;
+      for (const line of out.trim().split('\n').reverse()) {
+        try {
+          json = JSON.parse(line);
+          break;
+        } catch {
+          // not a result line
+        }
       }
+      const error = overLimit ? overRss(overLimit, maxRssMiB) : json === undefined ? lastLine(err) || `${script} printed no result` : undefined;
+      done({ json, error });
     });
   });
 }
@@ -468,12 +475,13 @@ async function runTorch(script: string, t: TorchRun, maxRssMiB: number): Promise
   const args = [script, '--variant', m.variant, '--kernel', String(m.kernel), '--size', String(t.size), '--repeat', String(t.reps)];
   if (threads !== undefined) args.push('--threads', String(threads));
   const r = await runPython(args, t.malloc, 'torch_mednext.py', maxRssMiB, threads);
+  const j = r.json as { engine: string; forward_s?: { min: number; median: number }; train_step_s?: { min: number; median: number }; peak_rss_mb: number; forward_peak_rss_mb?: number } | undefined;
   return t.kinds!.map((kind) => {
     const row = torchRow({ ...modelCase(kind, m, t.size!), ...t.group, ...(t.scaling ? { scaling: true } : {}) }, t.malloc);
-    if ('error' in r) return { ...row, error: r.error };
-    const j = r.json as { engine: string; forward_s: { min: number; median: number }; train_step_s: { min: number; median: number }; peak_rss_mb: number };
-    const x = kind === 'forward' ? j.forward_s : j.train_step_s;
-    return { ...row, backend: j.engine + t.malloc.label, min: x.min, median: x.median, peakRssMiB: j.peak_rss_mb };
+    const x = kind === 'forward' ? j?.forward_s : j?.train_step_s;
+    // a process stopped while training still has its forward rows
+    if (!j || !x) return { ...row, error: r.error ?? 'torch_mednext.py printed no result' };
+    return { ...row, backend: j.engine + t.malloc.label, min: x.min, median: x.median, peakRssMiB: kind === 'forward' ? (j.forward_peak_rss_mb ?? j.peak_rss_mb) : j.peak_rss_mb };
   });
 }
 
@@ -486,7 +494,7 @@ async function runTorchCase(c: CaseSpec, malloc: TorchMalloc, maxRssMiB: number)
   if (c.mode === 'full') args.push('--case-full');
   const r = await runPython(args, malloc, 'torch_sliding.py', maxRssMiB);
   const row = torchRow(c, malloc);
-  if ('error' in r) return { ...row, error: r.error };
+  if (r.error || !r.json) return { ...row, error: r.error };
   const j = r.json as { engine: string; parts: CaseParts; seconds: number; cpu_s: number; peak_rss_mb: number };
   const base = { ...row, backend: j.engine + malloc.label, min: j.seconds, median: j.seconds, seconds: [j.seconds], peakRssMiB: j.peak_rss_mb, cpuSeconds: j.cpu_s, info: { windows: j.parts.windows } };
   if (c.mode === 'full') return { ...base, info: { ...base.info, per_window_s: Number(j.parts.window_s.toFixed(3)) } };
@@ -508,7 +516,7 @@ async function runTorchSliding(mednext: string, c: CaseSpec, malloc: TorchMalloc
   args.push('--volume', c.volume!.join(','), '--patch', c.patch!.join(','), '--step', '0.5', '--repeat', String(c.reps ?? 1));
   const r = await runPython(args, malloc, 'torch_sliding.py', maxRssMiB);
   const row = torchRow(c, malloc);
-  if ('error' in r) return { ...row, error: r.error };
+  if (r.error || !r.json) return { ...row, error: r.error };
   const j = r.json as { engine: string; windows: number; sliding_s: { min: number; median: number }; peak_rss_mb: number };
   return { ...row, backend: j.engine + malloc.label, min: j.sliding_s.min, median: j.sliding_s.median, peakRssMiB: j.peak_rss_mb, info: { windows: j.windows } };
 }
@@ -595,7 +603,7 @@ export async function runBench(o: BenchOptions): Promise<Report> {
   if (script) {
     const heavyMalloc = plannedTorch.find((x) => x.phase === 'case' || x.phase === 'scaling' || x.phase === 'threads')?.malloc;
     if (heavyMalloc) notes.push(`PyTorch in the ${heavyGroups.join(', ')} table(s): glibc ${heavyMalloc.name}, one process per configuration.`);
-    if (only.has('forward') || only.has('train')) notes.push("PyTorch: torch_mednext.py, same networks and input, one warm-up forward and training step, then the timed runs; its training step's loss is the mean of the heads' outputs (not Dice+CE); peak RSS is that of its whole process (forward and training).");
+    if (only.has('forward') || only.has('train')) notes.push("PyTorch: torch_mednext.py, same networks and input, one warm-up forward and training step, then the timed runs; its training step's loss is the mean of the heads' outputs (not Dice+CE); its forward runs come first in the process, then the training steps: a forward row's peak RSS is the process's after the forward runs, a training row's after all.");
     if (plannedTorch.some((x) => x.what === 'sliding')) notes.push('PyTorch sliding window: bench/torch_sliding.py on torch_mednext.py\'s network, the same windows, Gaussian and float32 accumulation of softmax × Gaussian, one window to warm up, no mirroring.');
     if (plannedTorch.some((x) => x.malloc.name === 'tuned')) notes.push(`glibc tuned: PyTorch run with ${Object.entries(TORCH_MALLOC[1]!.env).map(([k, v]) => `${k}=${v}`).join(' ')} (freed memory kept for reuse instead of unmapped; default glibc makes PyTorch page-fault its activations in on every pass).`);
     notes.push('÷ PyTorch: mnxc min ÷ PyTorch min (÷ tuned: against PyTorch with glibc tuned); below 1 is faster than PyTorch.');
