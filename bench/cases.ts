@@ -42,6 +42,8 @@ export interface CaseSpec {
   dims?: 2 | 3;
   /** Rows that repeat a main row's configuration for another table: `scaling`, `threads`. */
   group?: string;
+  /** A main row that is also the scaling table's row at its size (bench/run.ts scalingFromMain). */
+  scaling?: boolean;
   /** Threads the backend may use (bench/run.ts sets them in the child's environment); default: all. */
   threads?: number;
   /** The `case` row (bench/case.ts): the scan and network (default CT_CASE), measured in parts or in full. */

@@ -47,7 +47,22 @@ export interface Row {
 export interface Report {
   version: 1;
   date: string;
-  machine: { cpus: number; cpuModel: string; node: string; loadBefore: number[]; loadAfter: number[] };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    node: string;
+    loadBefore: number[];
+    loadAfter: number[];
+    /** When the run started (`date` is when the report was written), ISO. */
+    started?: string;
+    /** Highest 1-minute load average seen after a row (the bench's own threads count: ≈ 2 on 2 cores). */
+    loadPeak?: number;
+    /** Vector extensions the kernels may use (Linux /proc/cpuinfo). */
+    cpuFlags?: string[];
+    memoryGiB?: number;
+  };
+  /** Wall seconds per phase (bench/run.ts phaseOrder) and engine: what each part of the run cost. */
+  wall?: { phase: string; engine: string; seconds: number }[];
   notes: string[];
   rows: Row[];
 }
@@ -79,28 +94,131 @@ function seconds(v: number | undefined): string {
   return v < 0.1 ? `${(v * 1000).toFixed(1)} ms` : `${v.toFixed(v < 10 ? 2 : 1)} s`;
 }
 
-/** Markdown table of the rows, in order. */
-export function renderTable(report: Report): string {
-  const tuned = report.rows.some((r) => r.vsTorchTuned !== undefined);
-  const head = ['configuration', 'backend', 'min', 'median', 'GFLOP/s', '% of peak', 'peak RSS MiB', '÷ PyTorch', ...(tuned ? ['÷ tuned'] : [])];
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
-  const ratio = (v: number | undefined) => (v === undefined ? '' : `${v.toFixed(2)}×`);
-  const main = report.rows.filter((r) => r.case?.kind !== 'case' && !r.case?.group);
-  for (const r of main) {
-    const cells = r.error
-      ? [r.label, r.backend, `n/a: ${r.error}`, '', '', '', '', '']
-      : [r.label, r.backend, seconds(r.min), seconds(r.median), fmt(r.gflops, r.gflops !== undefined && r.gflops < 10 ? 2 : 1), r.sharePeak === undefined ? '' : `${(100 * r.sharePeak).toFixed(1)}%`, fmt(r.peakRssMiB, 0), ratio(r.vsTorch)];
-    if (tuned) cells.push(r.error ? '' : ratio(r.vsTorchTuned));
+/** What each phase of the run took, per engine (processes started and ended included), and in all. */
+export function renderWall(report: Report): string {
+  const w = report.wall ?? [];
+  if (w.length === 0) return '';
+  const min = (sec: number) => `${(sec / 60).toFixed(1)} min`;
+  const phases = [...new Set(w.map((x) => x.phase))];
+  const parts = phases.map((p) => {
+    const xs = w.filter((x) => x.phase === p);
+    return `${p} ${min(xs.reduce((a, x) => a + x.seconds, 0))} (${xs.map((x) => `${x.engine} ${min(x.seconds)}`).join(', ')})`;
+  });
+  return `wall time: ${min(w.reduce((a, x) => a + x.seconds, 0))} in all; ${parts.join('; ')}`;
+}
+
+/** The speed targets: mnxc's time ÷ PyTorch's (glibc tuned) at most this, per backend. */
+export const TARGETS: Record<string, number> = { tensorflow: 0.8, native: 1.0 };
+/** Where the targets must hold: these sizes, models and kinds (MedNeXt, examples/mednext.mnx). */
+export const TARGET_SIZES = [64, 128];
+export const TARGET_MODELS = ['S k3', 'B k5'];
+export const TARGET_KINDS = ['forward', 'train', 'sliding'];
+
+/** A MedNeXt forward, training-step or sliding-window row of the main table (where the targets apply). */
+function isTargetRow(r: Row): boolean {
+  return r.case?.spec === 'examples/mednext.mnx' && !r.case.group && TARGET_KINDS.includes(r.case.kind);
+}
+
+const ratio = (v: number | undefined) => (v === undefined ? '' : `${v.toFixed(2)}×`);
+
+/** `≤ 0.8×: yes` / `≤ 0.8×: NO` for a target row of a backend with a target, else ''. */
+function targetCell(r: Row): string {
+  const limit = TARGETS[r.backend];
+  if (limit === undefined || !isTargetRow(r) || r.vsTorchTuned === undefined) return '';
+  return `≤ ${limit.toFixed(1)}×: ${r.vsTorchTuned <= limit ? 'yes' : 'NO'}`;
+}
+
+/** `2026-12-06 10:02` (UTC) of an ISO date. */
+const when = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+
+/** The machine and its load: what every number of the report depends on. */
+export function renderMachine(report: Report): string {
+  const m = report.machine;
+  const loads = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  const end = when(report.date);
+  const span = m.started ? `${when(m.started)}–${when(m.started).slice(0, 10) === end.slice(0, 10) ? end.slice(11) : end} UTC` : `${end} UTC`;
+  const flags = m.cpuFlags?.length ? ` (${m.cpuFlags.join(' ')})` : '';
+  return (
+    `machine: ${m.cpus} cores × ${m.cpuModel}${flags}${m.memoryGiB ? `, ${m.memoryGiB} GiB memory` : ''}, Node ${m.node}; run ${span}; ` +
+    `load average (1, 5, 15 min) before ${loads(m.loadBefore)}, after ${loads(m.loadAfter)}` +
+    (m.loadPeak !== undefined ? `, highest 1-min after a row ${m.loadPeak.toFixed(2)} (the bench itself keeps about ${m.cpus} busy)` : '')
+  );
+}
+
+/**
+ * The targets table: one line per MedNeXt configuration, each backend's time and ÷ PyTorch (glibc
+ * tuned) against its target, then whether every configuration the targets name was measured and met.
+ */
+export function renderTargets(rows: Row[]): string {
+  const target = rows.filter(isTargetRow);
+  const backends = Object.keys(TARGETS).filter((b) => target.some((r) => r.backend === b));
+  if (backends.length === 0) return '';
+  const labels = [...new Set(target.map((r) => r.label))];
+  const torch = (label: string) => target.find((r) => r.label === label && r.backend.startsWith('torch') && r.backend.endsWith('glibc tuned'));
+  const head = ['speed targets: mnxc ÷ PyTorch (glibc tuned)', 'PyTorch, tuned', ...backends.flatMap((b) => [b, `÷ PyTorch`, `≤ ${TARGETS[b]!.toFixed(1)}×`])];
+  const lines = [`| ${head.join(' | ')} |`, `|---|${head.slice(1).map(() => '---:').join('|')}|`];
+  const met: Record<string, number> = {};
+  const over: Record<string, string[]> = {};
+  for (const label of labels) {
+    const t = torch(label);
+    const cells = [label, t?.error ? `n/a: ${t.error}` : seconds(t?.min)];
+    for (const b of backends) {
+      const r = target.find((x) => x.label === label && x.backend === b);
+      const cell = r ? targetCell(r) : '';
+      cells.push(r?.error ? `n/a: ${r.error}` : seconds(r?.min), ratio(r?.vsTorchTuned), cell.replace(/^.*: /, ''));
+      if (cell.endsWith('yes')) met[b] = (met[b] ?? 0) + 1;
+      else (over[b] ??= []).push(label.replace(/^mednext-/, ''));
+    }
     lines.push(`| ${cells.join(' | ')} |`);
   }
+  const verdict = backends.map((b) => `${b} ≤ ${TARGETS[b]!.toFixed(1)}× in ${met[b] ?? 0} of ${labels.length}${over[b]?.length ? ` (not: ${over[b]!.join('; ')})` : ''}`);
+  // every configuration the targets name, with a ratio for each backend that has a target
+  const missing: string[] = [];
+  for (const size of TARGET_SIZES)
+    for (const model of TARGET_MODELS)
+      for (const kind of TARGET_KINDS) {
+        const have = (b: string) => target.some((r) => r.backend === b && r.vsTorchTuned !== undefined && r.case!.kind === kind && r.case!.size === size && r.label.startsWith(`mednext-${model} `));
+        const lacking = Object.keys(TARGETS).filter((b) => !have(b));
+        if (lacking.length > 0) missing.push(`${model} ${CASE_TITLES[kind]} ${size}³ (${lacking.join(', ')})`);
+      }
+  const complete = missing.length === 0 ? 'every configuration the targets name was measured' : `not measured against PyTorch (tuned): ${missing.join('; ')}`;
+  return `${lines.join('\n')}\n\ntargets met: ${verdict.join('; ')}. ${complete}.`;
+}
+
+/** The report for people: machine, targets, the main tables (one per size, op rows last), case, scaling, threads, notes. */
+export function renderTable(report: Report): string {
+  const main = report.rows.filter((r) => r.case?.kind !== 'case' && !r.case?.group);
+  const vs = main.some((r) => r.vsTorch !== undefined);
+  const tuned = main.some((r) => r.vsTorchTuned !== undefined);
+  const targets = main.some((r) => targetCell(r) !== '');
+  // one table per cube edge of the model rows (rows are sorted by size), the op rows last
+  const groups = new Map<string, Row[]>();
+  for (const r of main) {
+    const g = r.case?.spec ? `${r.case.size}${r.case.dims === 2 ? '²' : '³'}` : 'ops';
+    groups.set(g, [...(groups.get(g) ?? []), r]);
+  }
+  const tables = [...groups].map(([g, rs]) => {
+    const head = [g === 'ops' ? 'operation' : `configuration (${g})`, 'backend', 'min', 'median', 'GFLOP/s', '% of peak', 'peak RSS MiB', ...(vs ? ['÷ PyTorch'] : []), ...(tuned ? ['÷ tuned'] : []), ...(targets ? ['target'] : [])];
+    const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+    for (const r of rs) {
+      const cells = r.error
+        ? [r.label, r.backend, `n/a: ${r.error}`, '', '', '', '']
+        : [r.label, r.backend, seconds(r.min), seconds(r.median), fmt(r.gflops, r.gflops !== undefined && r.gflops < 10 ? 2 : 1), r.sharePeak === undefined ? '' : `${(100 * r.sharePeak).toFixed(1)}%`, fmt(r.peakRssMiB, 0)];
+      if (vs) cells.push(r.error ? '' : ratio(r.vsTorch));
+      if (tuned) cells.push(r.error ? '' : ratio(r.vsTorchTuned));
+      if (targets) cells.push(targetCell(r));
+      lines.push(`| ${cells.join(' | ')} |`);
+    }
+    return lines.join('\n');
+  });
   const peaks = new Map(report.rows.filter((r) => r.peakGflops).map((r) => [r.backend, r.peakGflops!]));
-  const m = report.machine;
-  const extra = [renderCase(report.rows), renderScaling(report.rows), renderThreads(report.rows)].filter(Boolean);
+  const extra = [renderTargets(report.rows), ...tables, renderCase(report.rows), renderScaling(report.rows), renderThreads(report.rows)].filter(Boolean);
   const out = [
-    ...(main.length > 0 ? [lines.join('\n'), ''] : []),
+    renderMachine(report),
+    '',
     ...extra.flatMap((t) => [t, '']),
-    `machine: ${m.cpus} × ${m.cpuModel}, Node ${m.node}; load average before ${m.loadBefore.map((l) => l.toFixed(1)).join(' ')}, after ${m.loadAfter.map((l) => l.toFixed(1)).join(' ')}`,
     `peak (float32 matMul, same process): ${[...peaks].map(([b, g]) => `${b} ${g.toFixed(1)} GFLOP/s`).join(', ')}`,
+    ...(report.wall?.length ? [renderWall(report)] : []),
     ...report.notes,
   ];
   return out.join('\n');
@@ -165,7 +283,8 @@ export function renderCase(rows: Row[]): string {
 
 /** The scaling table: MedNeXt-S k3 forward and training step against the patch's voxels. */
 export function renderScaling(rows: Row[]): string {
-  const sc = rows.filter((r) => r.case?.group === 'scaling');
+  // the scaling group's rows, and the main rows measured at a scaling size (bench/run.ts scalingFromMain)
+  const sc = rows.filter((r) => r.case?.group === 'scaling' || r.case?.scaling);
   if (sc.length === 0) return '';
   const names = engines(sc);
   const sizes = [...new Set(sc.map((r) => r.case!.size))].sort((a, b) => a - b);

@@ -1,23 +1,28 @@
 /**
  * `npm run bench`: MedNeXt on every TF.js backend present, against PyTorch in the same run.
  *
- *   npm run bench -- [--full] [--backends tensorflow,native,wasm,cpu] [--reps N] [--json] [--compare FILE]
- *                    [--only forward,train,sliding,ops,case,baselines,scaling,threads] [--scaling] [--case-full]
- *                    [--cpu-models] [--mednext-only] [--no-torch] [--torch-malloc default|tuned|both] [--smoke] [--max-rss MiB]
- *                    [--save FILE] [--render FILE]
+ *   npm run bench -- [--sizes 64,128 | --full] [--backends tensorflow,native,wasm,cpu] [--reps N | --reps N,M] [--json]
+ *                    [--compare FILE] [--only forward,train,sliding,ops,case,baselines,scaling,threads] [--scaling]
+ *                    [--case-full] [--cpu-models] [--mednext-only] [--no-torch] [--torch-malloc default|tuned|both]
+ *                    [--smoke] [--max-rss MiB] [--save FILE] [--render FILE] [--plan]
  *
  * Rows: MedNeXt-S k3 and B k5, nnU-Net's plain U-Net (examples/nnunet.mnx's default, the
  * 6-stage 3d_fullres network) and its ResEnc M (examples/resenc.mnx --variant M), all with deep
- * supervision and 3 classes, at 1×1×64³ (128³ with --full): forward, and a training step (runtime/train's Dice+CE over the deep-supervision heads,
+ * supervision and 3 classes, at 1×1×S³ for each S of --sizes (default 64; --full is --sizes 128):
+ * forward, and a training step (runtime/train's Dice+CE over the deep-supervision heads,
  * global-norm clipping, AdamW); `mnxc predict`'s sliding window (runtime/infer, step 0.5,
- * Gaussian weighting, no mirroring) of a 160×160×96 volume with patch 64³ for S k3; and op rows
- * at 64³×32 (what MedNeXt-S's first stage runs). Each configuration runs in its own child
- * process (bench/child.ts) so its peak RSS is its own: one warm-up run, then --reps timed runs
- * (the sliding window: one window to warm up, one timed run). The cpu backend is 20–150× slower,
+ * Gaussian weighting, no mirroring) for MedNeXt-S k3 and B k5 with patch S³ (at 64³ over a
+ * 160×160×96 volume, 32 windows; at other sizes over a cube of 1.5 S, 8 windows); and op rows
+ * at 64³×32 (what MedNeXt-S's first stage runs). The report has one table per size. Each
+ * configuration runs in its own child process (bench/child.ts) so its peak RSS is its own: one
+ * warm-up run, then --reps timed runs (--reps 3,1 with --sizes 64,128: 3 at 64³, 1 at 128³; the
+ * sliding window: one window to warm up, one timed run). The cpu backend is 20–150× slower,
  * so it runs only the op rows unless --cpu-models. Where python3 can import torch,
- * bench/torch_mednext.py (MNXC_TORCH_BENCH overrides) times the same networks, and
- * bench/torch_sliding.py runs the same sliding window on its network, each twice: with glibc's
- * defaults and with glibc tuned to keep freed memory (TORCH_MALLOC; --torch-malloc picks one).
+ * bench/torch_mednext.py (MNXC_TORCH_BENCH overrides) times the same networks (one warm-up, then
+ * the same timed runs), and bench/torch_sliding.py runs the same sliding windows on its network,
+ * each twice: with glibc's defaults and with glibc tuned to keep freed memory (TORCH_MALLOC;
+ * --torch-malloc picks one). The report opens with the speed targets: each MedNeXt row's
+ * mnxc ÷ PyTorch (glibc tuned) against TARGETS (bench/report.ts: native ≤ 1.0×, tensorflow ≤ 0.8×).
  * The `case` row (bench/case.ts) is what a user waits for: `mnxc predict`'s steps on a CT-sized scan
  * (512×512×200 int16 at 0.8×0.8×2.5 mm → 1 mm, MedNeXt-S k3, patch 128³, step 0.5), each part
  * measured once, the 1- and 5-fold totals with and without mirroring computed from them and
@@ -25,13 +30,16 @@
  * runs the same (bench/torch_sliding.py --case, nnU-Net's resampling and export). The case row runs
  * on tensorflow and native unless --backends names others. --scaling adds the `scaling` group
  * (MedNeXt-S k3 forward and training step at 32³, 64³, 96³, 128³: time and peak RSS against
- * voxels) and the `threads` group (64³ on 1 and on 2 threads), for mnxc and PyTorch side by side.
+ * voxels; a size --sizes already runs with forward and train is taken from those rows, not run
+ * twice) and the `threads` group (64³ on 1 and on 2 threads), for mnxc and PyTorch side by side;
+ * --only names groups one by one (PyTorch runs only the groups named).
  * --save FILE writes the report (as --json) after every row, so a run stopped early keeps what it
- * measured (marked PARTIAL); --render FILE prints the tables of such a file.
- * A child passing --max-rss MiB resident (default 75% of memory) is stopped and reported.
+ * measured (marked PARTIAL); --render FILE prints the tables of such a file. --plan prints what a
+ * run would start (each child and PyTorch process, in order) and runs nothing.
+ * A child (mnxc's or PyTorch's) passing --max-rss MiB resident (default 75% of memory) is stopped and reported.
  * --smoke runs everything on examples/tiny.mnx at toy sizes in one child (for the test suite).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../runtime/io/atomic.js';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -39,7 +47,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CT_CASE, caseTotal, type CaseParts } from './case.js';
-import { OP_CASES, type CaseSpec, type Triple } from './cases.js';
+import { CASE_TITLES, OP_CASES, type CaseSpec, type Triple } from './cases.js';
 import { RESULT_MARK, type CaseResult } from './child.js';
 import { asReport, caseLabel, renderComparison, renderTable, type CaseTotal, type Report, type Row } from './report.js';
 
@@ -81,8 +89,11 @@ export const BASELINE_CASES: CaseSpec[] = [
 
 export interface BenchOptions {
   full?: boolean;
+  /** Cube edges of the forward, training-step and sliding-window rows (default [64]; --full: [128]). */
+  sizes?: number[];
   backends?: string[];
-  reps?: number;
+  /** Timed runs per configuration; a list gives one count per entry of `sizes` (see repsFor). */
+  reps?: number | number[];
   only?: string[];
   cpuModels?: boolean;
   /** Only MedNeXt's model rows (no nnU-Net U-Net or ResEnc rows: their dense 3-D convolutions take minutes on native). */
@@ -102,12 +113,14 @@ export interface BenchOptions {
 }
 
 /** A child process's work: one backend, one or more cases. */
-interface Job {
+export interface Job {
   backend: string;
   cases: CaseSpec[];
+  /** When it runs (phaseOrder): `main:SIZE`, `ops`, `baselines`, `case`, `scaling`, `threads`. */
+  phase: string;
 }
 
-interface ModelConfig {
+export interface ModelConfig {
   variant: string;
   kernel: number;
 }
@@ -127,9 +140,14 @@ function modelCase(kind: string, m: ModelConfig, size: number): CaseSpec {
   return { kind, spec: 'examples/mednext.mnx', variant: m.variant, set: [`kernel_size=${m.kernel}`, 'n_classes=3', 'deep_supervision=true'], size };
 }
 
-/** The sliding-window row: MedNeXt-S k3 over a 160×160×96 volume, patch 64³, one timed run. */
-function slidingCase(): CaseSpec {
-  return { ...modelCase('sliding', MODELS[0]!, 64), volume: [160, 160, 96], patch: [64, 64, 64], reps: 1 };
+/**
+ * The sliding-window row of model `m` with patch `size`³, one timed run: at 64³ over a 160×160×96
+ * volume (32 windows); at other sizes over a cube of 1.5 × the patch (2 windows per axis, 8 in all:
+ * at 128³ a 192³ volume, so the row stays minutes, not tens of minutes).
+ */
+export function slidingCase(m: ModelConfig = MODELS[0]!, size = 64): CaseSpec {
+  const volume: Triple = size === 64 ? [160, 160, 96] : [1.5 * size, 1.5 * size, 1.5 * size];
+  return { ...modelCase('sliding', m, size), volume, patch: [size, size, size], reps: 1 };
 }
 
 /** The `case` row (bench/case.ts's CT_CASE); smoke: examples/tiny.mnx on a 24×24×10 scan at 1.25×1.25×3 mm → 1.25 mm, patch 16³. */
@@ -152,10 +170,43 @@ export function threadCase(kind: 'forward' | 'train', threads: number, size = 64
   return { ...modelCase(kind, MODELS[0]!, size), group: 'threads', threads };
 }
 
-/** Every configuration to run, grouped into child processes. */
+/** The model rows' cube edges: --sizes, else 128 with --full, else 64. */
+export function mainSizes(o: BenchOptions): number[] {
+  return o.sizes ?? [o.full ? 128 : 64];
+}
+
+/**
+ * Timed runs at cube edge `size`: --reps N everywhere; a list (one per --sizes entry) gives each
+ * main size its own, and any other size (the scaling rows) the count of the largest main size not
+ * above it (the first entry below them all).
+ */
+export function repsFor(o: BenchOptions, size: number): number {
+  const r = o.reps ?? (o.smoke ? 1 : 3);
+  if (typeof r === 'number') return r;
+  const pairs = mainSizes(o).map((s, i) => [s, r[i] ?? r[r.length - 1]!] as const).sort((x, y) => x[0] - y[0]);
+  return [...pairs].reverse().find(([s]) => s <= size)?.[1] ?? pairs[0]![1];
+}
+
+/**
+ * Whether the scaling table takes its 64³/128³ (any --sizes entry among SCALING_SIZES) rows from the
+ * main rows instead of measuring MedNeXt-S k3 there a second time: when both forward and train run.
+ */
+function scalingFromMain(o: BenchOptions, only: Set<string>): number[] {
+  if (!only.has('scaling') || !only.has('forward') || !only.has('train')) return [];
+  return mainSizes(o).filter((s) => SCALING_SIZES.includes(s));
+}
+
+/** The order of the phases: each size's model rows (mnxc, then PyTorch), ops, baselines, case, scaling, threads. */
+export function phaseOrder(o: BenchOptions): string[] {
+  return [...(o.smoke ? [16] : mainSizes(o)).map((s) => `main:${s}`), 'ops', 'baselines', 'case', 'scaling', 'threads'];
+}
+
+/** Every configuration to run, grouped into child processes, in the order they run. */
 export function planJobs(o: BenchOptions): Job[] {
   const only = new Set(o.only ?? DEFAULT_GROUPS);
   const backends = o.backends ?? BACKENDS;
+  const order = phaseOrder(o);
+  const inOrder = (jobs: Job[]) => order.flatMap((phase) => jobs.filter((j) => j.phase === phase));
   if (o.smoke) {
     const tiny = { spec: 'examples/tiny.mnx', set: ['n_classes=3'], size: 16 };
     const cases: CaseSpec[] = [
@@ -164,43 +215,117 @@ export function planJobs(o: BenchOptions): Job[] {
       ...(only.has('ops') ? OP_CASES.map((kind) => ({ kind, size: 8, channels: 4 })) : []),
       ...(only.has('scaling') ? [16, 32].flatMap((size) => (['forward', 'train'] as const).map((kind) => ({ kind, ...tiny, size, group: 'scaling' }))) : []),
     ];
-    const jobs = backends.map((backend) => ({ backend, cases }));
+    const jobs: Job[] = backends.map((backend) => ({ backend, cases, phase: 'main:16' }));
     // Each in its own child: threads are set per process, and the case row's peak RSS is its own.
     for (const backend of backends) {
-      if (only.has('threads')) for (const threads of THREAD_COUNTS) jobs.push({ backend, cases: [{ kind: 'forward', ...tiny, group: 'threads', threads }] });
+      if (only.has('threads')) for (const threads of THREAD_COUNTS) jobs.push({ backend, cases: [{ kind: 'forward', ...tiny, group: 'threads', threads }], phase: 'threads' });
       // the case row only when --only names it (it is several children's worth of work)
-      if (o.only?.includes('case')) jobs.push({ backend, cases: [caseRow('parts', true)] });
-      if (o.only?.includes('case') && o.caseFull) jobs.push({ backend, cases: [caseRow('full', true)] });
+      if (o.only?.includes('case')) jobs.push({ backend, cases: [caseRow('parts', true)], phase: 'case' });
+      if (o.only?.includes('case') && o.caseFull) jobs.push({ backend, cases: [caseRow('full', true)], phase: 'case' });
     }
-    return jobs.filter((j) => j.cases.length > 0);
+    return inOrder(jobs.filter((j) => j.cases.length > 0));
   }
-  const size = o.full ? 128 : 64;
+  const list = Array.isArray(o.reps);
+  const fromMain = scalingFromMain(o, only);
   const jobs: Job[] = [];
   for (const backend of backends) {
     const models = backend !== 'cpu' || o.cpuModels;
-    if (models) {
+    const heavy = HEAVY_BACKENDS.includes(backend);
+    for (const size of mainSizes(o)) {
+      const phase = `main:${size}`;
+      const reps = list ? { reps: repsFor(o, size) } : {};
+      if (!models) continue;
       for (const m of MODELS) {
-        if (only.has('forward')) jobs.push({ backend, cases: [modelCase('forward', m, size)] });
-        if (only.has('train')) jobs.push({ backend, cases: [modelCase('train', m, size)] });
+        // MedNeXt-S k3's rows double as the scaling table's at this size (scalingFromMain)
+        const scaling = heavy && m === MODELS[0] && fromMain.includes(size) ? { scaling: true } : {};
+        if (only.has('forward')) jobs.push({ backend, cases: [{ ...modelCase('forward', m, size), ...reps, ...scaling }], phase });
+        if (only.has('train')) jobs.push({ backend, cases: [{ ...modelCase('train', m, size), ...reps, ...scaling }], phase });
       }
       for (const m of o.mednextOnly ? [] : BASELINE_MODELS) {
-        if (only.has('forward')) jobs.push({ backend, cases: [{ kind: 'forward', ...m, size }] });
-        if (only.has('train')) jobs.push({ backend, cases: [{ kind: 'train', ...m, size }] });
+        if (only.has('forward')) jobs.push({ backend, cases: [{ kind: 'forward', ...m, size, ...reps }], phase });
+        if (only.has('train')) jobs.push({ backend, cases: [{ kind: 'train', ...m, size, ...reps }], phase });
       }
-      if (only.has('sliding')) jobs.push({ backend, cases: [slidingCase()] });
+      if (only.has('sliding')) for (const m of MODELS) jobs.push({ backend, cases: [slidingCase(m, size)], phase });
     }
-    if (only.has('ops')) for (const kind of OP_CASES) jobs.push({ backend, cases: [{ kind, size: 64, channels: 32 }] });
+    if (only.has('ops')) for (const kind of OP_CASES) jobs.push({ backend, cases: [{ kind, size: 64, channels: 32 }], phase: 'ops' });
     // The heavy groups (minutes per row at these sizes; hours on wasm and cpu): tensorflow and native only.
-    const heavy = HEAVY_BACKENDS.includes(backend);
-    if (only.has('baselines') && heavy) for (const c of BASELINE_CASES) jobs.push({ backend, cases: [c] });
+    if (only.has('baselines') && heavy) for (const c of BASELINE_CASES) jobs.push({ backend, cases: [c], phase: 'baselines' });
     if (only.has('case') && heavy) {
-      jobs.push({ backend, cases: [caseRow('parts')] });
-      if (o.caseFull) jobs.push({ backend, cases: [caseRow('full')] });
+      jobs.push({ backend, cases: [caseRow('parts')], phase: 'case' });
+      if (o.caseFull) jobs.push({ backend, cases: [caseRow('full')], phase: 'case' });
     }
-    if (only.has('scaling') && heavy) for (const size of SCALING_SIZES) for (const kind of ['forward', 'train'] as const) jobs.push({ backend, cases: [scalingCase(kind, size)] });
-    if (only.has('threads') && heavy) for (const threads of THREAD_COUNTS) for (const kind of ['forward', 'train'] as const) jobs.push({ backend, cases: [threadCase(kind, threads)] });
+    if (only.has('scaling') && heavy)
+      for (const size of SCALING_SIZES.filter((s) => !fromMain.includes(s)))
+        for (const kind of ['forward', 'train'] as const) jobs.push({ backend, cases: [{ ...scalingCase(kind, size), ...(list ? { reps: repsFor(o, size) } : {}) }], phase: 'scaling' });
+    if (only.has('threads') && heavy) for (const threads of THREAD_COUNTS) for (const kind of ['forward', 'train'] as const) jobs.push({ backend, cases: [{ ...threadCase(kind, threads), ...(list ? { reps: repsFor(o, 64) } : {}) }], phase: 'threads' });
   }
-  return jobs;
+  return inOrder(jobs);
+}
+
+/** One PyTorch process of the plan (bench/torch_mednext.py or bench/torch_sliding.py). */
+export interface TorchRun {
+  phase: string;
+  /** `model`: torch_mednext.py's forward and training step; `sliding` and `case`: torch_sliding.py. */
+  what: 'model' | 'sliding' | 'case';
+  malloc: TorchMalloc;
+  model?: ModelConfig;
+  size?: number;
+  reps?: number;
+  /** The rows it reports (`model`: those of the kinds asked for). */
+  kinds?: ('forward' | 'train')[];
+  /** The scaling and threads tables' copies. */
+  group?: { group: string; threads?: number };
+  /** `model` rows that double as the scaling table's (scalingFromMain). */
+  scaling?: boolean;
+  case?: CaseSpec;
+}
+
+/**
+ * Every PyTorch process to run, per phase, for the groups --only asks for (and none in smoke mode
+ * or with --no-torch): the model rows at each size with each glibc setting asked for, the sliding
+ * windows, and — only when named — the case, scaling and threads groups, with glibc tuned.
+ */
+export function planTorch(o: BenchOptions): TorchRun[] {
+  if (o.torch === false || o.smoke) return [];
+  const only = new Set(o.only ?? DEFAULT_GROUPS);
+  const backends = o.backends ?? BACKENDS;
+  const models = backends.some((b) => b !== 'cpu') || o.cpuModels;
+  const heavy = backends.some((b) => HEAVY_BACKENDS.includes(b));
+  const mallocs = TORCH_MALLOC.filter((m) => (o.torchMalloc ?? 'both') === 'both' || m.name === o.torchMalloc);
+  // The heavy groups run PyTorch once, with glibc tuned (the fair best case) where that is among the settings asked for.
+  const heavyMalloc = mallocs.find((m) => m.name === 'tuned') ?? mallocs[0]!;
+  const fromMain = scalingFromMain(o, only);
+  const kinds = (['forward', 'train'] as const).filter((k) => only.has(k));
+  const runs: TorchRun[] = [];
+  for (const size of models ? mainSizes(o) : []) {
+    const phase = `main:${size}`;
+    for (const malloc of mallocs) {
+      if (kinds.length > 0) for (const m of MODELS) runs.push({ phase, what: 'model', malloc, model: m, size, reps: repsFor(o, size), kinds: [...kinds], ...(m === MODELS[0] && malloc === heavyMalloc && heavy && fromMain.includes(size) ? { scaling: true } : {}) });
+      if (only.has('sliding')) for (const m of MODELS) runs.push({ phase, what: 'sliding', malloc, case: slidingCase(m, size) });
+    }
+  }
+  if (!heavy) return runs;
+  if (only.has('case')) for (const c of [caseRow('parts'), ...(o.caseFull ? [caseRow('full')] : [])]) runs.push({ phase: 'case', what: 'case', malloc: heavyMalloc, case: c });
+  if (only.has('scaling'))
+    for (const size of SCALING_SIZES.filter((s) => !fromMain.includes(s))) runs.push({ phase: 'scaling', what: 'model', malloc: heavyMalloc, model: MODELS[0]!, size, reps: repsFor(o, size), kinds: ['forward', 'train'], group: { group: 'scaling' } });
+  if (only.has('threads'))
+    for (const threads of THREAD_COUNTS) runs.push({ phase: 'threads', what: 'model', malloc: heavyMalloc, model: MODELS[0]!, size: 64, reps: repsFor(o, 64), kinds: ['forward', 'train'], group: { group: 'threads', threads } });
+  return runs;
+}
+
+/** One line per child process and PyTorch process, in the order a run takes them (--plan). */
+export function describePlan(o: BenchOptions): string {
+  const jobs = planJobs(o);
+  const torch = planTorch(o);
+  const lines: string[] = [];
+  for (const phase of phaseOrder(o)) {
+    for (const j of jobs.filter((x) => x.phase === phase)) lines.push(`${phase}\t${j.backend}\t${j.cases.map((c) => `${caseLabel(c)} (${c.kind === 'case' || c.kind === 'sliding' ? 1 : (c.reps ?? repsFor(o, c.size))} timed)`).join(', ')}`);
+    for (const t of torch.filter((x) => x.phase === phase)) {
+      const what = t.what === 'model' ? caseLabel({ ...modelCase('forward', t.model!, t.size!), ...t.group }).replace(' forward ', ` ${t.kinds!.map((k) => CASE_TITLES[k]).join(' + ')} `) : caseLabel(t.case!);
+      lines.push(`${phase}\ttorch (glibc ${t.malloc.name})\t${what}${t.what === 'model' ? ` (${t.reps} timed)` : ''}`);
+    }
+  }
+  return lines.join('\n');
 }
 
 /** Runs one child; resolves with its results (an error row per case when it dies without any). */
@@ -212,31 +337,37 @@ function runJob(job: Job, reps: number, peakSize: number, maxRssMiB: number): Pr
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2', ...threadEnv(threads) } });
     let out = '';
     let err = '';
-    let overLimit = 0;
-    // A configuration that outgrows memory would push the whole machine into swap or the OOM
-    // killer: stop it at --max-rss instead (Linux: the child's VmRSS, polled).
-    const watchdog = setInterval(() => {
-      const rss = residentMiB(child.pid);
-      if (rss !== null && rss > maxRssMiB) {
-        overLimit = rss;
-        child.kill('SIGKILL');
-      }
-    }, 250);
+    const watchdog = watchRss(child, maxRssMiB);
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('close', (code, signal) => {
-      clearInterval(watchdog);
+      const overLimit = watchdog.stop();
       const results = out.split('\n').filter((l) => l.startsWith(RESULT_MARK)).map((l) => JSON.parse(l.slice(RESULT_MARK.length)) as CaseResult);
       if (results.length > 0) return done(results);
-      const why = overLimit
-        ? `stopped at ${overLimit.toFixed(0)} MiB resident (over --max-rss ${maxRssMiB.toFixed(0)} MiB)`
-        : signal === 'SIGKILL'
-          ? 'killed (out of memory?)'
-          : lastLine(err) || `exit ${code ?? signal}`;
+      const why = overLimit ? overRss(overLimit, maxRssMiB) : signal === 'SIGKILL' ? 'killed (out of memory?)' : lastLine(err) || `exit ${code ?? signal}`;
       done(job.cases.map((c) => ({ case: c, backend: job.backend, error: why })));
     });
   });
 }
+
+/**
+ * A configuration that outgrows memory would push the whole machine into swap or the OOM killer
+ * (other processes with it): stops `child` once its resident memory passes `maxRssMiB` (Linux: its
+ * VmRSS, polled). `stop()` ends the watch and returns the resident MiB it was stopped at, or 0.
+ */
+function watchRss(child: ChildProcess, maxRssMiB: number): { stop: () => number } {
+  let overLimit = 0;
+  const timer = setInterval(() => {
+    const rss = residentMiB(child.pid);
+    if (rss !== null && rss > maxRssMiB) {
+      overLimit = rss;
+      child.kill('SIGKILL');
+    }
+  }, 250);
+  return { stop: () => (clearInterval(timer), overLimit) };
+}
+
+const overRss = (rss: number, max: number) => `stopped at ${rss.toFixed(0)} MiB resident (over --max-rss ${max.toFixed(0)} MiB)`;
 
 /** Resident memory of a process in MiB (Linux /proc), or null where unknown. */
 function residentMiB(pid: number | undefined): number | null {
@@ -298,22 +429,32 @@ function torchScript(): { script: string } | { why: string } {
 }
 
 /**
- * Runs a PyTorch benchmark script with `malloc`'s environment; resolves to its last stdout line
- * parsed as JSON, or to the reason it printed none (its last stderr line).
+ * Runs a PyTorch benchmark script with `malloc`'s environment (stopped past `maxRssMiB` resident);
+ * resolves to the last stdout line that parses as JSON, and why it stopped where it did not end
+ * well (--max-rss, or its last stderr line when it printed no result).
  */
-function runPython(args: string[], malloc: TorchMalloc, script: string, threads?: number): Promise<{ json: unknown } | { error: string }> {
+function runPython(args: string[], malloc: TorchMalloc, script: string, maxRssMiB: number, threads?: number): Promise<{ json?: unknown; error?: string }> {
   return new Promise((done) => {
     const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...malloc.env, ...threadEnv(threads) } });
+    const watchdog = watchRss(child, maxRssMiB);
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('close', () => {
-      try {
-        done({ json: JSON.parse(out.trim().split('\n').pop()!) });
-      } catch {
-        done({ error: lastLine(err) || `${script} printed no result` });
+      const overLimit = watchdog.stop();
+      // the last JSON line it printed (torch_mednext.py prints its forward rows before training)
+      let json: unknown;
+      for (const line of out.trim().split('\n').reverse()) {
+        try {
+          json = JSON.parse(line);
+          break;
+        } catch {
+          // not a result line
+        }
       }
+      const error = overLimit ? overRss(overLimit, maxRssMiB) : json === undefined ? lastLine(err) || `${script} printed no result` : undefined;
+      done({ json, error });
     });
   });
 }
@@ -325,32 +466,35 @@ function torchRow(c: CaseSpec, malloc: TorchMalloc): Row {
 }
 
 /**
- * torch_mednext.py's forward and training rows for model `m` at `size`³ (`group`/`threads`: the
- * scaling and threading tables' copies, run with that many torch threads).
+ * torch_mednext.py's forward and training rows of run `t` (`group`/`threads`: the scaling and
+ * threading tables' copies, run with that many torch threads); the rows of `t.kinds`.
  */
-async function runTorch(script: string, m: ModelConfig, size: number, reps: number, malloc: TorchMalloc, group?: { group: string; threads?: number }): Promise<Row[]> {
-  const args = [script, '--variant', m.variant, '--kernel', String(m.kernel), '--size', String(size), '--repeat', String(reps)];
-  if (group?.threads !== undefined) args.push('--threads', String(group.threads));
-  const r = await runPython(args, malloc, 'torch_mednext.py', group?.threads);
-  return (['forward', 'train'] as const).map((kind) => {
-    const row = torchRow({ ...modelCase(kind, m, size), ...group }, malloc);
-    if ('error' in r) return { ...row, error: r.error };
-    const j = r.json as { engine: string; forward_s: { min: number; median: number }; train_step_s: { min: number; median: number }; peak_rss_mb: number };
-    const t = kind === 'forward' ? j.forward_s : j.train_step_s;
-    return { ...row, backend: j.engine + malloc.label, min: t.min, median: t.median, peakRssMiB: j.peak_rss_mb };
+async function runTorch(script: string, t: TorchRun, maxRssMiB: number): Promise<Row[]> {
+  const m = t.model!;
+  const threads = t.group?.threads;
+  const args = [script, '--variant', m.variant, '--kernel', String(m.kernel), '--size', String(t.size), '--repeat', String(t.reps)];
+  if (threads !== undefined) args.push('--threads', String(threads));
+  const r = await runPython(args, t.malloc, 'torch_mednext.py', maxRssMiB, threads);
+  const j = r.json as { engine: string; forward_s?: { min: number; median: number }; train_step_s?: { min: number; median: number }; peak_rss_mb: number; forward_peak_rss_mb?: number } | undefined;
+  return t.kinds!.map((kind) => {
+    const row = torchRow({ ...modelCase(kind, m, t.size!), ...t.group, ...(t.scaling ? { scaling: true } : {}) }, t.malloc);
+    const x = kind === 'forward' ? j?.forward_s : j?.train_step_s;
+    // a process stopped while training still has its forward rows
+    if (!j || !x) return { ...row, error: r.error ?? 'torch_mednext.py printed no result' };
+    return { ...row, backend: j.engine + t.malloc.label, min: x.min, median: x.median, peakRssMiB: kind === 'forward' ? (j.forward_peak_rss_mb ?? j.peak_rss_mb) : j.peak_rss_mb };
   });
 }
 
 /** bench/torch_sliding.py --case: the case row on the PyTorch network (parts, or with `full` the whole fold). */
-async function runTorchCase(c: CaseSpec, malloc: TorchMalloc): Promise<Row> {
+async function runTorchCase(c: CaseSpec, malloc: TorchMalloc, maxRssMiB: number): Promise<Row> {
   const w = { ...CT_CASE, ...c.workload };
   const args = [join(ROOT, 'bench', 'torch_sliding.py'), '--case', '--variant', w.variant ?? 'S', '--kernel', setting(c, 'kernel_size') ?? '3', '--classes', String(w.classes)];
   if (setting(c, 'deep_supervision') !== 'true') args.push('--no-deep-supervision');
   args.push('--case-shape', w.shape.join(','), '--case-spacing', w.spacing.join(','), '--case-target', String(w.target), '--patch', String(w.patch), '--step', String(w.step), '--case-windows', String(c.timedWindows ?? 2));
   if (c.mode === 'full') args.push('--case-full');
-  const r = await runPython(args, malloc, 'torch_sliding.py');
+  const r = await runPython(args, malloc, 'torch_sliding.py', maxRssMiB);
   const row = torchRow(c, malloc);
-  if ('error' in r) return { ...row, error: r.error };
+  if (r.error || !r.json) return { ...row, error: r.error };
   const j = r.json as { engine: string; parts: CaseParts; seconds: number; cpu_s: number; peak_rss_mb: number };
   const base = { ...row, backend: j.engine + malloc.label, min: j.seconds, median: j.seconds, seconds: [j.seconds], peakRssMiB: j.peak_rss_mb, cpuSeconds: j.cpu_s, info: { windows: j.parts.windows } };
   if (c.mode === 'full') return { ...base, info: { ...base.info, per_window_s: Number(j.parts.window_s.toFixed(3)) } };
@@ -366,45 +510,66 @@ function setting(c: CaseSpec, name: string): string | undefined {
  * bench/torch_sliding.py: the same sliding window (window positions, Gaussian, accumulation) on
  * torch_mednext.py's network (`mednext`), one window to warm up and the case's timed runs.
  */
-async function runTorchSliding(mednext: string, c: CaseSpec, reps: number, malloc: TorchMalloc): Promise<Row> {
+async function runTorchSliding(mednext: string, c: CaseSpec, malloc: TorchMalloc, maxRssMiB: number): Promise<Row> {
   const args = [join(ROOT, 'bench', 'torch_sliding.py'), '--mednext', mednext, '--variant', c.variant!, '--kernel', setting(c, 'kernel_size')!, '--classes', setting(c, 'n_classes')!];
   if (setting(c, 'deep_supervision') !== 'true') args.push('--no-deep-supervision');
-  args.push('--volume', c.volume!.join(','), '--patch', c.patch!.join(','), '--step', '0.5', '--repeat', String(c.reps ?? reps));
-  const r = await runPython(args, malloc, 'torch_sliding.py');
+  args.push('--volume', c.volume!.join(','), '--patch', c.patch!.join(','), '--step', '0.5', '--repeat', String(c.reps ?? 1));
+  const r = await runPython(args, malloc, 'torch_sliding.py', maxRssMiB);
   const row = torchRow(c, malloc);
-  if ('error' in r) return { ...row, error: r.error };
+  if (r.error || !r.json) return { ...row, error: r.error };
   const j = r.json as { engine: string; windows: number; sliding_s: { min: number; median: number }; peak_rss_mb: number };
   return { ...row, backend: j.engine + malloc.label, min: j.sliding_s.min, median: j.sliding_s.median, peakRssMiB: j.peak_rss_mb, info: { windows: j.windows } };
 }
 
 export async function runBench(o: BenchOptions): Promise<Report> {
-  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const reps = o.reps ?? (o.smoke ? 1 : 3);
+  const t0 = performance.now();
+  const elapsed = () => {
+    const sec = Math.round((performance.now() - t0) / 1000);
+    return `${String(Math.floor(sec / 60)).padStart(2, '0')}:${String(sec % 60).padStart(2, '0')}`;
+  };
+  // progress lines with the minutes and seconds since the start
+  const log = (l: string) => (o.log ?? ((x: string) => process.stderr.write(`${x}\n`)))(`[${elapsed()}] ${l}`);
+  const reps = typeof o.reps === 'number' ? o.reps : o.smoke ? 1 : 3;
+  const maxRss = o.maxRssMiB ?? (0.75 * totalmem()) / 2 ** 20;
   const notes: string[] = [];
+  const started = new Date().toISOString();
   const loadBefore = loadavg();
+  let loadPeak = loadBefore[0]!;
   const rows: Row[] = [];
-  const snapshot = (partial: boolean): Report => ({ version: 1, date: new Date().toISOString(), machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.versions.node, loadBefore, loadAfter: loadavg() }, notes: partial ? [...notes, 'PARTIAL: the run had not finished when this was saved.'] : notes, rows: [...rows].sort((x, y) => order(x) - order(y)) });
+  // wall time per phase and engine (mnxc's backends, PyTorch), for sizing the next run
+  const wall: NonNullable<Report['wall']> = [];
+  const timed = async <T>(phase: string, engine: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      const w = wall.find((x) => x.phase === phase && x.engine === engine) ?? (wall.push({ phase, engine, seconds: 0 }), wall[wall.length - 1]!);
+      w.seconds += (performance.now() - t0) / 1000;
+    }
+  };
+  const snapshot = (partial: boolean): Report => ({ version: 1, date: new Date().toISOString(), machine: { ...machineFacts(), started, loadBefore, loadAfter: loadavg(), loadPeak }, wall: wall.map((w) => ({ ...w, seconds: Number(w.seconds.toFixed(1)) })), notes: partial ? [...notes, 'PARTIAL: the run had not finished when this was saved.'] : notes, rows: [...rows].sort((x, y) => order(x) - order(y)) });
   // --save: the report so far after every row, so a run stopped early still leaves what it measured
   const save = (partial: boolean) => {
     if (o.savePath) writeFileAtomic(o.savePath, `${JSON.stringify(snapshot(partial), null, 2)}\n`);
   };
   const push = (...r: Row[]) => {
     rows.push(...r);
+    loadPeak = Math.max(loadPeak, loadavg()[0]!);
     save(true);
   };
   const jobs = planJobs(o);
+  const plannedTorch = planTorch(o);
   const backends = o.backends ?? BACKENDS;
   if (backends.includes('cpu') && !o.cpuModels && !o.smoke) notes.push('cpu: op rows only (whole-model rows take minutes on cpu; --cpu-models runs them).');
   if (o.smoke) notes.push('smoke mode: examples/tiny.mnx at toy sizes, every case in one child (peak RSS cumulative).');
   notes.push('FLOPs as `mnxc summary` counts them (2·MACs + one per output element of other ops); training step and fwd+bwd rows count 3× forward.');
+  if (Array.isArray(o.reps)) notes.push(`timed runs per configuration: ${mainSizes(o).map((s) => `${repsFor(o, s)} at ${s}³`).join(', ')} (after one warm-up; the sliding window and the case: one).`);
   const only = new Set(o.only ?? DEFAULT_GROUPS);
-  const models = backends.some((b) => b !== 'cpu') || o.cpuModels;
-  const torchSliding = only.has('sliding') && models;
-  const heavyGroups = ['case', 'scaling', 'threads'].filter((g) => only.has(g));
+  // (smoke mode runs the case row only when --only names it)
+  const heavyGroups = ['case', 'scaling', 'threads'].filter((g) => only.has(g) && (!o.smoke || g !== 'case' || o.only?.includes('case')));
   if (heavyGroups.length > 0) notes.push(...groupNotes(heavyGroups, o));
   if (only.has('baselines') && !o.smoke) notes.push(BASELINES_TORCH_NOTE);
-  const runTorchToo = o.torch !== false && !o.smoke && (only.has('forward') || only.has('train') || torchSliding || heavyGroups.length > 0);
-  const t = runTorchToo ? torchScript() : undefined;
+  const t = plannedTorch.length > 0 ? torchScript() : undefined;
   if (t && 'why' in t) notes.push(`PyTorch: not run (${t.why}).`);
   const script = t && 'script' in t ? t.script : undefined;
   const beside = (tr: Row, malloc: TorchMalloc) => {
@@ -414,72 +579,42 @@ export async function runBench(o: BenchOptions): Promise<Report> {
       else r.vsTorchTuned = r.min / tr.min;
     }
   };
-  const mallocs = TORCH_MALLOC.filter((m) => (o.torchMalloc ?? 'both') === 'both' || m.name === o.torchMalloc);
-  // The heavy groups run PyTorch once, with glibc tuned (the fair best case) where that is among the settings asked for.
-  const heavyMalloc = mallocs.find((m) => m.name === 'tuned') ?? mallocs[0]!;
 
   /** PyTorch's rows of one phase, right after mnxc's (so a run stopped early has both sides of what it finished). */
   const torchPhase = async (phase: string) => {
     if (!script) return;
-    if (phase === 'main') {
-      for (const malloc of mallocs) {
-        if (only.has('forward') || only.has('train')) {
-          const size = o.full ? 128 : 64;
-          for (const m of MODELS) {
-            log(`torch (glibc ${malloc.name}): MedNeXt-${m.variant} k${m.kernel} ${size}³`);
-            const torchRows = await runTorch(script, m, size, reps, malloc);
-            for (const tr of torchRows) {
-              beside(tr, malloc);
-              if ((tr.case!.kind === 'forward' && only.has('forward')) || (tr.case!.kind === 'train' && only.has('train'))) push(tr);
-            }
-          }
+    for (const tr of plannedTorch.filter((x) => x.phase === phase)) {
+      if (tr.what === 'model') {
+        log(`torch (glibc ${tr.malloc.name}): MedNeXt-${tr.model!.variant} k${tr.model!.kernel} ${tr.size}³${tr.group ? ` [${tr.group.group}${tr.group.threads ? `, ${tr.group.threads} thread(s)` : ''}]` : ''}`);
+        for (const row of await timed(phase, 'PyTorch', () => runTorch(script, tr, maxRss))) {
+          log(`  ${row.label}: ${row.error ? `n/a: ${row.error}` : `min ${row.min!.toFixed(3)} s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
+          beside(row, tr.malloc);
+          push(row);
         }
-        if (torchSliding) {
-          const c = slidingCase();
-          log(`torch (glibc ${malloc.name}): ${caseLabel(c)}`);
-          const tr = await runTorchSliding(script, c, reps, malloc);
-          log(`  ${tr.error ? `n/a: ${tr.error}` : `min ${tr.min!.toFixed(3)} s, ${tr.peakRssMiB!.toFixed(0)} MiB`}`);
-          beside(tr, malloc);
-          push(tr);
-        }
+        continue;
       }
-    }
-    if (phase === 'case') {
-      for (const c of [caseRow('parts'), ...(o.caseFull ? [caseRow('full')] : [])]) {
-        log(`torch (glibc ${heavyMalloc.name}): ${caseLabel(c)}`);
-        const tr = await runTorchCase(c, heavyMalloc);
-        log(`  ${tr.error ? `n/a: ${tr.error}` : `${tr.min!.toFixed(1)} s, ${tr.peakRssMiB!.toFixed(0)} MiB`}`);
-        push(tr);
-      }
-    }
-    if (phase === 'scaling') {
-      for (const size of SCALING_SIZES) {
-        log(`torch (glibc ${heavyMalloc.name}): scaling, MedNeXt-S k3 ${size}³`);
-        for (const tr of await runTorch(script, MODELS[0]!, size, reps, heavyMalloc, { group: 'scaling' })) (beside(tr, heavyMalloc), push(tr));
-      }
-    }
-    if (phase === 'threads') {
-      for (const threads of THREAD_COUNTS) {
-        log(`torch (glibc ${heavyMalloc.name}): MedNeXt-S k3 64³, ${threads} thread(s)`);
-        for (const tr of await runTorch(script, MODELS[0]!, 64, reps, heavyMalloc, { group: 'threads', threads })) (beside(tr, heavyMalloc), push(tr));
-      }
+      log(`torch (glibc ${tr.malloc.name}): ${caseLabel(tr.case!)}`);
+      const row = await timed(phase, 'PyTorch', () => (tr.what === 'sliding' ? runTorchSliding(script, tr.case!, tr.malloc, maxRss) : runTorchCase(tr.case!, tr.malloc, maxRss)));
+      log(`  ${row.error ? `n/a: ${row.error}` : `${row.min!.toFixed(tr.what === 'case' ? 1 : 3)} s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
+      if (tr.what === 'sliding') beside(row, tr.malloc);
+      push(row);
     }
   };
   if (script) {
-    if (heavyGroups.length > 0) notes.push(`PyTorch in the ${heavyGroups.join(', ')} table(s): glibc ${heavyMalloc.name}, one run per configuration.`);
-    if (only.has('forward') || only.has('train')) notes.push("PyTorch: torch_mednext.py, same networks and input; its training step's loss is the mean of the heads' outputs (not Dice+CE), and its first timed run is not a warm-up; peak RSS is that of its whole process (forward and training).");
-    if (torchSliding) notes.push('PyTorch sliding window: bench/torch_sliding.py on torch_mednext.py\'s network, the same windows, Gaussian and float32 accumulation of softmax × Gaussian, one window to warm up, no mirroring.');
-    if (mallocs.some((m) => m.name === 'tuned')) notes.push(`glibc tuned: PyTorch run with ${Object.entries(TORCH_MALLOC[1]!.env).map(([k, v]) => `${k}=${v}`).join(' ')} (freed memory kept for reuse instead of unmapped; default glibc makes PyTorch page-fault its activations in on every pass).`);
+    const heavyMalloc = plannedTorch.find((x) => x.phase === 'case' || x.phase === 'scaling' || x.phase === 'threads')?.malloc;
+    if (heavyMalloc) notes.push(`PyTorch in the ${heavyGroups.join(', ')} table(s): glibc ${heavyMalloc.name}, one process per configuration.`);
+    if (only.has('forward') || only.has('train')) notes.push("PyTorch: torch_mednext.py, same networks and input, one warm-up forward and training step, then the timed runs; its training step's loss is the mean of the heads' outputs (not Dice+CE); its forward runs come first in the process, then the training steps: a forward row's peak RSS is the process's after the forward runs, a training row's after all.");
+    if (plannedTorch.some((x) => x.what === 'sliding')) notes.push('PyTorch sliding window: bench/torch_sliding.py on torch_mednext.py\'s network, the same windows, Gaussian and float32 accumulation of softmax × Gaussian, one window to warm up, no mirroring.');
+    if (plannedTorch.some((x) => x.malloc.name === 'tuned')) notes.push(`glibc tuned: PyTorch run with ${Object.entries(TORCH_MALLOC[1]!.env).map(([k, v]) => `${k}=${v}`).join(' ')} (freed memory kept for reuse instead of unmapped; default glibc makes PyTorch page-fault its activations in on every pass).`);
     notes.push('÷ PyTorch: mnxc min ÷ PyTorch min (÷ tuned: against PyTorch with glibc tuned); below 1 is faster than PyTorch.');
   }
 
-  // Phase by phase (the 64³ rows, the case, scaling, threads), mnxc's backends then PyTorch.
-  const phaseOf = (j: Job) => (j.cases[0]!.kind === 'case' ? 'case' : (j.cases[0]!.group ?? 'main'));
+  // Phase by phase (each size's model rows, ops, baselines, the case, scaling, threads), mnxc's backends then PyTorch.
   let done = 0;
-  for (const phase of ['main', 'case', 'scaling', 'threads']) {
-    for (const job of jobs.filter((j) => phaseOf(j) === phase)) {
+  for (const phase of phaseOrder(o)) {
+    for (const job of jobs.filter((j) => j.phase === phase)) {
       log(`[${++done}/${jobs.length}] ${job.backend}: ${job.cases.map(caseLabel).join(', ')}`);
-      for (const r of await runJob(job, reps, o.smoke ? 128 : 1024, o.maxRssMiB ?? (0.75 * totalmem()) / 2 ** 20)) {
+      for (const r of await timed(phase, job.backend, () => runJob(job, reps, o.smoke ? 128 : 1024, maxRss))) {
         const row = toRow(r);
         push(row);
         log(`  ${row.label}: ${row.error ? `n/a: ${row.error}` : `min ${row.min!.toFixed(3)} s, median ${row.median!.toFixed(3)} s, ${row.gflops === undefined ? '–' : row.gflops.toFixed(1)} GFLOP/s, ${row.peakRssMiB!.toFixed(0)} MiB`}`);
@@ -490,6 +625,19 @@ export async function runBench(o: BenchOptions): Promise<Report> {
   const report = snapshot(false);
   save(false);
   return report;
+}
+
+/** What the report says about the machine: cores, CPU model and vector extensions, memory, Node. */
+function machineFacts(): Pick<Report['machine'], 'cpus' | 'cpuModel' | 'node' | 'cpuFlags' | 'memoryGiB'> {
+  let flags: string[] = [];
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+    const have = new Set(line.split(':')[1]?.trim().split(/\s+/) ?? []);
+    flags = ['avx2', 'fma', 'avx512f', 'avx512_bf16', 'amx_tile'].filter((f) => have.has(f));
+  } catch {
+    // not Linux: no flags
+  }
+  return { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.versions.node, cpuFlags: flags, memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)) };
 }
 
 /**
@@ -514,20 +662,23 @@ function groupNotes(groups: string[], o: BenchOptions): string[] {
     );
     if (o.torch !== false) notes.push('PyTorch case: bench/torch_sliding.py --case: nnU-Net v1\'s resampling (skimage resize order 3 per slice, map_coordinates order 0 along z), z-score, the same windows, Gaussian and accumulation on torch_mednext.py\'s network, export as save_segmentation_nifti_from_softmax (order 1 in-plane, order 0 along z, argmax, gzipped NIfTI).');
   }
-  if (groups.includes('scaling')) notes.push(`scaling: MedNeXt-S k3 (deep supervision, 3 classes) forward and training step at ${SCALING_SIZES.map((s) => `${s}³`).join(', ')}, each size in its own process; peak RSS per process.`);
+  if (groups.includes('scaling')) {
+    const reused = scalingFromMain(o, new Set(o.only ?? DEFAULT_GROUPS));
+    notes.push(`scaling: MedNeXt-S k3 (deep supervision, 3 classes) forward and training step at ${SCALING_SIZES.map((s) => `${s}³`).join(', ')}, each size in its own process; peak RSS per process${reused.length > 0 ? `; at ${reused.map((s) => `${s}³`).join(' and ')} these are the main table's rows (the same configuration, not run twice)` : ''}.`);
+  }
   if (groups.includes('threads'))
     notes.push('threads: MedNeXt-S k3 at 64³ held to 1 and to 2 threads (MNXC_NATIVE_THREADS, TF_NUM_INTRAOP_THREADS/TF_NUM_INTEROP_THREADS, OMP_NUM_THREADS; PyTorch torch.set_num_threads); efficiency = (1-thread time ÷ 2-thread time) ÷ 2; cores busy = CPU seconds ÷ wall seconds of a timed run (mnxc rows).');
   return notes;
 }
 
-/** Whole-model rows first (by label), PyTorch beside mnxc's backends; op rows after. */
+/** Whole-model rows first, by size, then model and kind, PyTorch beside mnxc's backends; op rows after. */
 function order(r: Row): number {
   const kinds = ['forward', 'train', 'sliding', ...OP_CASES];
   const k = kinds.indexOf(r.case?.kind ?? '');
   const spec = r.case?.spec ?? '';
   const model = spec.endsWith('resenc.mnx') ? 3 : spec.endsWith('nnunet.mnx') ? 2 : r.case?.variant === 'B' ? 1 : 0;
   const backend = BACKENDS.indexOf(r.backend);
-  return (r.case?.spec ? model * 1000 : 10_000) + k * 10 + (backend < 0 ? 9 : backend);
+  return (r.case?.spec ? (r.case.size ?? 0) * 10_000 + model * 1000 : 1e9) + k * 10 + (backend < 0 ? 9 : backend);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -537,6 +688,8 @@ export async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         full: { type: 'boolean', default: false },
+        sizes: { type: 'string' },
+        plan: { type: 'boolean', default: false },
         backends: { type: 'string' },
         reps: { type: 'string' },
         only: { type: 'string' },
@@ -598,19 +751,34 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   try {
-    const reps = values.reps === undefined ? undefined : Number(values.reps);
-    if (reps !== undefined && !(Number.isInteger(reps) && reps >= 1)) throw new Error(`--reps: expected a positive integer, got '${values.reps}'`);
+    const ints = (v: string, flag: string, ok: (n: number) => boolean, what: string) =>
+      v.split(',').map((x) => {
+        const n = Number(x.trim());
+        if (!(Number.isInteger(n) && ok(n))) throw new Error(`${flag}: expected ${what}, got '${v}'`);
+        return n;
+      });
+    const sizes = values.sizes === undefined ? undefined : ints(values.sizes, '--sizes', (n) => n >= 16 && n % 16 === 0, 'cube edges that are multiples of 16 (MedNeXt halves them four times), e.g. 64,128');
+    if (sizes && values.full) throw new Error('--full is --sizes 128: give one of them');
+    if (sizes && new Set(sizes).size !== sizes.length) throw new Error(`--sizes: '${values.sizes}' names a size twice`);
+    const repsList = values.reps === undefined ? undefined : ints(values.reps, '--reps', (n) => n >= 1, 'a positive integer, or one per --sizes entry (e.g. 3,1)');
+    if (repsList && repsList.length > 1 && repsList.length !== (sizes ?? [0]).length) throw new Error(`--reps: ${repsList.length} counts for ${(sizes ?? [0]).length} size(s) (--sizes); give one count, or one per size`);
+    const reps = repsList === undefined ? undefined : repsList.length === 1 ? repsList[0]! : repsList;
     const maxRss = values['max-rss'] === undefined ? undefined : Number(values['max-rss']);
     if (maxRss !== undefined && !(maxRss > 0)) throw new Error(`--max-rss: expected MiB > 0, got '${values['max-rss']}'`);
     const torchMalloc = values['torch-malloc'] as BenchOptions['torchMalloc'];
     if (!['default', 'tuned', 'both'].includes(torchMalloc!)) throw new Error(`--torch-malloc: '${torchMalloc}' is not one of default, tuned, both`);
     let only = list(values.only, GROUPS, '--only');
     if (values.scaling) only = [...new Set([...(only ?? DEFAULT_GROUPS), 'scaling', 'threads'])];
-    options = { maxRssMiB: maxRss, full: values.full, backends: list(values.backends, BACKENDS, '--backends'), only, caseFull: values['case-full'], savePath: values.save, reps, cpuModels: values['cpu-models'], mednextOnly: values['mednext-only'], torch: !values['no-torch'], torchMalloc, smoke: values.smoke };
+    options = { maxRssMiB: maxRss, full: values.full, sizes, backends: list(values.backends, BACKENDS, '--backends'), only, caseFull: values['case-full'], savePath: values.save, reps, cpuModels: values['cpu-models'], mednextOnly: values['mednext-only'], torch: !values['no-torch'], torchMalloc, smoke: values.smoke };
     if (values.compare) previous = readReport(values.compare, '--compare');
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
+  }
+  if (values.plan) {
+    // --plan: what a run with these options would start, in order, without running it
+    process.stdout.write(`${describePlan(options)}\n`);
+    return 0;
   }
   const report = await runBench(options);
   if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

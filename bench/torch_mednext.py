@@ -7,8 +7,10 @@ implementation's (checked against tests/fixtures/mednext-reference). Needs torch
   python3 torch_mednext.py --check ../tests/fixtures/mednext-reference        # parity with the fixtures
   python3 torch_mednext.py --variant S --kernel 3 --size 64 --repeat 3  # timings as JSON
 
-Timings: forward (no grad) and one training step (forward, Dice+CE-free mean loss over all
-deep-supervision heads, backward, AdamW step). Report ratios measured in one run, not absolutes.
+Timings: forward (no grad), then one training step (forward, Dice+CE-free mean loss over all
+deep-supervision heads, backward, AdamW step), each after --warmup (default 1) untimed runs, as
+mnxc's rows warm up once. Prints a JSON line after the forward runs (forward_s, its peak RSS) and
+another, complete, after the training steps. Report ratios measured in one run, not absolutes.
 """
 import argparse, json, math, os, resource, sys, time
 
@@ -142,25 +144,32 @@ def bench(a):
     x = torch.randn(a.batch, 1, a.size, a.size, a.size)
     opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=3e-5, eps=1e-4)
     fwd, step = [], []
-    for _ in range(a.repeat):
+    result = {
+        "engine": f"torch {torch.__version__}", "threads": a.threads, "variant": a.variant,
+        "kernel": a.kernel, "input": [a.batch, 1, a.size, a.size, a.size], "warmup": a.warmup,
+        "params": sum(p.numel() for p in net.parameters()),
+    }
+    peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The forward runs first, printed as soon as they are done (a training step that outgrows
+    # memory then loses only its own row), then the training steps; the warm-up runs are not timed.
+    for _ in range(a.warmup + a.repeat):
         t = time.perf_counter()
         with torch.no_grad():
             net(x)
         fwd.append(time.perf_counter() - t)
+    fwd = fwd[a.warmup:]
+    result.update(forward_s={"min": min(fwd), "median": sorted(fwd)[len(fwd) // 2]}, forward_peak_rss_mb=peak(), peak_rss_mb=peak())
+    print(json.dumps(result), flush=True)
+    for _ in range(a.warmup + a.repeat):
         t = time.perf_counter()
         opt.zero_grad()
         loss = sum(o.float().mean() for o in net(x))
         loss.backward()
         opt.step()
         step.append(time.perf_counter() - t)
-    print(json.dumps({
-        "engine": f"torch {torch.__version__}", "threads": a.threads, "variant": a.variant,
-        "kernel": a.kernel, "input": [a.batch, 1, a.size, a.size, a.size],
-        "params": sum(p.numel() for p in net.parameters()),
-        "forward_s": {"min": min(fwd), "median": sorted(fwd)[len(fwd) // 2]},
-        "train_step_s": {"min": min(step), "median": sorted(step)[len(step) // 2]},
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
+    step = step[a.warmup:]
+    result.update(train_step_s={"min": min(step), "median": sorted(step)[len(step) // 2]}, peak_rss_mb=peak())
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
@@ -171,6 +180,7 @@ if __name__ == "__main__":
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1, help="untimed forward + training steps first (as mnxc's rows)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     a = p.parse_args()
     if a.check:
