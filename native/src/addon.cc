@@ -208,14 +208,15 @@ napi_value MatMulEpilogue(napi_env env, napi_callback_info info) {
   });
 }
 
-// matmulFused(a, b, out, m, k, n, transA, transB, bias | null, prologue, epilogue, addend | null): out = epilogue(prologue(op(a))·op(b)
-// + bias), one sample; prologue 1 = x·(1 + erf(x/√2)) on a's values; epilogue 0 none, 1 GELU, 2 + addend [m, n], 3 × GELU′(addend).
+// matmulFused(a, b, out, m, k, n, transA, transB, bias | null, prologue, epilogue, addend | null[, centre [k]]): out =
+// epilogue(prologue(op(a))·op(b) + bias), one sample; prologue 1 = x·(1 + erf(x/√2)) on a's values, 2 = x − centre[column];
+// epilogue 0 none, 1 GELU, 2 + addend [m, n], 3 × GELU′(addend).
 napi_value MatMulFused(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
-    auto a = args(env, info, 12);
+    auto a = args(env, info, 12, 13);
     const int64_t m = i64(env, a[3]), k = i64(env, a[4]), n = i64(env, a[5]), pro = i64(env, a[9]), e = i64(env, a[10]);
     if (m < 1 || k < 1 || n < 1) throw Failure{"matmulFused: bad sizes"};
-    if (pro < 0 || pro > int64_t(mnxc::Prologue::Gelu2)) throw Failure{"matmulFused: unknown prologue"};
+    if (pro < 0 || pro > int64_t(mnxc::Prologue::Centre)) throw Failure{"matmulFused: unknown prologue"};
     if (e < 0 || e > int64_t(mnxc::Epilogue::GeluGrad)) throw Failure{"matmulFused: unknown epilogue"};
     const float* pa = f32(env, a[0], m * k, "matmulFused a");
     const float* pb = f32(env, a[1], k * n, "matmulFused b");
@@ -223,7 +224,9 @@ napi_value MatMulFused(napi_env env, napi_callback_info info) {
     const float* bias = isNull(env, a[8]) ? nullptr : f32(env, a[8], n, "matmulFused bias");
     const bool needsAddend = e == int64_t(mnxc::Epilogue::Add) || e == int64_t(mnxc::Epilogue::GeluGrad);
     const float* addend = needsAddend ? f32(env, a[11], m * n, "matmulFused addend") : nullptr;
-    mnxc::matmul(pa, pb, pc, 1, 1, 1, m, k, n, boolean(env, a[6]), boolean(env, a[7]), bias, mnxc::Epilogue(e), addend, mnxc::Prologue(pro));
+    const float* centre = pro == int64_t(mnxc::Prologue::Centre) ? f32(env, a[12], k, "matmulFused centre") : nullptr;
+    mnxc::matmul(pa, pb, pc, 1, 1, 1, m, k, n, boolean(env, a[6]), boolean(env, a[7]), bias, mnxc::Epilogue(e), addend, mnxc::Prologue(pro),
+                 centre);
     return undefinedValue(env);
   });
 }
@@ -489,7 +492,11 @@ void tuneMalloc() {
 
 napi_value Init(napi_env env, napi_value exports) {
   tuneMalloc();
+  // How many prologue kinds matmulFused knows (3: none, 2·GELU, centre), for the TypeScript side to tell an older build.
+  napi_value prologues;
+  napi_create_int32(env, int32_t(mnxc::Prologue::Centre) + 1, &prologues);
   const napi_property_descriptor props[] = {
+      {"matmulPrologues", nullptr, nullptr, nullptr, nullptr, prologues, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, MatMul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmulEpilogue", nullptr, MatMulEpilogue, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -198,10 +198,24 @@ static void gelu2Into(const float* src, float* dst, int64_t len) {
 
 /**
  * The prologue's A for a block: rows [r0, r1) and columns [k0, k1) of op(A) (A at `a`, [M, K] or [K, M] if transposed) through
- * 2·GELU, row-major into buf ([r1 − r0, k1 − k0]).
+ * 2·GELU, or minus centre[column] (Centre), row-major into buf ([r1 − r0, k1 − k0]).
  */
-static void prologueBlock(const float* a, bool transA, int64_t m, int64_t k, int64_t r0, int64_t r1, int64_t k0, int64_t k1, float* buf) {
+static void prologueBlock(Prologue pro, const float* centre, const float* a, bool transA, int64_t m, int64_t k, int64_t r0, int64_t r1,
+                          int64_t k0, int64_t k1, float* buf) {
   const int64_t kc = k1 - k0;
+  if (pro == Prologue::Centre) {
+    for (int64_t r = r0; r < r1; r++) {
+      float* __restrict dst = buf + (r - r0) * kc;
+      const float* __restrict mu = centre + k0;
+      if (!transA) {
+        const float* __restrict src = a + r * k + k0;
+        for (int64_t j = 0; j < kc; j++) dst[j] = src[j] - mu[j];
+      } else {
+        for (int64_t j = 0; j < kc; j++) dst[j] = a[(k0 + j) * m + r] - mu[j];
+      }
+    }
+    return;
+  }
   if (!transA) {
     for (int64_t r = r0; r < r1; r++) gelu2Into(a + r * k + k0, buf + (r - r0) * kc, kc);
     return;
@@ -212,7 +226,7 @@ static void prologueBlock(const float* a, bool transA, int64_t m, int64_t k, int
 }
 
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t m, int64_t k, int64_t n,
-            bool transA, bool transB, const float* bias, Epilogue epilogue, const float* addend, Prologue prologue) {
+            bool transA, bool transB, const float* bias, Epilogue epilogue, const float* addend, Prologue prologue, const float* centre) {
   Pool& p = pool();
   const int64_t np = (n + NR - 1) / NR * NR;
   const bool pack = transB || np != n;
@@ -249,7 +263,7 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
         if (prologue == Prologue::None) {
           gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0, i1);
         } else {  // this block's rows of op(A) through the prologue, in cache, then the product
-          prologueBlock(a + (bi % batchA) * m * k, transA, m, k, i0, i1, 0, k, buf.data());
+          prologueBlock(prologue, centre ? centre + (bi % batchA) * k : nullptr, a + (bi % batchA) * m * k, transA, m, k, i0, i1, 0, k, buf.data());
           gemmRows(buf.data(), k, 1, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n + i0 * n, n, 0, i1 - i0);
         }
         // Bias and epilogue while the rows are in cache.
@@ -273,11 +287,11 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
       if (prologue == Prologue::None) {
         gemmRows(a + (bi % batchA) * m * k + k0 * aks, ars, aks, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc,
                  partial.data() + t * m * n, n, 0, m);
-      } else if (transA) {  // this part's rows of A (contiguous) through the prologue, then the product
+      } else if (transA && prologue == Prologue::Gelu2) {  // this part's rows of A (contiguous) through the prologue, then the product
         gelu2Into(a + (bi % batchA) * m * k + k0 * m, buf.data(), kc * m);
         gemmRows(buf.data(), 1, m, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m);
       } else {
-        prologueBlock(a + (bi % batchA) * m * k, transA, m, k, 0, m, k0, k0 + kc, buf.data());
+        prologueBlock(prologue, centre ? centre + (bi % batchA) * k : nullptr, a + (bi % batchA) * m * k, transA, m, k, 0, m, k0, k0 + kc, buf.data());
         gemmRows(buf.data(), kc, 1, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m);
       }
     }
@@ -873,6 +887,95 @@ void geluGrad(const float* x, const float* dy, float* dx, int64_t n) {
 // only), each accumulating in double; the ranges are then added in order, so results do not
 // depend on threads.
 
+// Per-channel sums over `rows` rows of c channels: s1[j] += Σ a[r, j] and s2[j] += Σ a[r, j]·b[r, j] (b = a if Square), in double.
+// Rows go in tiles of ~64 KB (in L2); within a tile, each block of channels is summed over the tile's rows in registers, two
+// rows at a time into separate accumulators (independent chains), then added to s1, s2. The order of additions is a function
+// of (rows, c) only.
+typedef double vd __attribute__((vector_size(VW * 4)));
+typedef float vh __attribute__((vector_size(VW * 2)));
+constexpr int DW = VW / 2;  // doubles per vector
+static inline vd vloadWide(const float* p) {
+  vh h;
+  std::memcpy(&h, p, sizeof h);
+  return __builtin_convertvector(h, vd);
+}
+static inline void vaddTo(double* p, vd v) {
+  vd o;
+  std::memcpy(&o, p, sizeof o);
+  o += v;
+  std::memcpy(p, &o, sizeof o);
+}
+
+/** Channels [j, j + NV·DW) over rows [0, rows) (row stride c). */
+template <bool Square, int NV>
+static inline void channelBlockSums(const float* a, const float* b, int64_t rows, int64_t c, int64_t j, double* s1, double* s2) {
+  vd p0[NV], q0[NV], p1[NV], q1[NV];
+  for (int u = 0; u < NV; u++) p0[u] = q0[u] = p1[u] = q1[u] = vd{};
+  int64_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const float* ar = a + r * c + j;
+    const float* br = Square ? ar : b + r * c + j;
+    for (int u = 0; u < NV; u++) {
+      const vd x0 = vloadWide(ar + u * DW), x1 = vloadWide(ar + c + u * DW);
+      const vd y0 = Square ? x0 : vloadWide(br + u * DW), y1 = Square ? x1 : vloadWide(br + c + u * DW);
+      p0[u] += x0;
+      q0[u] += x0 * y0;
+      p1[u] += x1;
+      q1[u] += x1 * y1;
+    }
+  }
+  if (r < rows) {
+    const float* ar = a + r * c + j;
+    const float* br = Square ? ar : b + r * c + j;
+    for (int u = 0; u < NV; u++) {
+      const vd x0 = vloadWide(ar + u * DW), y0 = Square ? x0 : vloadWide(br + u * DW);
+      p0[u] += x0;
+      q0[u] += x0 * y0;
+    }
+  }
+  for (int u = 0; u < NV; u++) {
+    vaddTo(s1 + j + u * DW, p0[u] + p1[u]);
+    vaddTo(s2 + j + u * DW, q0[u] + q1[u]);
+  }
+}
+
+template <bool Square>
+static void channelSums(const float* a, const float* b, int64_t rows, int64_t c, double* s1, double* s2) {
+  constexpr int NV = 4;
+  const int64_t tile = std::max<int64_t>(2, 16384 / c);
+  for (int64_t r0 = 0; r0 < rows; r0 += tile) {
+    const int64_t tr = std::min(tile, rows - r0);
+    const float* at = a + r0 * c;
+    const float* bt = Square ? at : b + r0 * c;
+    int64_t j = 0;
+    for (; j + NV * DW <= c; j += NV * DW) channelBlockSums<Square, NV>(at, bt, tr, c, j, s1, s2);
+    for (; j + 2 * DW <= c; j += 2 * DW) channelBlockSums<Square, 2>(at, bt, tr, c, j, s1, s2);
+    for (; j + DW <= c; j += DW) channelBlockSums<Square, 1>(at, bt, tr, c, j, s1, s2);
+    for (; j < c; j++) {
+      double p = 0, q = 0;
+      for (int64_t r = 0; r < tr; r++) {
+        const double x = at[r * c + j], y = Square ? x : double(bt[r * c + j]);
+        p += x;
+        q += x * y;
+      }
+      s1[j] += p;
+      s2[j] += q;
+    }
+  }
+}
+
+/** fn(sample, row0, row1) over the N·V rows of [N, V, C] in parallel, each call within one sample (no division per row). */
+template <typename F>
+static void forSampleRows(int64_t n, int64_t v, int64_t c, F&& fn) {
+  pool().parallelFor(n * v, std::max<int64_t>(1, 32768 / c), [&](int64_t s, int64_t e) {
+    while (s < e) {
+      const int64_t nn = s / v, stop = std::min(e, (nn + 1) * v);
+      fn(nn, s, stop);
+      s = stop;
+    }
+  });
+}
+
 namespace {
 struct GnPlan {
   int64_t n, v, c, groups, cg, parts, rPart;
@@ -915,50 +1018,44 @@ struct GnPlan {
 void groupNormStats(const float* x, float* centred, float* mean, float* rstd, int64_t n, int64_t v, int64_t c, int64_t groups, double eps) {
   const GnPlan plan(n, v, c, groups);
   const double count = double(v) * double(plan.cg);
-  std::vector<double> partial(size_t(n * plan.parts * c), 0.0), sums, grouped(size_t(n * c));
+  // One pass: Σx and Σx² per channel (double), then var = E[x²] − μ² per group in double. x² of a float32 is exact in double,
+  // and the sums keep ~16 digits, so the cancellation of an offset mean (μ²/var up to ~1e6) leaves ≥ 10 digits of var.
+  std::vector<double> partial(size_t(n * plan.parts * 2 * c), 0.0), sums, s1(size_t(n * c)), s2(size_t(n * c)), g1(size_t(n * c)),
+      g2(size_t(n * c));
   plan.forParts([&](int64_t nn, int64_t r0, int64_t r1, int64_t t) {
-    double* __restrict acc = partial.data() + t * c;
-    for (int64_t r = r0; r < r1; r++) {
-      const float* __restrict row = x + (nn * v + r) * c;
-      for (int64_t j = 0; j < c; j++) acc[j] += row[j];
-    }
+    double* acc = partial.data() + t * 2 * c;
+    channelSums<true>(x + (nn * v + r0) * c, nullptr, r1 - r0, c, acc, acc + c);
   });
-  plan.reduceParts(partial, sums, 1);
-  plan.groupSum(sums.data(), grouped.data());
-  for (int64_t i = 0; i < n * c; i++) mean[i] = float(grouped[size_t(i)] / count);
-  // Two-pass variance: Σ (x − μ)², with x − μ in float32 as the centred tensor holds it.
-  std::fill(partial.begin(), partial.end(), 0.0);
-  plan.forParts([&](int64_t nn, int64_t r0, int64_t r1, int64_t t) {
-    double* __restrict acc = partial.data() + t * c;
+  plan.reduceParts(partial, sums, 2);
+  for (int64_t nn = 0; nn < n; nn++)
+    for (int64_t j = 0; j < c; j++) {
+      s1[size_t(nn * c + j)] = sums[size_t(nn * 2 * c + j)];
+      s2[size_t(nn * c + j)] = sums[size_t(nn * 2 * c + c + j)];
+    }
+  plan.groupSum(s1.data(), g1.data());
+  plan.groupSum(s2.data(), g2.data());
+  for (int64_t i = 0; i < n * c; i++) {
+    const double mu = g1[size_t(i)] / count;
+    const double var = std::max(0.0, g2[size_t(i)] / count - mu * mu);
+    mean[i] = float(mu);
+    rstd[i] = float(1.0 / std::sqrt(var + eps));
+  }
+  if (!centred) return;
+  forSampleRows(n, v, c, [&](int64_t nn, int64_t s, int64_t e) {
     const float* __restrict mu = mean + nn * c;
-    for (int64_t r = r0; r < r1; r++) {
-      const float* __restrict row = x + (nn * v + r) * c;
-      if (centred) {
-        float* __restrict out = centred + (nn * v + r) * c;
-        for (int64_t j = 0; j < c; j++) {
-          const float d = row[j] - mu[j];
-          out[j] = d;
-          acc[j] += double(d) * double(d);
-        }
-      } else {
-        for (int64_t j = 0; j < c; j++) {
-          const float d = row[j] - mu[j];
-          acc[j] += double(d) * double(d);
-        }
-      }
+    for (int64_t row = s; row < e; row++) {
+      const float* __restrict xr = x + row * c;
+      float* __restrict out = centred + row * c;
+      for (int64_t j = 0; j < c; j++) out[j] = xr[j] - mu[j];
     }
   });
-  plan.reduceParts(partial, sums, 1);
-  plan.groupSum(sums.data(), grouped.data());
-  for (int64_t i = 0; i < n * c; i++) rstd[i] = float(1.0 / std::sqrt(grouped[size_t(i)] / count + eps));
 }
 
 void channelAffine(const float* x, const float* scale, const float* shift, float* y, int64_t n, int64_t v, int64_t c) {
-  pool().parallelFor(n * v, std::max<int64_t>(1, 32768 / c), [&](int64_t s, int64_t e) {
+  forSampleRows(n, v, c, [&](int64_t nn, int64_t s, int64_t e) {
+    const float* __restrict a = scale + nn * c;
+    const float* __restrict b = shift + nn * c;
     for (int64_t row = s; row < e; row++) {
-      const int64_t nn = row / v;
-      const float* __restrict a = scale + nn * c;
-      const float* __restrict b = shift + nn * c;
       const float* __restrict xr = x + row * c;
       float* __restrict yr = y + row * c;
       for (int64_t j = 0; j < c; j++) yr[j] = xr[j] * a[j] + b[j];
@@ -973,16 +1070,8 @@ void groupNormBackward(const float* dy, const float* centred, const float* rstd,
   // Pass 1: A = Σ dy, B = Σ dy·(x − μ) per sample and channel.
   std::vector<double> partial(size_t(n * plan.parts * 2 * c), 0.0), sums;
   plan.forParts([&](int64_t nn, int64_t r0, int64_t r1, int64_t t) {
-    double* __restrict a = partial.data() + t * 2 * c;
-    double* __restrict b = a + c;
-    for (int64_t r = r0; r < r1; r++) {
-      const float* __restrict g = dy + (nn * v + r) * c;
-      const float* __restrict cr = centred + (nn * v + r) * c;
-      for (int64_t j = 0; j < c; j++) {
-        a[j] += g[j];
-        b[j] += double(g[j]) * double(cr[j]);
-      }
-    }
+    double* acc = partial.data() + t * 2 * c;
+    channelSums<false>(dy + (nn * v + r0) * c, centred + (nn * v + r0) * c, r1 - r0, c, acc, acc + c);
   });
   plan.reduceParts(partial, sums, 2);
   // Coefficients: dx = dy·k1 + (x − μ)·k2 + k3.
@@ -1010,12 +1099,11 @@ void groupNormBackward(const float* dy, const float* centred, const float* rstd,
     if (dbeta) dbeta[j] = float(db[size_t(j)]);
   }
   // Pass 2.
-  pool().parallelFor(n * v, std::max<int64_t>(1, 32768 / c), [&](int64_t s, int64_t e) {
+  forSampleRows(n, v, c, [&](int64_t nn, int64_t s, int64_t e) {
+    const float* __restrict p1 = k1.data() + nn * c;
+    const float* __restrict p2 = k2.data() + nn * c;
+    const float* __restrict p3 = k3.data() + nn * c;
     for (int64_t row = s; row < e; row++) {
-      const int64_t nn = row / v;
-      const float* __restrict p1 = k1.data() + nn * c;
-      const float* __restrict p2 = k2.data() + nn * c;
-      const float* __restrict p3 = k3.data() + nn * c;
       const float* __restrict g = dy + row * c;
       const float* __restrict cr = centred + row * c;
       float* __restrict out = dx + row * c;

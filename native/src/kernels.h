@@ -14,8 +14,11 @@ constexpr int kMaxRank = 8;
  * (addend [batch, M, N]: GELU's input; the product is the gradient of GELU's output).
  */
 enum class Epilogue { None = 0, Gelu = 1, Add = 2, GeluGrad = 3 };
-/** What the product does to A's values before multiplying: nothing, or x·(1 + erf(x/√2)) = 2·GELU(x) (A is read once, never written). */
-enum class Prologue { None = 0, Gelu2 = 1 };
+/**
+ * What the product does to A's values before multiplying (A is read once, never written): nothing, x·(1 + erf(x/√2)) = 2·GELU(x),
+ * or x − centre[k] (float32, per column k of op(A): centre is [batchA, K]; GroupNorm's x − μ without the centred tensor).
+ */
+enum class Prologue { None = 0, Gelu2 = 1, Centre = 2 };
 
 /**
  * C[b] = op(A[b])·op(B[b]) (+ bias [N] on every row if not null); A is [batchA, M, K] ([batchA, K, M] if transA), B [batchB, K, N]
@@ -23,7 +26,7 @@ enum class Prologue { None = 0, Gelu2 = 1 };
  */
 void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t batchA, int64_t batchB, int64_t m, int64_t k, int64_t n,
             bool transA, bool transB, const float* bias = nullptr, Epilogue epilogue = Epilogue::None, const float* addend = nullptr,
-            Prologue prologue = Prologue::None);
+            Prologue prologue = Prologue::None, const float* centre = nullptr);
 
 enum class Binary { Add, Sub, Mul, Div, Max, Min, SquaredDifference, Pow };
 /** out[i] = op(a[i·sa], b[i·sb]) over `shape` (rank ≤ kMaxRank) with element strides sa, sb (0 where broadcast). */
@@ -68,7 +71,8 @@ void geluGrad(const float* x, const float* dy, float* dx, int64_t n);
 
 /**
  * GroupNorm statistics of x [N, V, C] (groups of C/groups consecutive channels): mean and σ⁻¹ = 1/√(var + eps) per sample and
- * channel ([N, C], each channel holding its group's values), sums in double, two-pass variance; centred = x − mean if not null.
+ * channel ([N, C], each channel holding its group's values). One pass over x: Σx and Σx² in double, var = E[x²] − μ² in double;
+ * centred = x − mean (float32) in a second pass, only if not null.
  */
 void groupNormStats(const float* x, float* centred, float* mean, float* rstd, int64_t n, int64_t v, int64_t c, int64_t groups, double eps);
 /** y[n, v, c] = x[n, v, c]·scale[n, c] + shift[n, c]. */

@@ -18,8 +18,8 @@ import { ops, resetOps } from '../ops/index.js';
 import { activation, autodiffGrads, erf64, loadCase, maxAbs, maxAbsDiff, numericGrad, randArr, refConv3d, refConvTranspose3d, rng, toTf } from '../ops/test-helpers.js';
 import { diceCeLoss } from '../train/loss.js';
 import { loadWeights } from '../weights/state-dict.js';
-import { geluPointwise, normGeluPointwise, normPointwise } from '../kernels/fused-pointwise.js';
-import { hasEpilogueKernels, matMulBiasAdd, matMulBiasGelu } from '../kernels/pointwise.js';
+import { geluPointwise, normGeluPointwise, normPointwise, pointwiseInference } from '../kernels/fused-pointwise.js';
+import { hasEpilogueKernels, MATMUL_CENTRED, matMulBiasAdd, matMulBiasGelu } from '../kernels/pointwise.js';
 import { groupNormFused } from '../kernels/group-norm.js';
 import { loadNativeBackend, nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d, nativeGelu, nativeGeluPointwise, nativeGroupNorm, nativeNormPointwise } from './native.js';
 
@@ -434,13 +434,69 @@ describe.skipIf(why !== null)('native GroupNorm and fused pointwise ops = the JS
 
   it.each(gnCases)('groupNorm $shape, $groups groups: values and gradients', async ({ shape, groups }) => {
     const c = shape[shape.length - 1]!;
-    // An offset input (mean ≈ 3) checks the two-pass variance.
+    // An offset input (mean ≈ 3) checks the variance's cancellation (E[x²] − μ² in double).
     const inputs = [input(shape, 50, 2, 4), input([c], 51, 0.5, 1.5), input([c], 52)];
     const err = await compare((x, g, b) => nativeGroupNorm(x!, groups, 1e-5, g, b), (x, g, b) => groupNormFused(x!, groups, 1e-5, g, b), inputs);
     expect(err).toBeLessThan(1e-5);
     // Without the affine parameters.
     const plain = await compare((x) => nativeGroupNorm(x!, groups, 1e-5), (x) => groupNormFused(x!, groups, 1e-5), [inputs[0]!]);
     expect(plain).toBeLessThan(1e-5);
+  });
+
+  it('groupNorm at 64³ with offset means (one-pass E[x²] − μ² in double) against float64', async () => {
+    const C = 4, G = 2, V = 64 ** 3;
+    for (const offset of [3, 40]) {
+      const data = random([V * C], 73 + offset, offset - 1, offset + 1);
+      const ref = new Float64Array(V * C);
+      for (let g = 0; g < G; g++) {
+        const at = (v: number, j: number) => data[v * C + g * 2 + j]!;
+        let m = 0;
+        for (let v = 0; v < V; v++) m += at(v, 0) + at(v, 1);
+        m /= 2 * V;
+        let q = 0;
+        for (let v = 0; v < V; v++) q += (at(v, 0) - m) ** 2 + (at(v, 1) - m) ** 2;
+        const r = 1 / Math.sqrt(q / (2 * V) + 1e-5);
+        for (let v = 0; v < V; v++) for (let j = 0; j < 2; j++) ref[v * C + g * 2 + j] = (at(v, j) - m) * r;
+      }
+      const got = tf.tidy(() => nativeGroupNorm(tf.tensor(data, [1, 64, 64, 64, C]), G, 1e-5).dataSync());
+      // What is left is the float32 mean's rounding in x − μ (the two-pass kernel before gave the same 2.9e-7 and 2.4e-6).
+      expect(maxAbsDiff(got, ref)).toBeLessThan(offset === 3 ? 1e-6 : 5e-6);
+    }
+  });
+
+  it('pointwiseInference with GroupNorm: the centring inside the product = the centred tensor\'s product, bit for bit', async () => {
+    await useBackend('native');
+    const centredKernel = tf.getKernel(MATMUL_CENTRED, 'native');
+    expect(centredKernel).toBeDefined();
+    for (const [shape, co] of [[[1, 5, 4, 3, 6], 7], [[2, 9, 13, 11, 33], 17], [[1, 16, 16, 16, 32], 64]] as const) {
+      const c = shape[shape.length - 1]!;
+      const groups = c === 33 ? 3 : c / 2;
+      const inputs = [input([...shape], 74, 2, 4), input([c], 75, 0.5, 1.5), input([c], 76), input([c, co], 77), input([co], 78), input([...shape.slice(0, -1), co], 79)];
+      const f = (x: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, w: tf.Tensor, b: tf.Tensor, res: tf.Tensor) => {
+        const norm = { groups, eps: 1e-5, gamma: g, beta: bt };
+        return [
+          pointwiseInference(x, w as tf.Tensor2D, b, { norm }),
+          pointwiseInference(x, w as tf.Tensor2D, b, { norm, gelu: true }),
+          pointwiseInference(x, w as tf.Tensor2D, b, { norm, residual: res }),
+        ];
+      };
+      const fast = await runOn('native', (...xs) => f(...(xs as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])), inputs);
+      tf.unregisterKernel(MATMUL_CENTRED, 'native');
+      try {
+        const plain = await runOn('native', (...xs) => f(...(xs as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])), inputs);
+        fast.forEach((t, i) => expect(Array.from(t.data)).toEqual(Array.from(plain[i]!.data)));
+      } finally {
+        tf.registerKernel(centredKernel!);
+      }
+      const cpu = await runOn('cpu', (...xs) => f(...(xs as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])), inputs);
+      fast.forEach((t, i) => expect(maxAbsDiff(t.data, cpu[i]!.data) / Math.max(1, maxAbs(cpu[i]!.data))).toBeLessThan(1e-5));
+    }
+    await useBackend('native');
+    const p = await tf.profile(() =>
+      tf.tidy(() => pointwiseInference(tf.ones([1, 2, 2, 2, 4]), tf.ones([4, 3]) as tf.Tensor2D, tf.zeros([3]), { norm: { groups: 2, eps: 1e-5 } })),
+    );
+    expect(p.kernelNames).toContain(MATMUL_CENTRED);
+    (p.result as tf.Tensor).dispose();
   });
 
   it.each(gnCases)('normPointwise $shape, $groups groups: values and gradients', async ({ shape, groups }) => {

@@ -3,7 +3,7 @@ import '../ops/gradients.js';
 import { groupNormPlan } from './group-norm.js';
 import { geluDerivativeTimesTwo, onePlusErf } from './gelu.js';
 import { joinFree, thenFree } from './chain.js';
-import { matMulBias, matMulBiasAdd, matMulBiasGelu } from './pointwise.js';
+import { MATMUL_CENTRED, matMulBias, matMulBiasAdd, matMulBiasGelu } from './pointwise.js';
 
 /**
  * An element-wise op followed by a 1×1×1 convolution, as one op that keeps only the op's input
@@ -220,8 +220,23 @@ export function pointwiseInference(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor, {
     if (!norm) return tf.reshape(epilogue(tf.reshape(x, [x.size / ci, ci]) as tf.Tensor2D, w, tf.reshape(b, [co]), residual), outShape);
     const fold = normFold(shape, norm.groups, norm.eps, w);
     const { n, voxels } = fold.gn;
-    const { centred, rstd } = fold.gn.statistics(tf.reshape(x, [n, voxels, ci]));
+    const x3 = tf.reshape(x, [n, voxels, ci]);
     const [gamma, beta] = normAffine(ci, norm.gamma, norm.beta);
+    // Where the backend has the product with the centring as its prologue, x − μ is never written: the product subtracts μ
+    // from each block of x's rows while they are in cache (the same float32 values, so the same result).
+    const moments = tf.getKernel(MATMUL_CENTRED, tf.getBackend()) ? fold.gn.moments(x3) : null;
+    if (moments) {
+      const wScaled = fold.weights(moments.rstd, gamma, w);
+      const bias = fold.bias(beta, w, b);
+      const attrs = { epilogue: gelu ? 1 : residual ? 2 : 0 };
+      const y = bySample(n, (i) => {
+        const inputs: tf.NamedTensorMap = { a: sampleMatrix(x3, i, voxels, ci), b: sampleMatrix(wScaled, i, ci, co), bias, mean: sampleMatrix(moments.mean, i, 1, ci) };
+        if (residual) inputs.addend = sampleMatrix(residual, i, voxels, co);
+        return tf.engine().runKernel(MATMUL_CENTRED, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+      });
+      return tf.reshape(y, outShape);
+    }
+    const { centred, rstd } = fold.gn.statistics(x3);
     const wScaled = fold.weights(rstd, gamma, w); // [N, Cin, Cout]: per sample
     const bias = fold.bias(beta, w, b);
     const y = bySample(n, (i) =>

@@ -46,7 +46,7 @@ export function groupNormFused(x: tf.Tensor, groups: number, eps: number, gamma?
 /**
  * Kernel name of GroupNorm's statistics in one pass, where a backend registers it (native):
  * input x [N, V, C], attrs { n, v, c, groups, eps, centred: true } → [x − μ, μ, σ⁻¹] ([N, V, C],
- * [N, 1, C], [N, 1, C]). `GroupNormPlan.statistics` uses it when the active backend has it.
+ * [N, 1, C], [N, 1, C]); centred: false → [μ, σ⁻¹]. `GroupNormPlan.statistics` and `moments` use it when the active backend has it.
  */
 export const GROUP_NORM_STATS = 'MnxcGroupNormStats';
 
@@ -57,6 +57,8 @@ export interface GroupNormPlan {
   channels: number;
   /** x − μ per sample and group, and σ⁻¹ ([N, 1, C], broadcast over each group's channels). */
   statistics(x3: tf.Tensor): { centred: tf.Tensor; rstd: tf.Tensor };
+  /** μ and σ⁻¹ ([N, 1, C]) without x − μ, where the backend has GROUP_NORM_STATS (one pass over x); null elsewhere. */
+  moments(x3: tf.Tensor): { mean: tf.Tensor; rstd: tf.Tensor } | null;
   /** c·(γσ⁻¹) + β. */
   normalise(centred: tf.Tensor, rstd: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor;
   /** [dx, dγ, dβ] from dy, the saved centred input, σ⁻¹ and γ. */
@@ -121,6 +123,12 @@ export function groupNormPlan(shape: readonly number[], groups: number, eps: num
         return tf.rsqrt(tf.add(variance, eps));
       });
       return { centred, rstd };
+    },
+    moments(x3) {
+      if (!tf.getKernel(GROUP_NORM_STATS, tf.getBackend())) return null;
+      const attrs = { n, v: voxels, c, groups, eps, centred: false };
+      const [mean, rstd] = tf.engine().runKernel(GROUP_NORM_STATS, { x: x3 }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      return { mean: mean!, rstd: rstd! };
     },
     normalise(centred, rstd, gamma, beta) {
       return thenFree(tf.mul(centred, tf.mul(rstd, gamma)), (t) => tf.add(t, beta));

@@ -46,6 +46,14 @@ export function matMulBias<T extends tf.Tensor>(a: T, b: tf.Tensor, bias: tf.Ten
 export const MATMUL_BIAS_GELU = 'MnxcMatMulBiasGelu';
 export const MATMUL_BIAS_ADD = 'MnxcMatMulBiasAdd';
 
+/**
+ * Kernel name of the product with GroupNorm's centring as its prologue, where a backend registers it (native): inputs a [M, K],
+ * b [K, N], bias [N], mean [K] (any shape of K values), addend [M, N] with epilogue 2; attrs { epilogue: 0 | 1 | 2 } →
+ * epilogue((a − mean)·b + bias), epilogue 0 none, 1 GELU (exact), 2 + addend. a − mean is the float32 difference, value for value
+ * what a centred tensor x − μ holds, so the product equals the one of that tensor without writing or reading it.
+ */
+export const MATMUL_CENTRED = 'MnxcMatMulCentred';
+
 /** Whether the active backend runs both epilogue products as single kernels. */
 export function hasEpilogueKernels(): boolean {
   const backend = tf.getBackend();

@@ -153,10 +153,10 @@ describe('model builder', () => {
     const epilogueKinds = (nodes: IRModel['nodes']) =>
       nodes.filter((n) => n.op === 'fused_pointwise' && n.attrs.epilogue !== 'none').map((n) => `${n.attrs.prologue === 'group_norm' ? 'norm+' : ''}${n.attrs.epilogue}`);
     // 9 MedNeXt blocks + 4 down + 4 up: each has norm → conv2 → GELU (one node) and conv3 + residual
-    // (one node), except the up blocks, whose residual sum comes after a pad.
+    // (one node; in the up blocks the sum moved before the pad by sum_before_pad).
     const kinds = epilogueKinds(plan.nodes);
     expect(kinds.filter((k) => k === 'norm+gelu').length).toBe(17);
-    expect(kinds.filter((k) => k === 'add').length).toBe(13);
+    expect(kinds.filter((k) => k === 'add').length).toBe(17);
     expect(plan.nodes.some((n) => n.op === 'gelu' || n.op === 'group_norm')).toBe(false);
     expect(plan.nodes.filter((n) => n.op === 'fused_pointwise' && n.attrs.epilogue === 'none').length).toBe(0); // no GELU left to fuse into a following conv
     expect(new Set(plan.nodes.map((n) => n.id))).toEqual(new Set(ir!.nodes.map((n) => n.id).filter((id) => plan.nodes.some((n) => n.id === id))));

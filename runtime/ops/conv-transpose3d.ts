@@ -13,7 +13,7 @@ import { assertRank5, triple, zeroInsert } from './spatial.js';
  * TF.js has no gradient for conv3dTranspose, so it is computed as a plain convolution of the
  * zero-inserted input with the flipped kernel (k − 1 − p padding), whose gradient TF.js has.
  * A 1×1×1 kernel (MedNeXt's output heads and up-block res_conv) is a matrix product followed
- * by the zero insertion; the bias is then added everywhere, as PyTorch does.
+ * by the zero insertion; the bias is then added everywhere, as PyTorch does (at stride 1 by the product).
  */
 export function convTranspose3d(
   x: tf.Tensor,
@@ -37,7 +37,10 @@ export function convTranspose3d(
   return tf.tidy(() => {
     let y: tf.Tensor;
     if (kd === 1 && kh === 1 && kw === 1) {
-      y = zeroInsert(pointwise(x, tf.transpose(tf.reshape(filter, [co!, ci!]))), s);
+      const w = tf.transpose(tf.reshape(filter, [co!, ci!])) as tf.Tensor2D;
+      // Stride 1 (an output head): the product adds the bias, as conv3d's 1×1×1 case, not a pass of its own.
+      if (s.every((v) => v === 1)) return pointwise(x, w, bias);
+      y = zeroInsert(pointwise(x, w), s);
     } else {
       // [kD, kH, kW, Cout, Cin] -> flipped, [kD, kH, kW, Cin, Cout] for the forward conv.
       const f = tf.transpose(tf.reverse(filter, [0, 1, 2]), [0, 1, 2, 4, 3]);

@@ -45,10 +45,13 @@ export interface NativeAddon {
   /** out = epilogue(a·b + bias) for one [m, k]·[k, n] product: 1 exact GELU, 2 + addend [m, n]. Absent before it was added. */
   matmulEpilogue?(a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, bias: Float32Array, epilogue: 1 | 2, addend: Float32Array | null): void;
   /**
-   * out = epilogue(prologue(op(a))·op(b) + bias) for one product: prologue 1 = x·(1 + erf(x/√2)) on a's values; epilogue 0 none,
-   * 1 GELU, 2 + addend [m, n], 3 × GELU′(addend). Absent before it was added.
+   * out = epilogue(prologue(op(a))·op(b) + bias) for one product: prologue 1 = x·(1 + erf(x/√2)) on a's values, 2 = x − centre[k]
+   * (centre [k], per column of op(a); only where matmulPrologues ≥ 3); epilogue 0 none, 1 GELU, 2 + addend [m, n], 3 × GELU′(addend).
+   * Absent before it was added.
    */
-  matmulFused?(a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, transA: boolean, transB: boolean, bias: Float32Array | null, prologue: 0 | 1, epilogue: 0 | 1 | 2 | 3, addend: Float32Array | null): void;
+  matmulFused?(a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, transA: boolean, transB: boolean, bias: Float32Array | null, prologue: 0 | 1 | 2, epilogue: 0 | 1 | 2 | 3, addend: Float32Array | null, centre?: Float32Array | null): void;
+  /** How many prologue kinds matmulFused knows (absent: 2, or none without matmulFused). */
+  matmulPrologues?: number;
   groupNormBackward(dy: Float32Array, centred: Float32Array, rstd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null, n: number, v: number, c: number, groups: number): void;
 }
 

@@ -140,8 +140,8 @@ export function nativeGelu(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * GroupNorm (runtime/ops/group-norm.ts) with native passes: statistics (two passes over x,
- * writing x − μ), the normalisation (one), and the gradient (the per-channel sums, then the
+ * GroupNorm (runtime/ops/group-norm.ts) with native passes: statistics (one pass over x for
+ * Σx and Σx², one writing x − μ), the normalisation (one), and the gradient (the per-channel sums, then the
  * combination). Saves x − μ, σ⁻¹ and γ, as the JS op does.
  */
 export function nativeGroupNorm(x: tf.Tensor, groups: number, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {

@@ -1,4 +1,5 @@
 import { GROUP_NORM_STATS } from '../../kernels/group-norm.js';
+import { MATMUL_CENTRED } from '../../kernels/pointwise.js';
 import { STRIDED_GATHER_3D, STRIDED_SCATTER_3D } from '../../ops/spatial.js';
 import type { NativeAddon } from './addon.js';
 import { size, values, type Args, type Info } from './cpu-data.js';
@@ -24,6 +25,7 @@ export const GN_GRAD = 'MnxcGroupNormGrad';
 export const MATMUL_FUSED = 'MnxcMatMulFused';
 /** MATMUL_FUSED's prologue and epilogue codes (native/src/kernels.h). */
 export const PROLOGUE_GELU2 = 1;
+export const PROLOGUE_CENTRE = 2;
 export const EPILOGUE_GELU_GRAD = 3;
 
 /** attrs of the GroupNorm kernels: x is [n, v, c] (any shape of that size), groups of c/groups channels. */
@@ -44,6 +46,7 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
     // inputs a, b[, bias [N]][, addend [M, N]] (2-D) → epilogue(prologue(op(a))·op(b) + bias); attrs transposeA, transposeB, prologue, epilogue
     fusedKernels[MATMUL_FUSED] = ({ inputs, backend, attrs }) => {
       const { transposeA, transposeB, prologue, epilogue } = attrs as { transposeA: boolean; transposeB: boolean; prologue: 0 | 1; epilogue: 0 | 1 | 2 | 3 };
+      if (prologue !== 0 && prologue !== 1) throw new Error(`${MATMUL_FUSED}: prologue ${prologue} (the centring runs as ${MATMUL_CENTRED})`);
       const { a, b, bias, addend } = inputs as { a: Info; b: Info; bias?: Info; addend?: Info };
       const m = transposeA ? a.shape[1]! : a.shape[0]!, k = transposeA ? a.shape[0]! : a.shape[1]!;
       const kb = transposeB ? b.shape[1]! : b.shape[0]!, nn = transposeB ? b.shape[0]! : b.shape[1]!;
@@ -54,6 +57,22 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
       const out = new Float32Array(m * nn);
       const f = (t: Info | undefined) => (t ? values(backend, t) : null);
       fused(values(backend, a), values(backend, b), out, m, k, nn, transposeA, transposeB, f(bias), prologue, epilogue, f(addend));
+      return backend.makeTensorInfo([m, nn], 'float32', out);
+    };
+  }
+  if (fused && (n.matmulPrologues ?? 0) >= 3) {
+    // inputs a [M, K], b [K, N], bias [N], mean [K][, addend [M, N]] → epilogue((a − mean)·b + bias); attrs epilogue 0 | 1 | 2
+    fusedKernels[MATMUL_CENTRED] = ({ inputs, backend, attrs }) => {
+      const { epilogue } = attrs as { epilogue: 0 | 1 | 2 };
+      const { a, b, bias, mean, addend } = inputs as { a: Info; b: Info; bias: Info; mean: Info; addend?: Info };
+      const [m, k] = a.shape as [number, number];
+      const nn = b.shape[1]!;
+      const fits = a.shape.length === 2 && b.shape.length === 2 && b.shape[0] === k && size(bias.shape) === nn && size(mean.shape) === k &&
+        (epilogue === 2 ? !!addend && size(addend.shape) === m * nn : epilogue === 0 || epilogue === 1);
+      if (!fits) throw new Error(`${MATMUL_CENTRED}: shapes [${a.shape}] − [${mean.shape}] × [${b.shape}] + [${bias.shape}]${addend ? `, addend [${addend.shape}]` : ''} (epilogue ${epilogue}) do not fit`);
+      const out = new Float32Array(m * nn);
+      const addendValues = epilogue === 2 ? values(backend, addend!) : null;
+      fused(values(backend, a), values(backend, b), out, m, k, nn, false, false, values(backend, bias), PROLOGUE_CENTRE, epilogue, addendValues, values(backend, mean));
       return backend.makeTensorInfo([m, nn], 'float32', out);
     };
   }
