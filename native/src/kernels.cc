@@ -5,6 +5,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__AVX512F__) || defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 #include "pool.h"
 
 namespace mnxc {
@@ -30,15 +34,29 @@ static inline void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 static inline vf vsplat(float x) { return vf{} + x; }
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
 static inline vf vselect(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+// a < c ? a : c and a > c ? a : c (c where a is NaN): one instruction each where the ISA has one with exactly these semantics.
+#if defined(__AVX512F__)
+// (the zero-masked forms with every lane set: the plain ones trip GCC 12's -Wuninitialized in its own header)
+static inline vf vmin(vf a, float c) { return (vf)_mm512_maskz_min_ps(__mmask16(0xffff), (__m512)a, _mm512_set1_ps(c)); }
+static inline vf vmax(vf a, float c) { return (vf)_mm512_maskz_max_ps(__mmask16(0xffff), (__m512)a, _mm512_set1_ps(c)); }
+#elif defined(__AVX__)
+static inline vf vmin(vf a, float c) { return (vf)_mm256_min_ps((__m256)a, _mm256_set1_ps(c)); }
+static inline vf vmax(vf a, float c) { return (vf)_mm256_max_ps((__m256)a, _mm256_set1_ps(c)); }
+#else
 static inline vf vmin(vf a, float c) { return vselect(a < c, a, vsplat(c)); }
 static inline vf vmax(vf a, float c) { return vselect(a > c, a, vsplat(c)); }
+#endif
 
 /** e^x, Cephes' single-precision polynomial (relative error ~2 ulp); 0 below −88.38. */
 static inline vf vexp(vf x) {
   x = vmax(vmin(x, 88.3762626647949f), -88.3762626647949f);
   const vf t = x * 1.44269504088896341f + 0.5f;
+#if defined(__AVX512F__)
+  const vf fl = (vf)_mm512_maskz_roundscale_ps(__mmask16(0xffff), (__m512)t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);  // floor
+#else
   vf fl = __builtin_convertvector(__builtin_convertvector(t, vi), vf);
-  fl = vselect(fl > t, fl - 1.0f, fl);  // floor
+  fl = vselect(fl > t, fl - 1.0f, fl);  // floor (t is within ±128)
+#endif
   x = x - fl * 0.693359375f + fl * 2.12194440e-4f;
   const vf z = x * x;
   vf y = vsplat(1.9875691500E-4f);
@@ -93,18 +111,58 @@ static inline float hsum(vf v) {
 
 // ---------------------------------------------------------------------------------------------
 // Matrix product. B is used as row-major [K, Np] (Np a multiple of NR; packed with zero
-// columns when needed); an R×NR tile of C is kept in registers over the whole K range of a task.
+// columns when needed); an R×NR tile of C is kept in registers over a K chunk of a task.
 // With AVX-512's 32 registers the tile is 8 rows (16 accumulators: 16 FMAs per 2 loads of B and 8
 // broadcasts of A; 4 rows left the product load-bound at half the FMA rate); with 16, 4 rows.
-// Each output is summed over k in order whatever the tile, so the results do not depend on it.
+// Each output is summed over k in order whatever the tile and the K chunks (a chunk after the first
+// reloads the tile's partial sums from C, which holds them exactly), so the results do not depend on
+// the blocking. The bias and the epilogue are applied to the tile while it is still in registers.
 constexpr int MR = VW == 16 ? 8 : 4;
 constexpr int NR = 2 * VW;
 
-template <int R>
+/** GELU′(x)·g, as geluGrad computes it. */
+static inline vf geluGradVec(vf x, vf g) {
+  const float invSqrt2Pi = float(0.3989422804014327);
+  return g * (0.5f * (1.0f + verf(x * float(M_SQRT1_2))) + x * vexp(-0.5f * x * x) * invSqrt2Pi);
+}
+
+/** One vector of the epilogue: v is the product (+ bias), a the addend's values. */
+template <Epilogue E>
+static inline vf epilogueVec(vf v, vf a) {
+  if (E == Epilogue::Gelu) return 0.5f * v * (1.0f + verf(v * float(M_SQRT1_2)));
+  if (E == Epilogue::GeluGrad) return geluGradVec(a, v);
+  if (E == Epilogue::Add) return v + a;
+  return v;
+}
+
+/**
+ * What a tile does after its K chunk: `last` = the chunk is the last one (add the bias — `bias` at the tile's first column, or null —
+ * and apply the epilogue with `addend`, laid out as C, at the tile's first element); otherwise C keeps the partial sums.
+ */
+struct TileEnd {
+  bool first, last;
+  const float* bias;
+  const float* addend;
+};
+
+template <int R, Epilogue E>
 static inline void microTile(const float* __restrict a, int64_t ars, int64_t aks, const float* __restrict b, int64_t ldb, int64_t kc,
-                             float* __restrict c, int64_t ldc, int64_t ncols) {
+                             float* __restrict c, int64_t ldc, int64_t ncols, const TileEnd& te) {
   vf acc[R][2];
-  for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = vf{};
+  const bool full = ncols == NR;
+  if (te.first) {
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = vf{};
+  } else {
+    for (int r = 0; r < R; r++) {
+      if (full) {
+        acc[r][0] = vload(c + r * ldc), acc[r][1] = vload(c + r * ldc + VW);
+      } else {
+        float tmp[NR] = {};
+        for (int64_t j = 0; j < ncols; j++) tmp[j] = c[r * ldc + j];
+        acc[r][0] = vload(tmp), acc[r][1] = vload(tmp + VW);
+      }
+    }
+  }
   for (int64_t k = 0; k < kc; k++) {
     const vf b0 = vload(b + k * ldb), b1 = vload(b + k * ldb + VW);
     for (int r = 0; r < R; r++) {
@@ -113,9 +171,39 @@ static inline void microTile(const float* __restrict a, int64_t ars, int64_t aks
       acc[r][1] += av * b1;
     }
   }
+  if (te.last) {
+    if (te.bias) {
+      vf b0, b1;
+      if (full) {
+        b0 = vload(te.bias), b1 = vload(te.bias + VW);
+      } else {
+        float tmp[NR] = {};
+        for (int64_t j = 0; j < ncols; j++) tmp[j] = te.bias[j];
+        b0 = vload(tmp), b1 = vload(tmp + VW);
+      }
+      for (int r = 0; r < R; r++) acc[r][0] += b0, acc[r][1] += b1;
+    }
+    if (E != Epilogue::None) {
+      for (int r = 0; r < R; r++) {
+        vf a0 = vf{}, a1 = vf{};
+        if (E != Epilogue::Gelu) {
+          const float* ar = te.addend + r * ldc;
+          if (full) {
+            a0 = vload(ar), a1 = vload(ar + VW);
+          } else {
+            float tmp[NR] = {};
+            for (int64_t j = 0; j < ncols; j++) tmp[j] = ar[j];
+            a0 = vload(tmp), a1 = vload(tmp + VW);
+          }
+        }
+        acc[r][0] = epilogueVec<E>(acc[r][0], a0);
+        acc[r][1] = epilogueVec<E>(acc[r][1], a1);
+      }
+    }
+  }
   for (int r = 0; r < R; r++) {
     float* cr = c + r * ldc;
-    if (ncols == NR) {
+    if (full) {
       vstore(cr, acc[r][0]);
       vstore(cr + VW, acc[r][1]);
     } else {
@@ -127,52 +215,117 @@ static inline void microTile(const float* __restrict a, int64_t ars, int64_t aks
   }
 }
 
-/** C rows [i0, i1) of one product: A(i, k) at a[i·ars + k·aks], k in [0, kc). */
-static void gemmRows(const float* a, int64_t ars, int64_t aks, const float* b, int64_t ldb, int64_t kc, float* c, int64_t n, int64_t i0,
-                     int64_t i1) {
-  for (int64_t i = i0; i < i1; i += MR) {
-    const int64_t rows = std::min<int64_t>(MR, i1 - i);
-    for (int64_t j = 0; j < n; j += NR) {
-      const int64_t cols = std::min<int64_t>(NR, n - j);
-      const float* ap = a + i * ars;
-      const float* bp = b + j;
-      float* cp = c + i * n + j;
-      switch (rows) {
-        case 8: microTile<8>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
-        case 7: microTile<7>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
-        case 6: microTile<6>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
-        case 5: microTile<5>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
-        case 4: microTile<4>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
-        case 3: microTile<3>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
-        case 2: microTile<2>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
-        default: microTile<1>(ap, ars, aks, bp, ldb, kc, cp, n, cols); break;
+template <Epilogue E>
+static inline void tileRows(int64_t rows, const float* a, int64_t ars, int64_t aks, const float* b, int64_t ldb, int64_t kc, float* c, int64_t ldc,
+                            int64_t ncols, const TileEnd& te) {
+  switch (rows) {
+    case 8: microTile<8, E>(a, ars, aks, b, ldb, kc, c, ldc, ncols, te); break;
+    case 7: microTile<7, E>(a, ars, aks, b, ldb, kc, c, ldc, ncols, te); break;
+    case 6: microTile<6, E>(a, ars, aks, b, ldb, kc, c, ldc, ncols, te); break;
+    case 5: microTile<5, E>(a, ars, aks, b, ldb, kc, c, ldc, ncols, te); break;
+    case 4: microTile<4, E>(a, ars, aks, b, ldb, kc, c, ldc, ncols, te); break;
+    case 3: microTile<3, E>(a, ars, aks, b, ldb, kc, c, ldc, ncols, te); break;
+    case 2: microTile<2, E>(a, ars, aks, b, ldb, kc, c, ldc, ncols, te); break;
+    default: microTile<1, E>(a, ars, aks, b, ldb, kc, c, ldc, ncols, te); break;
+  }
+}
+
+// Column panel of a row block (and K chunk of a split-K part): a KC × NC panel of B (256 KiB) stays
+// in L2 while the block's rows pass over it. Row blocks keep their whole K in one pass (measured:
+// chunking K = 512 or 1024 there lost 3–8% to reloading C); the split-K parts, thousands of k long
+// over a few rows, gain 10–50% from the chunks.
+constexpr int64_t KC = 256, NC = 256;
+
+/**
+ * Asks for the lines of the tile at (i, j) of C (for writing) and of the addend (for reading) one tile ahead of their use: C is
+ * usually far larger than the caches (MedNeXt's expansions write 128 MiB at 64³), and without this each tile's first store waited
+ * for its lines (measured: +15–25% on the expansion products at K = 32–64, GELU or not).
+ */
+// GCC 12 at -O3 deleted the loop below when its body was only __builtin_prefetch calls (no prefetch left in the binary), so on x86 the hints are
+// asm statements, which it keeps.
+static inline void prefetchWrite(const float* p) {
+#if defined(__x86_64__) && defined(__PRFCHW__)
+  asm volatile("prefetchw %0" : : "m"(*p));
+#elif defined(__x86_64__)
+  asm volatile("prefetcht0 %0" : : "m"(*p));
+#else
+  __builtin_prefetch(p, 1, 3);
+#endif
+}
+static inline void prefetchRead(const float* p) {
+#if defined(__x86_64__)
+  asm volatile("prefetcht0 %0" : : "m"(*p));
+#else
+  __builtin_prefetch(p, 0, 3);
+#endif
+}
+
+template <Epilogue E>
+static inline void prefetchTile(const float* c, const float* addend, int64_t n, int64_t i, int64_t j, int64_t i1, int64_t j1) {
+  if (i >= i1) return;
+  const int64_t rows = std::min<int64_t>(MR, i1 - i);
+  for (int64_t r = 0; r < rows; r++) {
+    prefetchWrite(c + (i + r) * n + j);
+    if (j + VW < j1) prefetchWrite(c + (i + r) * n + j + VW);
+    if (E == Epilogue::Add) {
+      prefetchRead(addend + (i + r) * n + j);
+      if (j + VW < j1) prefetchRead(addend + (i + r) * n + j + VW);
+    }
+  }
+}
+
+/**
+ * C rows [i0, i1) of one product (C [·, n], row-major): A(i, k) at a[i·ars + k·aks], k in [0, kc), in K chunks of kChunk; then
+ * + bias [n] (if not null) and the epilogue with `addend` (laid out as C; ignored for None and Gelu). `prefetch`: C is an output
+ * in memory (not a small partial that stays in cache).
+ */
+template <Epilogue E>
+static void gemmRowsE(const float* a, int64_t ars, int64_t aks, const float* b, int64_t ldb, int64_t kc, float* c, int64_t n, int64_t i0,
+                      int64_t i1, const float* bias, const float* addend, int64_t kChunk, bool prefetch) {
+  for (int64_t j0 = 0; j0 < n; j0 += NC) {
+    const int64_t j1 = std::min(n, j0 + NC);
+    for (int64_t k0 = 0; k0 < kc; k0 += kChunk) {
+      const int64_t k1 = std::min(kc, k0 + kChunk);
+      for (int64_t i = i0; i < i1; i += MR) {
+        const int64_t rows = std::min<int64_t>(MR, i1 - i);
+        for (int64_t j = j0; j < j1; j += NR) {
+          const TileEnd te{k0 == 0, k1 == kc, bias ? bias + j : nullptr, addend ? addend + i * n + j : nullptr};
+          if (prefetch && k1 == kc) prefetchTile<E>(c, addend, n, i + (j + NR < j1 ? 0 : MR), j + NR < j1 ? j + NR : j0, i1, j1);
+          tileRows<E>(rows, a + i * ars + k0 * aks, ars, aks, b + k0 * ldb + j, ldb, k1 - k0, c + i * n + j, n, std::min<int64_t>(NR, n - j), te);
+        }
       }
     }
   }
 }
 
-static inline void addBiasRows(float* c, const float* bias, int64_t rows, int64_t n) {
-  if (!bias) return;
-  for (int64_t r = 0; r < rows; r++) {
-    float* __restrict cr = c + r * n;
-    for (int64_t j = 0; j < n; j++) cr[j] += bias[j];
+static void applyEpilogue(Epilogue e, float* c, const float* addend, int64_t len);
+
+/**
+ * gemmRowsE for a runtime epilogue. GELU′ (an erf and an exp per value, ~40 constants and temporaries) goes in a second pass over
+ * the block while it is in L1: in registers beside 16 accumulators it spilled and ran 10% slower than the pass (measured).
+ */
+static void gemmRows(const float* a, int64_t ars, int64_t aks, const float* b, int64_t ldb, int64_t kc, float* c, int64_t n, int64_t i0,
+                     int64_t i1, const float* bias = nullptr, Epilogue e = Epilogue::None, const float* addend = nullptr, int64_t kChunk = 0) {
+  const bool prefetch = kChunk <= 0;  // the row-block path (the split-K parts pass their chunk)
+  if (kChunk <= 0) kChunk = std::max<int64_t>(kc, 1);
+  switch (e) {
+    case Epilogue::Gelu: return gemmRowsE<Epilogue::Gelu>(a, ars, aks, b, ldb, kc, c, n, i0, i1, bias, addend, kChunk, prefetch);
+    case Epilogue::Add: return gemmRowsE<Epilogue::Add>(a, ars, aks, b, ldb, kc, c, n, i0, i1, bias, addend, kChunk, prefetch);
+    case Epilogue::GeluGrad:
+      gemmRowsE<Epilogue::None>(a, ars, aks, b, ldb, kc, c, n, i0, i1, bias, nullptr, kChunk, prefetch);
+      return applyEpilogue(Epilogue::GeluGrad, c + i0 * n, addend + i0 * n, (i1 - i0) * n);
+    default: return gemmRowsE<Epilogue::None>(a, ars, aks, b, ldb, kc, c, n, i0, i1, bias, addend, kChunk, prefetch);
   }
 }
 
-/** GELU′(x)·g, as geluGrad computes it. */
-static inline vf geluGradVec(vf x, vf g) {
-  const float invSqrt2Pi = float(0.3989422804014327);
-  return g * (0.5f * (1.0f + verf(x * float(M_SQRT1_2))) + x * vexp(-0.5f * x * x) * invSqrt2Pi);
-}
-
-/** GELU in place, + addend, or × GELU′(addend) on `len` contiguous outputs (the epilogue of one row block). */
+/** GELU in place, + addend, or × GELU′(addend) on `len` contiguous outputs (the epilogue after a split-K sum). */
 static void applyEpilogue(Epilogue e, float* c, const float* addend, int64_t len) {
   if (e == Epilogue::None) return;
   int64_t i = 0;
   const auto step = [&](vf v, vf a) {
-    if (e == Epilogue::Gelu) return 0.5f * v * (1.0f + verf(v * float(M_SQRT1_2)));
-    if (e == Epilogue::GeluGrad) return geluGradVec(a, v);
-    return v + a;
+    if (e == Epilogue::Gelu) return epilogueVec<Epilogue::Gelu>(v, a);
+    if (e == Epilogue::GeluGrad) return epilogueVec<Epilogue::GeluGrad>(v, a);
+    return epilogueVec<Epilogue::Add>(v, a);
   };
   for (; i + VW <= len; i += VW) vstore(c + i, step(vload(c + i), addend ? vload(addend + i) : vf{}));
   if (i < len) {  // the tail through a padded vector, so every element gets the same arithmetic
@@ -261,14 +414,13 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
         const int64_t bi = t / mBlocks, i0 = (t % mBlocks) * MB;
         const int64_t i1 = std::min(m, i0 + MB);
         if (prologue == Prologue::None) {
-          gemmRows(a + (bi % batchA) * m * k, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n, n, i0, i1);
+          gemmRows(a + (bi % batchA) * m * k + i0 * ars, ars, aks, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n + i0 * n, n, 0, i1 - i0,
+                   bias, epilogue, addend ? addend + bi * m * n + i0 * n : nullptr);
         } else {  // this block's rows of op(A) through the prologue, in cache, then the product
           prologueBlock(prologue, centre ? centre + (bi % batchA) * k : nullptr, a + (bi % batchA) * m * k, transA, m, k, i0, i1, 0, k, buf.data());
-          gemmRows(buf.data(), k, 1, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n + i0 * n, n, 0, i1 - i0);
+          gemmRows(buf.data(), k, 1, bUse + (bi % batchB) * bStride, ldb, k, c + bi * m * n + i0 * n, n, 0, i1 - i0, bias, epilogue,
+                   addend ? addend + bi * m * n + i0 * n : nullptr);
         }
-        // Bias and epilogue while the rows are in cache.
-        addBiasRows(c + bi * m * n + i0 * n, bias, i1 - i0, n);
-        applyEpilogue(epilogue, c + bi * m * n + i0 * n, addend ? addend + bi * m * n + i0 * n : nullptr, (i1 - i0) * n);
       }
     });
     return;
@@ -286,13 +438,15 @@ void matmul(const float* a, const float* b, float* c, int64_t batch, int64_t bat
       if (kc <= 0) continue;
       if (prologue == Prologue::None) {
         gemmRows(a + (bi % batchA) * m * k + k0 * aks, ars, aks, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc,
-                 partial.data() + t * m * n, n, 0, m);
+                 partial.data() + t * m * n, n, 0, m, nullptr, Epilogue::None, nullptr, KC);
       } else if (transA && prologue == Prologue::Gelu2) {  // this part's rows of A (contiguous) through the prologue, then the product
         gelu2Into(a + (bi % batchA) * m * k + k0 * m, buf.data(), kc * m);
-        gemmRows(buf.data(), 1, m, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m);
+        gemmRows(buf.data(), 1, m, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m, nullptr,
+                 Epilogue::None, nullptr, KC);
       } else {
         prologueBlock(prologue, centre ? centre + (bi % batchA) * k : nullptr, a + (bi % batchA) * m * k, transA, m, k, 0, m, k0, k0 + kc, buf.data());
-        gemmRows(buf.data(), kc, 1, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m);
+        gemmRows(buf.data(), kc, 1, bUse + (bi % batchB) * bStride + k0 * ldb, ldb, kc, partial.data() + t * m * n, n, 0, m, nullptr,
+                 Epilogue::None, nullptr, KC);
       }
     }
   });

@@ -5,7 +5,7 @@
  * widths where the blocked loops run (≥ one SIMD vector of channels, rows wider than a block),
  * with a channel tail and edges that take the one-output loop; values against the float64
  * definition, gradients against the TF.js-ops implementation on the cpu backend. The products with
- * GELU inside against the separate passes, and the strided copies against the plane selections.
+ * GELU inside against the separate passes and float64, and the strided copies against the plane selections.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
@@ -131,6 +131,48 @@ describe('native products with a GELU prologue or a GELU′ epilogue', () => {
       }
       expect(worst).toBeLessThan(1e-5);
     });
+  });
+
+  // Against float64: the bias and epilogue applied to the register tile (ragged row and column tiles: 517 and 133 rows, 37 and 45
+  // columns), an expansion wider than a column panel (K = 40 → N = 300), and the split-K parts of a long transposed product
+  // (K = 3001 over 21 rows: 6 parts of 501, each in K chunks of 256 and a ragged one), with and without the GELU prologue.
+  it.each([
+    { m: 517, k: 40, n: 37, transA: false, transB: false },
+    { m: 133, k: 40, n: 300, transA: false, transB: true },
+    { m: 21, k: 3001, n: 45, transA: true, transB: false },
+  ])('= float64 for every prologue and epilogue: $m × $k × $n (transA $transA, transB $transB)', async ({ m, k, n, transA, transB }) => {
+    await useBackend('native');
+    const a = randArr(transA ? [k, m] : [m, k], 51, -2, 2), b = randArr(transB ? [n, k] : [k, n], 52), bias = randArr([n], 53);
+    const addend = randArr([m, n], 54, -3, 3);
+    const A = (i: number, kk: number) => a.data[transA ? kk * m + i : i * k + kk]!;
+    const B = (kk: number, j: number) => b.data[transB ? j * k + kk : kk * n + j]!;
+    const gelu2 = (x: number) => x * (1 + erf64(x / Math.SQRT2));
+    const pdf = (x: number) => Math.exp(-x * x / 2) / Math.sqrt(2 * Math.PI);
+    for (const prologue of [0, 1] as const) {
+      for (const epilogue of [0, 1, 2, 3] as const) {
+        const got = tf.tidy(() => {
+          const inputs: Record<string, tf.Tensor> = { a: toTf(a), b: toTf(b), bias: toTf(bias) };
+          if (epilogue >= 2) inputs.addend = toTf(addend);
+          return run('MnxcMatMulFused', inputs, { transposeA: transA, transposeB: transB, prologue, epilogue }).dataSync();
+        });
+        let worst = 0;
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            let acc = 0, scale = 0;
+            for (let kk = 0; kk < k; kk++) {
+              const t = (prologue ? gelu2(A(i, kk)) : A(i, kk)) * B(kk, j);
+              acc += t;
+              scale += Math.abs(t);
+            }
+            acc += bias.data[j]!;
+            const x = addend.data[i * n + j]!;
+            const ref = epilogue === 1 ? 0.5 * acc * (1 + erf64(acc / Math.SQRT2)) : epilogue === 2 ? acc + x : epilogue === 3 ? acc * (0.5 * (1 + erf64(x / Math.SQRT2)) + x * pdf(x)) : acc;
+            worst = Math.max(worst, Math.abs(got[i * n + j]! - ref) / (scale + Math.abs(bias.data[j]!) + Math.abs(x) + 1));
+          }
+        }
+        expect(worst, `prologue ${prologue} epilogue ${epilogue}`).toBeLessThan(1e-6);
+      }
+    }
   });
 
   it('refuses shapes that do not fit and an epilogue without its addend', async () => {
