@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MATMUL_BIAS_ADD, MATMUL_BIAS_GELU } from '../kernels/pointwise.js';
+import { SUM_OF_SQUARES } from '../kernels/group-norm.js';
 import { geluValue } from '../kernels/gelu.js';
 
 /**
@@ -41,6 +42,7 @@ export function installFusedMatMul(): boolean {
   const backend = tf.engine().findBackend('tensorflow') as unknown as NodeBackend | null;
   if (!original || !backend || !probe(backend)) return false;
   if (probeOneDnn(backend)) registerEpilogues(backend);
+  if (probeSumOfSquares(backend)) registerSumOfSquares(backend);
   tf.unregisterKernel(tf._FusedMatMul, 'tensorflow');
   tf.registerKernel({
     kernelName: tf._FusedMatMul,
@@ -178,6 +180,43 @@ function probeOneDnn(backend: NodeBackend): boolean {
       const gelu = geluValue(h);
       const close = (x: tf.Tensor, y: tf.Tensor) => tf.max(tf.abs(tf.sub(x, y))).dataSync()[0]! < 1e-5;
       return close(oneDnn(backend, ['BiasAdd', 'GeluExact'], a, b, [bias]), gelu) && close(oneDnn(backend, ['BiasAdd', 'Add'], a, b, [bias, addend]), tf.add(h, addend));
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** Σᵣ x² of x [B, R, C] → [B, C]: TensorFlow's EuclideanNorm over the middle axis, squared (one read of x). */
+function sumOfSquares(backend: NodeBackend, x: tf.Tensor): tf.Tensor {
+  if (x.rank !== 3 || x.dtype !== 'float32') throw new Error(`${SUM_OF_SQUARES}: expects a 3-D float32 tensor, got [${x.shape}] ${x.dtype}`);
+  const t = backend.binding;
+  const axis = tf.tensor1d([1], 'int32');
+  const norm = backend.executeSingleOutput(
+    'EuclideanNorm',
+    [
+      { name: 'keep_dims', type: t.TF_ATTR_BOOL!, value: false },
+      { name: 'T', type: t.TF_ATTR_TYPE!, value: t.TF_FLOAT },
+      { name: 'Tidx', type: t.TF_ATTR_TYPE!, value: t.TF_INT32 },
+    ],
+    [x, axis],
+  );
+  axis.dispose();
+  const squared = backend.executeSingleOutput('Square', [{ name: 'T', type: t.TF_ATTR_TYPE!, value: t.TF_FLOAT }], [norm]);
+  norm.dispose();
+  return squared;
+}
+
+function registerSumOfSquares(backend: NodeBackend): void {
+  tf.registerKernel({ kernelName: SUM_OF_SQUARES, backendName: 'tensorflow', kernelFunc: ({ inputs }) => sumOfSquares(backend, (inputs as unknown as { x: tf.Tensor }).x) });
+}
+
+/** The sum of squares on a small tensor against the separate ops; false when absent or wrong. */
+function probeSumOfSquares(backend: NodeBackend): boolean {
+  try {
+    return tf.tidy(() => {
+      const x = tf.tensor3d([1, -2, 3, 0.5, -1, 2, 4, 1, -3, 2, 0, 1], [2, 3, 2]);
+      const y = sumOfSquares(backend, x);
+      return y.shape.join() === '2,2' && tf.max(tf.abs(tf.sub(y, tf.sum(tf.square(x), 1)))).dataSync()[0]! < 1e-5;
     });
   } catch {
     return false;

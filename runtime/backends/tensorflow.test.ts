@@ -13,6 +13,7 @@ import { hasEpilogueKernels, matMulBiasAdd, matMulBiasGelu } from '../kernels/po
 import { geluValue } from '../kernels/gelu.js';
 import { depthwiseConv3d } from '../ops/depthwise-conv3d.js';
 import { normGeluPointwise } from '../kernels/fused-pointwise.js';
+import { groupNorm } from '../ops/group-norm.js';
 import { buildModel } from '../model/model.js';
 import { blockIR } from '../model/test-ir.js';
 
@@ -156,6 +157,40 @@ describe.skipIf(whyNot !== null)('tensorflow backend (built by mnxc setup tensor
     model.dispose();
     await useBackend('cpu');
     expect(hasEpilogueKernels()).toBe(false);
+  });
+
+  it("sums GroupNorm's squared deviations with TensorFlow's EuclideanNorm, within 1e-5 of float64 at 64³", async () => {
+    await useBackend('tensorflow');
+    // Offset means, as activations have (the precision test of runtime/kernels, on this backend).
+    const C = 4;
+    const V = 64 ** 3;
+    const data = new Float32Array(V * C);
+    let s = 7;
+    for (let i = 0; i < data.length; i++) {
+      s = (s * 16807) % 2147483647;
+      data[i] = 3 + (i % C) + (s / 2147483647 - 0.5) * 2;
+    }
+    const ref = new Float64Array(V * C);
+    for (let c = 0; c < C; c++) {
+      let m = 0;
+      for (let v = 0; v < V; v++) m += data[v * C + c]!;
+      m /= V;
+      let q = 0;
+      for (let v = 0; v < V; v++) q += (data[v * C + c]! - m) ** 2;
+      const r = 1 / Math.sqrt(q / V + 1e-5);
+      for (let v = 0; v < V; v++) ref[v * C + c] = (data[v * C + c]! - m) * r;
+    }
+    const x = tf.tensor(data, [1, 64, 64, 64, C]);
+    const profile = await tf.profile(() => groupNorm(x, C, 1e-5));
+    const names = profile.kernels.map((k) => k.name);
+    expect(names).toContain('MnxcSumOfSquares');
+    expect(names).not.toContain('Square');
+    const y = profile.result as tf.Tensor;
+    const got = y.dataSync();
+    let err = 0;
+    for (let i = 0; i < got.length; i++) err = Math.max(err, Math.abs(got[i]! - ref[i]!));
+    expect(err).toBeLessThan(1e-5);
+    tf.dispose([x, y]);
   });
 
   it('auto picks tensorflow', async () => {

@@ -50,6 +50,14 @@ export function groupNormFused(x: tf.Tensor, groups: number, eps: number, gamma?
  */
 export const GROUP_NORM_STATS = 'MnxcGroupNormStats';
 
+/**
+ * Kernel name of a sum of squares over the middle axis, where a backend registers it
+ * (tensorflow: TensorFlow's EuclideanNorm, squared): input x [B, R, C] → [B, C], Σᵣ x².
+ * GroupNorm's variance uses it instead of squaring the centred input into a new tensor and
+ * summing that (two passes over the activation fewer).
+ */
+export const SUM_OF_SQUARES = 'MnxcSumOfSquares';
+
 /** GroupNorm's passes on [N, V, C] (V voxels), for kernels that run it inside their own gradient. */
 export interface GroupNormPlan {
   n: number;
@@ -119,7 +127,10 @@ export function groupNormPlan(shape: readonly number[], groups: number, eps: num
       const mean = tf.tidy(() => tf.div(groupSum(voxelSum(x3, ones)), count));
       const centred = tf.sub(x3, mean);
       const rstd = tf.tidy(() => {
-        const variance = tf.div(groupSum(thenFree(tf.square(centred), (sq) => voxelSum(sq, ones))), count);
+        const squares = tf.getKernel(SUM_OF_SQUARES, tf.getBackend()) && !REDUCTION_BACKENDS.has(tf.getBackend())
+          ? tf.sum(tf.reshape(tf.engine().runKernel(SUM_OF_SQUARES, { x: tf.reshape(centred, [n * outer, inner, c]) }) as tf.Tensor, [n, outer, c]), 1, true)
+          : thenFree(tf.square(centred), (sq) => voxelSum(sq, ones));
+        const variance = tf.div(groupSum(squares), count);
         return tf.rsqrt(tf.add(variance, eps));
       });
       return { centred, rstd };
