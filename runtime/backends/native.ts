@@ -18,6 +18,7 @@
  *   cpu-kernels.ts  native versions of cpu kernels (fall back to the cpu kernel when they cannot)
  *   own-kernels.ts  mnxc's own kernels (3-D depthwise convolutions, GELU, GroupNorm, biased product)
  *   register.ts     the `native` backend's registration with TF.js
+ *   pooled-backend.ts  the backend class: the cpu backend recycling its kernels' output arrays
  *   ops.ts          ops with gradients over those kernels
  *   install.ts      putting the ops into the op table while `native` is active
  */
@@ -35,4 +36,5 @@ export {
   type NativeStamp,
 } from './native/addon.js';
 export { installNativeOps } from './native/install.js';
+export { defaultPoolCap, PooledCpuBackend } from './native/pooled-backend.js';
 export { nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d, nativeGelu, nativeGeluPointwise, nativeGroupNorm, nativeNormPointwise } from './native/ops.js';

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../../io/package-root.js';
+import { defaultPoolCap } from './pooled-backend.js';
 import { registerNativeBackend } from './register.js';
 
 /**
@@ -104,6 +105,10 @@ function loadAddon(): string | null {
 export function describeNativeBackend(): string {
   if (!addon) return 'not loaded';
   const { threads, simd } = addon.info();
-  return `C++ kernels (${simd}, ${threads} thread${threads === 1 ? '' : 's'}) over the cpu backend, from ${NATIVE_HOME_LABEL}`;
+  const pool =
+    process.env.MNXC_NATIVE_POOL === '0'
+      ? 'outputs not recycled (MNXC_NATIVE_POOL=0)'
+      : `outputs recycled, up to ${(defaultPoolCap() / 1024 ** 3).toFixed(1)} GiB (MNXC_NATIVE_POOL=0 turns it off)`;
+  return `C++ kernels (${simd}, ${threads} thread${threads === 1 ? '' : 's'}) over the cpu backend, ${pool}, from ${NATIVE_HOME_LABEL}`;
 }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { cpuValues } from '../../tfjs-internals.js';
+import { PooledCpuBackend } from './pooled-backend.js';
 
 /**
  * What the native kernels see of TF.js's cpu backend: its kernel arguments and the
@@ -29,3 +30,11 @@ export const size = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 
  * float32 tensors in other arrays, e.g. a Cast's output; those go to the cpu kernel).
  */
 export const isF32 = (b: Backend, ...ts: Info[]) => ts.every((t) => t.dtype === 'float32' && cpuValues(b, t) instanceof Float32Array);
+
+/**
+ * A kernel's output array of n values (PooledCpuBackend.alloc): `zeroed` for a kernel that
+ * leaves some elements unwritten or accumulates into its output; false only for one that writes
+ * every element (a recycled array holds old values).
+ */
+export const output = (b: Backend, n: number, zeroed: boolean): Float32Array =>
+  b instanceof PooledCpuBackend ? b.alloc(n, { zeroed }) : new Float32Array(n);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { cpuValues } from '../../tfjs-internals.js';
 import type { NativeAddon } from './addon.js';
-import { isF32, size, values, type Backend, type Info, type NativeKernel } from './cpu-data.js';
+import { isF32, output, size, values, type Backend, type Info, type NativeKernel } from './cpu-data.js';
 
 /**
  * Native versions of the cpu backend's own kernels (element-wise ops, products, reductions,
@@ -61,7 +61,7 @@ function binaryKernel(n: NativeAddon, op: number): NativeKernel {
     };
     const c = collapse(outShape, broadcastStrides(a), broadcastStrides(b));
     if (c.shape.length > MAX_RANK) return null;
-    const out = new Float32Array(size(outShape));
+    const out = output(backend, size(outShape), false); // binary: every element
     if (out.length > 0) n.binary(op, values(backend, a), values(backend, b), out, c.shape, c.strides[0]!, c.strides[1]!);
     return backend.makeTensorInfo(outShape, 'float32', out);
   };
@@ -71,7 +71,7 @@ function addNKernel(n: NativeAddon): NativeKernel {
   return ({ inputs, backend }) => {
     const xs = Object.values(inputs);
     if (xs.length === 0 || !isF32(backend, ...xs) || xs.some((t) => !tf.util.arraysEqual(t.shape, xs[0]!.shape))) return null;
-    const out = new Float32Array(size(xs[0]!.shape));
+    const out = output(backend, size(xs[0]!.shape), false); // addN: copies the first, adds the rest
     n.addN(xs.map((t) => values(backend, t)), out);
     return backend.makeTensorInfo(xs[0]!.shape, 'float32', out);
   };
@@ -81,7 +81,7 @@ function unaryKernel(n: NativeAddon, op: number): NativeKernel {
   return ({ inputs, backend, attrs }) => {
     const { x } = inputs as { x: Info };
     if (!isF32(backend, x)) return null;
-    const out = new Float32Array(size(x.shape));
+    const out = output(backend, size(x.shape), false); // unary: every element
     n.unary(op, values(backend, x), out, Number((attrs as { alpha?: number } | undefined)?.alpha ?? 0));
     return backend.makeTensorInfo(x.shape, 'float32', out);
   };
@@ -101,7 +101,8 @@ export function nativeMatMul(n: NativeAddon, backend: Backend, a: Info, b: Info,
   // The cpu kernel pairs batch i with A[i % batchA], B[i % batchB]: right when one side is 1 or both match.
   if (!(batchA === batch || batchA === 1) || !(batchB === batch || batchB === 1)) return null;
   if (bias && bias.length !== nn) return null;
-  const out = new Float32Array(batch * m * nn);
+  // Every element is stored by the first K chunk (or the split-K sum); with K = 0 nothing is, and C stays 0.
+  const out = output(backend, batch * m * nn, k === 0);
   n.matmul(values(backend, a), values(backend, b), out, batch, batchA, batchB, m, k, nn, transposeA, transposeB, bias ?? null);
   return backend.makeTensorInfo([...outer, m, nn], 'float32', out);
 }
@@ -144,7 +145,7 @@ function sumKernel(n: NativeAddon): NativeKernel {
         : [size(dims.slice(0, first).map((e) => e.d)), size(dims.slice(first, last + 1).map((e) => e.d)), size(dims.slice(last + 1).map((e) => e.d))];
     let [outShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
     if (keepDims) outShape = tf.backend_util.expandShapeToKeepDim(outShape, axes);
-    const out = new Float32Array(outer * inner);
+    const out = output(backend, outer * inner, reduce === 0); // every element, unless there is nothing to sum
     n.sum(values(backend, x), out, outer, reduce, inner);
     return backend.makeTensorInfo(outShape, 'float32', out);
   };
@@ -162,7 +163,7 @@ function sliceKernel(n: NativeAddon): NativeKernel {
     const xs = stridesOf(x.shape);
     const c = collapse(s, xs, stridesOf(s));
     if (c.shape.length > MAX_RANK) return null;
-    const out = new Float32Array(size(s));
+    const out = output(backend, size(s), false); // the copy covers all of s
     const offset = b.reduce((acc, v, i) => acc + v * xs[i]!, 0);
     if (out.length > 0) n.copy(values(backend, x), offset, out, 0, c.shape, c.strides[0]!, c.strides[1]!);
     return backend.makeTensorInfo(s, 'float32', out);
@@ -175,7 +176,7 @@ function padKernel(n: NativeAddon): NativeKernel {
     const { paddings, constantValue } = attrs as { paddings: Array<[number, number]>; constantValue: number };
     if (!isF32(backend, x) || paddings.some(([p, q]) => p < 0 || q < 0)) return null;
     const outShape = x.shape.map((d, i) => paddings[i]![0] + d + paddings[i]![1]);
-    const out = new Float32Array(size(outShape));
+    const out = output(backend, size(outShape), constantValue === 0); // the copy leaves the padding as filled
     if (constantValue !== 0) n.fill(out, constantValue);
     if (size(x.shape) > 0) {
       const os = stridesOf(outShape);
@@ -197,7 +198,7 @@ function transposeKernel(n: NativeAddon): NativeKernel {
     const outShape = perm.map((p) => x.shape[p]!);
     const c = collapse(outShape, perm.map((p) => xs[p]!), stridesOf(outShape));
     if (c.shape.length > MAX_RANK) return null;
-    const out = new Float32Array(size(outShape));
+    const out = output(backend, size(outShape), false); // a permutation: every element
     if (out.length > 0) n.copy(values(backend, x), 0, out, 0, c.shape, c.strides[0]!, c.strides[1]!);
     return backend.makeTensorInfo(outShape, 'float32', out);
   };
@@ -215,7 +216,7 @@ function gatherKernel(n: NativeAddon): NativeKernel {
     for (let i = 0; i < idx.length; i++) if (idx[i]! < 0 || idx[i]! >= axisLen) return null; // the cpu kernel reports it
     const outer = size(x.shape.slice(0, ax)), inner = size(x.shape.slice(ax + 1));
     const outShape = [...x.shape.slice(0, ax), ...indices.shape, ...x.shape.slice(ax + 1)];
-    const out = new Float32Array(size(outShape));
+    const out = output(backend, size(outShape), false); // every output row is copied
     if (out.length > 0) n.gather(values(backend, x), idx, out, outer, axisLen, inner);
     return backend.makeTensorInfo(outShape, 'float32', out);
   };
@@ -269,7 +270,7 @@ function depthwise2dKernels(n: NativeAddon): Record<string, NativeKernel> {
       const info = conv2dInfo(x.shape, filter.shape, attrs as unknown as Conv2dAttrs);
       const g = geometry2d(info);
       if (!g) return null;
-      const out = new Float32Array(size(info.outShape));
+      const out = output(backend, size(info.outShape), false); // stores every output (each row, column, channel), bias or 0 where no tap reaches
       n.dwconv3d(0, g, values(backend, x), values(backend, filter), null, out);
       return backend.makeTensorInfo(info.outShape, 'float32', out);
     },
@@ -280,7 +281,7 @@ function depthwise2dKernels(n: NativeAddon): Record<string, NativeKernel> {
       const info = conv2dInfo(a.inputShape!, filter.shape, a);
       const g = geometry2d(info);
       if (!g) return null;
-      const out = new Float32Array(size(a.inputShape!));
+      const out = output(backend, size(a.inputShape!), false); // the forward kernel on dy, or per input voxel the sum of its taps (stored, 0 if none)
       n.dwconv3d(1, g, values(backend, dy), values(backend, filter), out, null);
       return backend.makeTensorInfo(a.inputShape!, 'float32', out);
     },
@@ -291,7 +292,7 @@ function depthwise2dKernels(n: NativeAddon): Record<string, NativeKernel> {
       const info = conv2dInfo(x.shape, a.filterShape!, a);
       const g = geometry2d(info);
       if (!g) return null;
-      const out = new Float32Array(size(a.filterShape!));
+      const out = output(backend, size(a.filterShape!), false); // dw summed from partials, stored whole
       n.dwconv3d(2, g, values(backend, x), values(backend, dy), out, null);
       return backend.makeTensorInfo(a.filterShape!, 'float32', out);
     },
@@ -306,7 +307,7 @@ function softmaxKernel(n: NativeAddon): NativeKernel {
     const rank = logits.shape.length;
     if (!isF32(backend, logits) || rank === 0 || (dim !== -1 && dim !== rank - 1)) return null;
     const k = logits.shape[rank - 1]!;
-    const out = new Float32Array(size(logits.shape));
+    const out = output(backend, size(logits.shape), false); // every row
     if (out.length > 0) n.softmax(values(backend, logits), out, out.length / k, k);
     return backend.makeTensorInfo(logits.shape, 'float32', out);
   };

@@ -2,7 +2,7 @@ import { GROUP_NORM_STATS } from '../../kernels/group-norm.js';
 import { MATMUL_CENTRED } from '../../kernels/pointwise.js';
 import { STRIDED_GATHER_3D, STRIDED_SCATTER_3D } from '../../ops/spatial.js';
 import type { NativeAddon } from './addon.js';
-import { size, values, type Args, type Info } from './cpu-data.js';
+import { output, size, values, type Args, type Info } from './cpu-data.js';
 import { nativeMatMul, type Geometry } from './cpu-kernels.js';
 
 /**
@@ -54,7 +54,7 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
       if (!fits || ((epilogue === 2 || epilogue === 3) && !addend)) {
         throw new Error(`${MATMUL_FUSED}: shapes [${a.shape}] × [${b.shape}]${bias ? ` + [${bias.shape}]` : ''}${addend ? `, addend [${addend.shape}]` : ''} do not fit`);
       }
-      const out = new Float32Array(m * nn);
+      const out = output(backend, m * nn, k === 0); // see nativeMatMul
       const f = (t: Info | undefined) => (t ? values(backend, t) : null);
       fused(values(backend, a), values(backend, b), out, m, k, nn, transposeA, transposeB, f(bias), prologue, epilogue, f(addend));
       return backend.makeTensorInfo([m, nn], 'float32', out);
@@ -70,7 +70,7 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
       const fits = a.shape.length === 2 && b.shape.length === 2 && b.shape[0] === k && size(bias.shape) === nn && size(mean.shape) === k &&
         (epilogue === 2 ? !!addend && size(addend.shape) === m * nn : epilogue === 0 || epilogue === 1);
       if (!fits) throw new Error(`${MATMUL_CENTRED}: shapes [${a.shape}] − [${mean.shape}] × [${b.shape}] + [${bias.shape}]${addend ? `, addend [${addend.shape}]` : ''} (epilogue ${epilogue}) do not fit`);
-      const out = new Float32Array(m * nn);
+      const out = output(backend, m * nn, k === 0); // see nativeMatMul
       const addendValues = epilogue === 2 ? values(backend, addend!) : null;
       fused(values(backend, a), values(backend, b), out, m, k, nn, false, false, values(backend, bias), PROLOGUE_CENTRE, epilogue, addendValues, values(backend, mean));
       return backend.makeTensorInfo([m, nn], 'float32', out);
@@ -88,7 +88,8 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
     const fits = x.shape.length === 5 && outShape.length === 5 && x.shape[0] === outShape[0] && x.shape[4] === outShape[4] &&
       [1, 2, 3].every((i) => (shape[i]! - 1) * stride[i - 1]! < big[i]!);
     if (!fits || x.dtype !== 'float32') throw new Error(`${gather ? STRIDED_GATHER_3D : STRIDED_SCATTER_3D}: [${x.shape}] → [${outShape}] at stride [${stride}] does not fit`);
-    const out = new Float32Array(size(outShape));
+    // gather writes every output voxel; scatter only every stride-th (the rest must be 0)
+    const out = output(backend, size(outShape), !gather || size(x.shape) === 0);
     if (out.length > 0 && size(x.shape) > 0) {
       const src = gather ? scaled(strides5(x.shape), stride) : strides5(x.shape);
       const dst = gather ? strides5(outShape) : scaled(strides5(outShape), stride);
@@ -103,29 +104,30 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
     // inputs x, filter[, bias] → y
     [DW3D]: ({ inputs, backend, attrs }) => {
       const g = geom(attrs);
-      const out = new Float32Array(size(shapes(g).y));
+      const out = output(backend, size(shapes(g).y), false); // stores every output (each row, column, channel), bias or 0 where no tap reaches
       n.dwconv3d(0, g, values(backend, inputs.x!), values(backend, inputs.filter!), inputs.bias ? values(backend, inputs.bias) : null, out);
       return backend.makeTensorInfo(shapes(g).y, 'float32', out);
     },
     // inputs dy, filter → dx
     [DW3D_INPUT]: ({ inputs, backend, attrs }) => {
       const g = geom(attrs);
-      const out = new Float32Array(size(shapes(g).x));
+      const out = output(backend, size(shapes(g).x), false); // the forward kernel on dy, or per input voxel the sum of its taps (stored, 0 if none)
       n.dwconv3d(1, g, values(backend, inputs.dy!), values(backend, inputs.filter!), out, null);
       return backend.makeTensorInfo(shapes(g).x, 'float32', out);
     },
     // inputs x, dy → [dfilter [kD, kH, kW, C, 1], dbias [C]]
     [DW3D_FILTER]: ({ inputs, backend, attrs }) => {
       const g = geom(attrs);
-      const dw = new Float32Array(g[8]! * g[9]! * g[10]! * g[1]!);
-      const db = new Float32Array(g[1]!);
+      // summed from partials, then stored whole
+      const dw = output(backend, g[8]! * g[9]! * g[10]! * g[1]!, false);
+      const db = output(backend, g[1]!, false);
       n.dwconv3d(2, g, values(backend, inputs.x!), values(backend, inputs.dy!), dw, db);
       return [backend.makeTensorInfo([g[8]!, g[9]!, g[10]!, g[1]!, 1], 'float32', dw), backend.makeTensorInfo([g[1]!], 'float32', db)];
     },
     // attrs.scale (default 1): scale·GELU(x); 2 gives x·(1 + erf(x/√2)).
     [GELU]: ({ inputs, backend, attrs }) => {
       const x = inputs.x!;
-      const out = new Float32Array(size(x.shape));
+      const out = output(backend, size(x.shape), false); // every element
       n.gelu(values(backend, x), out, Number((attrs as { scale?: number } | undefined)?.scale ?? 1));
       return backend.makeTensorInfo(x.shape, 'float32', out);
     },
@@ -139,8 +141,9 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
     // input x → [centred [n, v, c], mean [n, 1, c], rstd [n, 1, c]] (centred: false → [mean, rstd])
     [GN_STATS]: ({ inputs, backend, attrs }) => {
       const a = attrs as unknown as GnAttrs & { centred: boolean };
-      const centred = a.centred ? new Float32Array(a.n * a.v * a.c) : null;
-      const mean = new Float32Array(a.n * a.c), rstd = new Float32Array(a.n * a.c);
+      // every element of each (mean and rstd per sample and channel, centred per row)
+      const centred = a.centred ? output(backend, a.n * a.v * a.c, false) : null;
+      const mean = output(backend, a.n * a.c, false), rstd = output(backend, a.n * a.c, false);
       n.groupNormStats(values(backend, inputs.x!), centred, mean, rstd, a.n, a.v, a.c, a.groups, a.eps ?? 1e-5);
       const stats = [backend.makeTensorInfo([a.n, 1, a.c], 'float32', mean), backend.makeTensorInfo([a.n, 1, a.c], 'float32', rstd)];
       return centred ? [backend.makeTensorInfo([a.n, a.v, a.c], 'float32', centred), ...stats] : stats;
@@ -156,14 +159,15 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
         for (let i = 0; i < a.n; i++) out.set(v, i * a.c);
         return out;
       };
-      const y = new Float32Array(a.n * a.v * a.c);
+      const y = output(backend, a.n * a.v * a.c, false); // every row
       n.channelAffine(values(backend, inputs.x!), perSample(inputs.scale!), perSample(inputs.shift!), y, a.n, a.v, a.c);
       return backend.makeTensorInfo([a.n, a.v, a.c], 'float32', y);
     },
     // inputs dy, centred [n, v, c], rstd [n, 1, c], gamma [c] → [dx [n, v, c], dgamma [c], dbeta [c]]
     [GN_GRAD]: ({ inputs, backend, attrs }) => {
       const a = attrs as unknown as GnAttrs;
-      const dx = new Float32Array(a.n * a.v * a.c), dg = new Float32Array(a.c), db = new Float32Array(a.c);
+      // every element of each (dx per row, dgamma and dbeta per channel)
+      const dx = output(backend, a.n * a.v * a.c, false), dg = output(backend, a.c, false), db = output(backend, a.c, false);
       const f = (t: string) => values(backend, inputs[t]!);
       n.groupNormBackward(f('dy'), f('centred'), f('rstd'), f('gamma'), dx, dg, db, a.n, a.v, a.c, a.groups);
       return [
@@ -174,7 +178,7 @@ export function ownKernels(n: NativeAddon): Record<string, (args: Args) => Info 
     },
     [GELU_GRAD]: ({ inputs, backend }) => {
       const x = inputs.x!;
-      const out = new Float32Array(size(x.shape));
+      const out = output(backend, size(x.shape), false); // every element
       n.geluGrad(values(backend, x), values(backend, inputs.dy!), out);
       return backend.makeTensorInfo(x.shape, 'float32', out);
     },

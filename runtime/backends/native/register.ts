@@ -1,20 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { MATMUL_BIAS_ADD, MATMUL_BIAS_GELU } from '../../kernels/pointwise.js';
 import type { NativeAddon } from './addon.js';
-import { isF32, values, type Args, type Info } from './cpu-data.js';
+import { isF32, output, values, type Args, type Info } from './cpu-data.js';
 import { nativeKernels } from './cpu-kernels.js';
 import { ownKernels } from './own-kernels.js';
+import { PooledCpuBackend } from './pooled-backend.js';
 
 /**
- * Registers the `native` backend: a `MathBackendCPU` under another name with every cpu kernel,
+ * Registers the `native` backend: a `MathBackendCPU` recycling its outputs (pooled-backend.ts) under another name with every cpu kernel,
  * the native ones in front (falling back to the cpu kernel), mnxc's own kernels, and the
  * products with an epilogue when the addon has them.
  */
 export function registerNativeBackend(n: NativeAddon): void {
   if (tf.findBackendFactory('native')) return;
   // Priority 0: never the default by accident; `useBackend('native')` (or auto) chooses it.
-  tf.registerBackend('native', () => new MathBackendCPU(), 0);
+  tf.registerBackend('native', () => new PooledCpuBackend(), 0);
   const fast = nativeKernels(n);
   for (const config of tf.getKernelsForBackend('cpu')) {
     const f = fast.get(config.kernelName);
@@ -40,7 +40,7 @@ export function registerNativeBackend(n: NativeAddon): void {
         throw new Error(`matmul epilogue: shapes [${a.shape}] × [${b.shape}] + [${bias.shape}] do not fit`);
       }
       if (!isF32(backend, a, b, bias, ...(addend ? [addend] : []))) throw new Error('matmul epilogue: float32 inputs only');
-      const out = new Float32Array(m * nn);
+      const out = output(backend, m * nn, k === 0); // every element unless K = 0 (see nativeMatMul)
       epilogue(values(backend, a), values(backend, b), out, m, k, nn, values(backend, bias), kind, addend ? values(backend, addend) : null);
       return backend.makeTensorInfo([m, nn], 'float32', out);
     };
