@@ -11,7 +11,7 @@ import { ROOT } from '../../tests/fixtures.js';
 import { useBackend } from '../backend.js';
 import { buildModel, type MnxModel as Model } from '../model/model.js';
 import { resetOps } from '../ops/index.js';
-import { loadNativeBackend, PooledCpuBackend } from './native.js';
+import { defaultPoolCap, loadNativeBackend, PooledCpuBackend, poolSetting } from './native.js';
 
 const why = await loadNativeBackend();
 
@@ -118,5 +118,17 @@ describe('native output pool', () => {
     expect(backend.stats).toEqual(before);
     expect(backend.pooledBytes).toBe(0);
     a.dispose();
+  });
+
+  it('MNXC_NATIVE_POOL: unset or 1 on with the default cap, 0 off, a number the cap in MiB, anything else an error naming it', () => {
+    const cap = defaultPoolCap();
+    expect(cap).toBeGreaterThan(0);
+    expect(cap).toBeLessThanOrEqual(8 * 2 ** 30);
+    expect(poolSetting(undefined)).toEqual({ pooling: true, capBytes: cap });
+    expect(poolSetting('1')).toEqual({ pooling: true, capBytes: cap });
+    expect(poolSetting('0').pooling).toBe(false);
+    expect(poolSetting('512')).toEqual({ pooling: true, capBytes: 512 * 2 ** 20 });
+    expect(() => poolSetting('lots')).toThrow(/MNXC_NATIVE_POOL=lots: expected 0 \(off\), 1/);
+    expect(new PooledCpuBackend({ pooling: true, capBytes: 10 }).capBytes).toBe(10);
   });
 });

@@ -36,5 +36,5 @@ export {
   type NativeStamp,
 } from './native/addon.js';
 export { installNativeOps } from './native/install.js';
-export { defaultPoolCap, PooledCpuBackend } from './native/pooled-backend.js';
+export { defaultPoolCap, PooledCpuBackend, poolSetting } from './native/pooled-backend.js';
 export { nativeDepthwiseConv3d, nativeDepthwiseConvTranspose3d, nativeGelu, nativeGeluPointwise, nativeGroupNorm, nativeNormPointwise } from './native/ops.js';

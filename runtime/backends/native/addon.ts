@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../../io/package-root.js';
-import { defaultPoolCap } from './pooled-backend.js';
+import { poolSetting } from './pooled-backend.js';
 import { registerNativeBackend } from './register.js';
 
 /**
@@ -105,10 +105,13 @@ function loadAddon(): string | null {
 export function describeNativeBackend(): string {
   if (!addon) return 'not loaded';
   const { threads, simd } = addon.info();
-  const pool =
-    process.env.MNXC_NATIVE_POOL === '0'
-      ? 'outputs not recycled (MNXC_NATIVE_POOL=0)'
-      : `outputs recycled, up to ${(defaultPoolCap() / 1024 ** 3).toFixed(1)} GiB (MNXC_NATIVE_POOL=0 turns it off)`;
+  let pool: string;
+  try {
+    const p = poolSetting();
+    pool = p.pooling ? `outputs recycled, up to ${(p.capBytes / 1024 ** 3).toFixed(1)} GiB (MNXC_NATIVE_POOL=0 turns it off)` : 'outputs not recycled (MNXC_NATIVE_POOL=0)';
+  } catch (e) {
+    pool = (e as Error).message;
+  }
   return `C++ kernels (${simd}, ${threads} thread${threads === 1 ? '' : 's'}) over the cpu backend, ${pool}, from ${NATIVE_HOME_LABEL}`;
 }
 
