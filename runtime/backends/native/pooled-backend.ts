@@ -22,13 +22,13 @@ import { cpuValues } from '../../tfjs-internals.js';
  * least recently pooled first. What the pool holds are a step's transient tensors, which without
  * it sit as garbage until a collection: measured at 64³, a MedNeXt-S k3 training step pools 2.9 GB
  * and B k5 3.1 GB with the same peak RSS as without the pool; a 2 GiB cap evicted a quarter of
- * the step's arrays and gave back half the gain. The cap keeps arrays of lengths never asked for
+ * the step's arrays and lost ~40% of the gain. The cap keeps arrays of lengths never asked for
  * again (other shapes) from holding more than that. `MNXC_NATIVE_POOL=0` turns recycling off
  * (every output a fresh array, as the cpu backend does); another number is the cap in MiB.
  */
 export class PooledCpuBackend extends MathBackendCPU {
-  /** Whether outputs are recycled (initially false with MNXC_NATIVE_POOL=0); see setPooling. */
   private pooling_: boolean;
+  /** Whether outputs are recycled (initially false with MNXC_NATIVE_POOL=0); see setPooling. */
   get pooling(): boolean {
     return this.pooling_;
   }
