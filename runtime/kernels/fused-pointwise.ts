@@ -225,23 +225,16 @@ export function pointwiseInference(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor, {
     // Where the backend has the product with the centring as its prologue, x − μ is never written: the product subtracts μ
     // from each block of x's rows while they are in cache (the same float32 values, so the same result).
     const moments = tf.getKernel(MATMUL_CENTRED, tf.getBackend()) ? fold.gn.moments(x3) : null;
-    if (moments) {
-      const wScaled = fold.weights(moments.rstd, gamma, w);
-      const bias = fold.bias(beta, w, b);
-      const attrs = { epilogue: gelu ? 1 : residual ? 2 : 0 };
-      const y = bySample(n, (i) => {
-        const inputs: tf.NamedTensorMap = { a: sampleMatrix(x3, i, voxels, ci), b: sampleMatrix(wScaled, i, ci, co), bias, mean: sampleMatrix(moments.mean, i, 1, ci) };
-        if (residual) inputs.addend = sampleMatrix(residual, i, voxels, co);
-        return tf.engine().runKernel(MATMUL_CENTRED, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-      });
-      return tf.reshape(y, outShape);
-    }
-    const { centred, rstd } = fold.gn.statistics(x3);
-    const wScaled = fold.weights(rstd, gamma, w); // [N, Cin, Cout]: per sample
+    const centred = moments ? null : fold.gn.statistics(x3);
+    const wScaled = fold.weights((moments ?? centred!).rstd, gamma, w); // [N, Cin, Cout]: per sample
     const bias = fold.bias(beta, w, b);
-    const y = bySample(n, (i) =>
-      epilogue(sampleMatrix(centred, i, voxels, ci), sampleMatrix(wScaled, i, ci, co), bias, residual && sampleMatrix(residual, i, voxels, co)),
-    );
+    const res = (i: number) => residual && sampleMatrix(residual, i, voxels, co);
+    const y = bySample(n, (i) => {
+      if (centred) return epilogue(sampleMatrix(centred.centred, i, voxels, ci), sampleMatrix(wScaled, i, ci, co), bias, res(i));
+      const inputs: tf.NamedTensorMap = { a: sampleMatrix(x3, i, voxels, ci), b: sampleMatrix(wScaled, i, ci, co), bias, mean: sampleMatrix(moments!.mean, i, 1, ci) };
+      if (residual) inputs.addend = res(i)!;
+      return tf.engine().runKernel(MATMUL_CENTRED, inputs, { epilogue: gelu ? 1 : residual ? 2 : 0 }) as tf.Tensor;
+    });
     return tf.reshape(y, outShape);
   });
 }
